@@ -1,0 +1,284 @@
+// supervisor.go owns the `run` role: it lays out the run directory, starts etcd in-process and the
+// Kubernetes components as child processes, announces readiness by writing the kubeconfig, and
+// tears everything down on SIGTERM, SIGINT, a dying child, or end of standard input.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// controllers are the kube-controller-manager loops that make API objects behave as users expect
+// without a kubelet: namespaces finish terminating, owner references are garbage collected, every
+// namespace gets its default ServiceAccount, and Deployments get ReplicaSets.
+var controllers = []string{
+	"namespace-controller",
+	"garbage-collector-controller",
+	"serviceaccount-controller",
+	"deployment-controller",
+	"replicaset-controller",
+}
+
+type options struct {
+	dir              string
+	kubeconfig       string
+	exitOnStdinClose bool
+	readyTimeout     time.Duration
+	keepDir          bool
+}
+
+func runSupervisor(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.dir, "dir", "", "run directory for data, keys and logs (required; removed on exit unless --keep-dir)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig once ready (default DIR/kubeconfig)")
+	fs.BoolVar(&o.exitOnStdinClose, "exit-on-stdin-close", false, "stop when standard input reaches end of file (ties the control plane to its parent)")
+	fs.DurationVar(&o.readyTimeout, "ready-timeout", 120*time.Second, "how long to wait for /readyz")
+	fs.BoolVar(&o.keepDir, "keep-dir", false, "keep the run directory on exit (for debugging)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.dir == "" {
+		return errors.New("--dir is required")
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	if o.kubeconfig == "" {
+		o.kubeconfig = filepath.Join(dir, "kubeconfig")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// A kubeconfig left by an earlier run would announce readiness too early.
+	_ = os.Remove(o.kubeconfig)
+	if !o.keepDir {
+		defer os.RemoveAll(dir)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if o.exitOnStdinClose {
+		ctx = cancelOnStdinEOF(ctx)
+	}
+
+	pki, err := generatePKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		return fmt.Errorf("generating keys: %w", err)
+	}
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	etcdClientPort, etcdPeerPort, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
+
+	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"), etcdClientPort, etcdPeerPort)
+	if err != nil {
+		return err
+	}
+	defer etcd.Close()
+
+	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	if err := writeKubeconfig(adminKubeconfig, server, pki.caPEM, pki.adminToken); err != nil {
+		return err
+	}
+
+	apiserver, err := startChild(ctx, dir, "kube-apiserver", []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", apiPort),
+		"--tls-cert-file=" + pki.servingCert,
+		"--tls-private-key-file=" + pki.servingKey,
+		"--client-ca-file=" + pki.caCert,
+		"--token-auth-file=" + pki.tokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pki.saPublicKey,
+		"--service-account-signing-key-file=" + pki.saPrivateKey,
+		"--api-audiences=https://kubernetes.default.svc.cluster.local",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--allow-privileged=true",
+		"--endpoint-reconciler-type=none",
+		"--v=0",
+	})
+	if err != nil {
+		return err
+	}
+	defer apiserver.stop()
+
+	if err := waitReady(ctx, server, pki.caPEM, pki.adminToken, o.readyTimeout, apiserver); err != nil {
+		return err
+	}
+
+	kcm, err := startChild(ctx, dir, "kube-controller-manager", []string{
+		"--kubeconfig=" + adminKubeconfig,
+		"--authentication-kubeconfig=" + adminKubeconfig,
+		"--authorization-kubeconfig=" + adminKubeconfig,
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", kcmPort),
+		"--controllers=" + strings.Join(controllers, ","),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		// The apiserver has no front proxy, so there is no request-header CA to look up.
+		"--authentication-skip-lookup=true",
+		"--root-ca-file=" + pki.caCert,
+		"--service-account-private-key-file=" + pki.saPrivateKey,
+		"--v=0",
+	})
+	if err != nil {
+		return err
+	}
+	defer kcm.stop()
+
+	// Written last and atomically: its existence is the readiness signal scripts wait for.
+	if err := writeKubeconfig(o.kubeconfig, server, pki.caPEM, pki.adminToken); err != nil {
+		return err
+	}
+	defer os.Remove(o.kubeconfig)
+	fmt.Printf("controlplane ready: server %s, kubeconfig %s, logs in %s\n", server, o.kubeconfig, dir)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-apiserver.exited:
+		return fmt.Errorf("kube-apiserver exited: %v (see %s)", err, apiserver.logPath)
+	case err := <-kcm.exited:
+		return fmt.Errorf("kube-controller-manager exited: %v (see %s)", err, kcm.logPath)
+	case err := <-etcd.Err():
+		return fmt.Errorf("etcd failed: %w", err)
+	}
+}
+
+// child is one Kubernetes component running as a subprocess of this binary.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan error
+}
+
+func startChild(ctx context.Context, dir, role string, args []string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, role+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, append([]string{role}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the supervisor dies without cleaning up (SIGKILL), the kernel stops the child too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", role, err)
+	}
+	c := &child{name: role, cmd: cmd, logPath: logPath, exited: make(chan error, 1)}
+	go func() {
+		c.exited <- cmd.Wait()
+		logFile.Close()
+	}()
+	return c, nil
+}
+
+// stop asks the child to shut down gracefully and kills it if it has not gone within 20 s.
+func (c *child) stop() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+func waitReady(ctx context.Context, server string, caPEM []byte, token string, timeout time.Duration, apiserver *child) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
+	deadline := time.Now().Add(timeout)
+	lastErr := errors.New("no answer yet")
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			lastErr = fmt.Errorf("/readyz returned %d: %s", resp.StatusCode, lastLine(string(body)))
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("interrupted while waiting for kube-apiserver")
+		case err := <-apiserver.exited:
+			return fmt.Errorf("kube-apiserver exited while starting: %v (see %s)", err, apiserver.logPath)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("kube-apiserver not ready within %s: %v (see %s)", timeout, lastErr, apiserver.logPath)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// freePorts asks the kernel for n distinct free loopback ports. They are released before use, so
+// another process could take one in between; the components then fail to bind and say so.
+func freePorts(n int) ([]int, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func cancelOnStdinEOF(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	return ctx
+}

@@ -1,0 +1,377 @@
+//! `wasm-operator run`: runs a set of operators against a cluster until SIGTERM or SIGINT.
+//!
+//! Operators come from `--operator NAME=FILE.wasm` flags and/or the `operators` of a YAML
+//! `--config` file (flags override the file's host-wide settings). On SIGTERM/SIGINT the host
+//! turns not-ready, stops taking work, lets in-flight reconciles finish within
+//! `--shutdown-deadline`, and exits 0.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use serde_json::Value;
+
+use super::run_config::{
+    allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, split_assignment, ConfigFile,
+};
+use crate::metrics::server::{MetricsServer, Readiness};
+use crate::metrics::HostMetrics;
+use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec};
+use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
+use crate::scheduler::workqueue::BackoffConfig;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// An operator to run (repeatable).
+    #[arg(long = "operator", value_name = "NAME=FILE.wasm")]
+    pub operators: Vec<String>,
+    /// Let operator NAME make HTTP requests to URLs starting with PREFIX (repeatable).
+    #[arg(long = "allow-http", value_name = "NAME=PREFIX")]
+    pub allow_http: Vec<String>,
+    /// YAML file with the same settings and an `operators` list.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub config: Option<PathBuf>,
+    /// Where /metrics, /healthz and /readyz are served [default: 127.0.0.1:9100].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Directory of precompiled modules [default: ~/.cache/wasm-operator/modules].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Longest a single call into an operator may run [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub call_deadline: Option<String>,
+    /// Linear-memory cap of each operator [default: 64Mi].
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Retry delay after a first failed reconcile; doubles per failure [default: 5ms].
+    #[arg(long, value_name = "DURATION")]
+    pub backoff_base: Option<String>,
+    /// Longest retry delay [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub backoff_max: Option<String>,
+    /// How long in-flight reconciles may take to finish at shutdown [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_deadline: Option<String>,
+    /// Upper bound of an operator's outbound HTTP request [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub http_timeout: Option<String>,
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// One operator to start.
+#[derive(Debug)]
+pub struct PlannedOperator {
+    pub name: String,
+    pub module: PathBuf,
+    pub allow_http: Vec<String>,
+    pub config: Value,
+    pub limits: InstanceLimits,
+}
+
+/// Everything `run` needs, after merging the file and the flags.
+#[derive(Debug)]
+pub struct RunSettings {
+    pub kubeconfig: Option<PathBuf>,
+    pub metrics_addr: std::net::SocketAddr,
+    pub cache_dir: PathBuf,
+    pub backoff: BackoffConfig,
+    pub shutdown_deadline: Duration,
+    pub http_timeout: Duration,
+    pub operators: Vec<PlannedOperator>,
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wasm-operator").join("modules")
+}
+
+/// Merges the config file (if any) and the flags; the error says which setting is wrong.
+pub fn resolve(args: &Args) -> Result<RunSettings, String> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::read(path)?,
+        None => ConfigFile::default(),
+    };
+    let pick = |flag: &Option<String>, from_file: &Option<String>, default: &str| {
+        flag.clone().or_else(|| from_file.clone()).unwrap_or_else(|| default.to_string())
+    };
+    let call_deadline = parse_duration(&pick(&args.call_deadline, &file.call_deadline, "5s"))?;
+    let memory_limit = parse_bytes(&pick(&args.memory_limit, &file.memory_limit, "64Mi"))?;
+    let backoff = BackoffConfig {
+        base: parse_duration(&pick(&args.backoff_base, &file.backoff_base, "5ms"))?,
+        max: parse_duration(&pick(&args.backoff_max, &file.backoff_max, "5m"))?,
+    };
+    if backoff.base.is_zero() || backoff.base > backoff.max {
+        return Err(format!(
+            "--backoff-base ({:?}) must be above zero and at most --backoff-max ({:?})",
+            backoff.base, backoff.max
+        ));
+    }
+    let mut operators = Vec::new();
+    for entry in file.operators {
+        let limits = InstanceLimits {
+            call_deadline: entry.call_deadline.as_deref().map(parse_duration).transpose()?.unwrap_or(call_deadline),
+            max_memory_bytes: entry.memory_limit.as_deref().map(parse_bytes).transpose()?.unwrap_or(memory_limit),
+        };
+        operators.push(PlannedOperator {
+            name: entry.name,
+            module: entry.module,
+            allow_http: entry.allow_http,
+            config: entry.config.unwrap_or_else(|| Value::Object(Default::default())),
+            limits,
+        });
+    }
+    for flag in &args.operators {
+        let (name, module) = split_assignment("--operator", flag)?;
+        if operators.iter().any(|planned| planned.name == name) {
+            return Err(format!("operator {name:?} is given twice: each operator needs its own name"));
+        }
+        operators.push(PlannedOperator {
+            name: name.to_string(),
+            module: PathBuf::from(module),
+            allow_http: Vec::new(),
+            config: Value::Object(Default::default()),
+            limits: InstanceLimits { call_deadline, max_memory_bytes: memory_limit },
+        });
+    }
+    for (name, prefixes) in allow_http_by_operator(&args.allow_http)? {
+        let planned = operators.iter_mut().find(|planned| planned.name == name).ok_or_else(|| {
+            format!("--allow-http names operator {name:?}, which is not among the operators to run")
+        })?;
+        planned.allow_http.extend(prefixes);
+    }
+    if operators.is_empty() {
+        return Err("no operators to run: pass --operator NAME=FILE.wasm or a --config file with operators".into());
+    }
+    Ok(RunSettings {
+        kubeconfig: args.kubeconfig.clone().or(file.kubeconfig),
+        metrics_addr: parse_socket_addr(&pick(&args.metrics_addr, &file.metrics_addr, "127.0.0.1:9100"))?,
+        cache_dir: args.cache_dir.clone().or(file.cache_dir).unwrap_or_else(default_cache_dir),
+        backoff,
+        shutdown_deadline: parse_duration(&pick(&args.shutdown_deadline, &file.shutdown_deadline, "10s"))?,
+        http_timeout: parse_duration(&pick(&args.http_timeout, &file.http_timeout, "10s"))?,
+        operators,
+    })
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // `try_init` fails only if a subscriber is already installed (e.g. in tests); keep that one.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub fn main(args: Args) -> ExitCode {
+    init_tracing(args.log_format);
+    let settings = match resolve(&args) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("wasm-operator run: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("wasm-operator run: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("wasm-operator run: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the host");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: shutting down"),
+    }
+}
+
+async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|error| format!("cannot read kubeconfig {}: {error}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|error| format!("kubeconfig {} is not usable: {error}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|error| format!("no Kubernetes configuration found ({error}); pass --kubeconfig PATH"))?,
+    };
+    kube::Client::try_from(config).map_err(|error| format!("cannot create the Kubernetes client: {error}"))
+}
+
+/// Runs the host with `settings` until `shutdown` resolves.
+pub async fn run(settings: RunSettings, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let metrics = HostMetrics::new();
+    let readiness = Readiness::default();
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = MetricsServer::start(settings.metrics_addr, metrics.clone(), readiness.clone(), async {
+        let _ = server_stopped.await;
+    })
+    .await
+    .map_err(|error| error.to_string())?;
+    tracing::info!(addr = %server.local_addr, "metrics server listening on {}", server.local_addr);
+
+    let client = kube_client(settings.kubeconfig.as_ref()).await?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|error| format!("the Kubernetes API server does not answer: {error}"))?;
+    tracing::info!(version = %version.git_version, "connected to the Kubernetes API server");
+
+    let runtime = Runtime::new(RuntimeConfig { cache_dir: settings.cache_dir.clone(), epoch_tick: Duration::from_millis(10) })
+        .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
+    let manager_config = ManagerConfig {
+        http_timeout: settings.http_timeout,
+        stop_deadline: settings.shutdown_deadline,
+        ..ManagerConfig::default()
+    };
+    let manager = OperatorManager::new(runtime, client, metrics, manager_config);
+    for planned in settings.operators {
+        let wasm = match std::fs::read(&planned.module) {
+            Ok(wasm) => wasm,
+            Err(error) => {
+                tracing::error!(operator = %planned.name, "cannot read {}: {error}", planned.module.display());
+                continue;
+            }
+        };
+        let spec = OperatorSpec {
+            name: planned.name.clone(),
+            wasm: Arc::from(wasm),
+            allow_http: planned.allow_http,
+            limits: planned.limits,
+            config: planned.config,
+            backoff: settings.backoff,
+            client: None,
+        };
+        match manager.load(spec).await {
+            Ok(()) => tracing::info!(operator = %planned.name, "operator loaded"),
+            // One broken operator must not keep the others from running; its state says why.
+            Err(error) => tracing::error!(operator = %planned.name, "{error}"),
+        }
+    }
+    readiness.set(true);
+    tracing::info!("ready");
+
+    shutdown.await;
+    readiness.set(false);
+    manager.shutdown().await;
+    let _ = stop_server.send(());
+    server.join().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(flags: &[&str]) -> Args {
+        Cli::parse_from(std::iter::once("run").chain(flags.iter().copied())).args
+    }
+
+    #[test]
+    fn flags_give_operators_allowlists_and_limits() {
+        let settings = resolve(&args(&[
+            "--operator", "web=web.wasm",
+            "--operator", "db=db.wasm",
+            "--allow-http", "web=http://127.0.0.1:9090/",
+            "--call-deadline", "2s",
+            "--memory-limit", "32Mi",
+            "--metrics-addr", "127.0.0.1:0",
+        ]))
+        .unwrap();
+        assert_eq!(settings.operators.len(), 2);
+        assert_eq!(settings.operators[0].allow_http, ["http://127.0.0.1:9090/"]);
+        assert!(settings.operators[1].allow_http.is_empty());
+        assert_eq!(settings.operators[0].limits.call_deadline, Duration::from_secs(2));
+        assert_eq!(settings.operators[1].limits.max_memory_bytes, 32 << 20);
+        assert_eq!(settings.metrics_addr.port(), 0);
+    }
+
+    #[test]
+    fn allow_http_for_an_unknown_operator_is_an_error() {
+        let error = resolve(&args(&["--operator", "web=web.wasm", "--allow-http", "wbe=http://x/"])).unwrap_err();
+        assert!(error.contains("\"wbe\""), "{error}");
+    }
+
+    #[test]
+    fn running_nothing_is_an_error_that_says_what_to_pass() {
+        assert!(resolve(&args(&[])).unwrap_err().contains("--operator NAME=FILE.wasm"));
+    }
+
+    #[test]
+    fn the_config_file_gives_defaults_and_flags_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.yaml");
+        std::fs::write(
+            &path,
+            "callDeadline: 3s\nbackoffBase: 10ms\nbackoffMax: 1s\noperators:\n  - name: web\n    module: web.wasm\n    \
+             memoryLimit: 16Mi\n    config: {mode: fast}\n",
+        )
+        .unwrap();
+        let config = path.to_str().unwrap();
+        let settings = resolve(&args(&["--config", config, "--backoff-max", "2s", "--operator", "db=db.wasm"])).unwrap();
+        assert_eq!(settings.backoff, BackoffConfig { base: Duration::from_millis(10), max: Duration::from_secs(2) });
+        let web = &settings.operators[0];
+        assert_eq!(web.module, dir.path().join("web.wasm"));
+        assert_eq!(web.limits, InstanceLimits { call_deadline: Duration::from_secs(3), max_memory_bytes: 16 << 20 });
+        assert_eq!(web.config["mode"], "fast");
+        assert_eq!(settings.operators[1].limits.max_memory_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn backoff_base_above_max_is_refused() {
+        let error =
+            resolve(&args(&["--operator", "a=a.wasm", "--backoff-base", "2s", "--backoff-max", "1s"])).unwrap_err();
+        assert!(error.contains("at most --backoff-max"), "{error}");
+    }
+}

@@ -1,0 +1,7 @@
+//! The host's side of Kubernetes: kind discovery, shared watches with their caches, cached
+//! reads, and the proxy that executes operators' requests.
+pub mod cache;
+pub mod discovery;
+pub mod requests;
+pub mod selector;
+pub mod watches;

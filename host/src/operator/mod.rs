@@ -1,0 +1,347 @@
+//! The operator manager: the host's API to load, observe and unload operators at run time.
+//!
+//! `load` compiles (or takes from the cache) and validates the module, starts one task that owns
+//! the operator's instance, runs `_initialize` and `init`, subscribes the watches its
+//! Registration asks for, and then reconciles from its workqueue. `unload` stops taking work,
+//! lets an in-flight reconcile finish within the stop deadline, drops the operator's watch
+//! subscriptions (closing watches nobody else uses) and its instance. Both can be repeated any
+//! number of times without restarting the host; the command line and, later, a custom resource
+//! controller are only callers of this API.
+mod queue;
+mod registration;
+mod services;
+mod state;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{oneshot, watch};
+use wasm_operator_abi::InitInput;
+
+use crate::egress::{EgressPolicy, HttpEgress};
+use crate::kube::discovery::Discovery;
+use crate::kube::watches::{WatchGauges, WatchManager};
+use crate::metrics::{HostMetrics, OperatorLabels};
+use crate::runtime::{InstanceLimits, LoadError, Runtime};
+use crate::scheduler::mapping::ObjectKey;
+use crate::scheduler::workqueue::BackoffConfig;
+
+pub use state::OperatorState;
+
+/// Everything needed to run one operator.
+#[derive(Clone)]
+pub struct OperatorSpec {
+    /// Unique within the host; a DNS label (lower-case letters, digits, `-`, at most 63).
+    pub name: String,
+    /// The module (`.wasm` bytes).
+    pub wasm: Arc<[u8]>,
+    /// URL prefixes the operator may reach with outbound HTTP; empty = none.
+    pub allow_http: Vec<String>,
+    pub limits: InstanceLimits,
+    /// Handed to the guest's init as `config` (a JSON object).
+    pub config: Value,
+    /// Retry backoff for failed reconciles and instance recreation.
+    pub backoff: BackoffConfig,
+    /// The identity the operator's Kubernetes requests use; `None` = the host's client.
+    pub client: Option<kube::Client>,
+}
+
+/// What happened in one reconcile, for observers.
+#[derive(Clone, Debug)]
+pub enum ReconcileOutcome {
+    Succeeded { requeue_after: Option<Duration> },
+    /// `reason` is the metric label (guest, trap, deadline, memory, abi, host).
+    Failed { reason: &'static str, message: String },
+}
+
+/// One finished reconcile, as seen by the host.
+#[derive(Clone, Debug)]
+pub struct ReconcileRecord {
+    pub operator: String,
+    pub key: ObjectKey,
+    /// Whether the request carried the object (false: it is deleted or not in the cache).
+    pub had_object: bool,
+    /// When the host called into the guest.
+    pub started_at: Instant,
+    pub duration: Duration,
+    pub outcome: ReconcileOutcome,
+}
+
+/// Called after every reconcile of every operator (audit, tests, tooling). Must be quick.
+pub type ReconcileObserver = Arc<dyn Fn(&ReconcileRecord) + Send + Sync>;
+
+/// Host-wide settings of the manager.
+#[derive(Clone)]
+pub struct ManagerConfig {
+    /// Upper bound of one outbound HTTP request (a guest may ask for less).
+    pub http_timeout: Duration,
+    /// Largest outbound HTTP response body handed to a guest.
+    pub http_max_response_bytes: usize,
+    /// How long `unload` and `shutdown` wait for an in-flight reconcile before abandoning it.
+    pub stop_deadline: Duration,
+    pub reconcile_observer: Option<ReconcileObserver>,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            http_timeout: Duration::from_secs(10),
+            http_max_response_bytes: 4 * 1024 * 1024,
+            stop_deadline: Duration::from_secs(10),
+            reconcile_observer: None,
+        }
+    }
+}
+
+/// An operator as listed by [`OperatorManager::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorStatus {
+    pub name: String,
+    pub state: OperatorState,
+    /// `sha256:<hex>` of the module, once it is compiled.
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("operator name {0:?} is not valid: use a DNS label (lower-case letters, digits and '-', at most 63 characters)")]
+    InvalidName(String),
+    #[error("operator {0:?} is already loaded: unload it first")]
+    AlreadyLoaded(String),
+    #[error("no operator named {0:?} is loaded")]
+    NotLoaded(String),
+    #[error("operator {name:?} config must be a JSON object, got {found}")]
+    InvalidConfig { name: String, found: &'static str },
+    #[error("operator {name:?} has an invalid HTTP allowlist: {reason}")]
+    InvalidAllowlist { name: String, reason: String },
+    #[error("operator {name:?} cannot be loaded: {source}")]
+    Load {
+        name: String,
+        #[source]
+        source: LoadError,
+    },
+    #[error("operator {name:?} failed to start: {reason}")]
+    Start { name: String, reason: String },
+    #[error("operator {0:?} was unloaded while it was loading")]
+    UnloadedWhileLoading(String),
+}
+
+struct OperatorHandle {
+    task: tokio::task::JoinHandle<()>,
+    queue: Arc<queue::OperatorQueue>,
+    stop: watch::Sender<bool>,
+    digest: String,
+}
+
+struct ManagerInner {
+    runtime: Runtime,
+    client: kube::Client,
+    watches: WatchManager,
+    metrics: HostMetrics,
+    config: ManagerConfig,
+    board: state::StateBoard,
+    handles: Mutex<HashMap<String, OperatorHandle>>,
+}
+
+/// Loads, runs and unloads operators. Cheap to clone.
+#[derive(Clone)]
+pub struct OperatorManager {
+    inner: Arc<ManagerInner>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl OperatorManager {
+    /// `client` is the host's identity: it runs discovery and the shared watches, and the
+    /// requests of operators whose spec has no client of their own.
+    pub fn new(runtime: Runtime, client: kube::Client, metrics: HostMetrics, config: ManagerConfig) -> Self {
+        let discovery = Discovery::new(client.clone());
+        let gauges = WatchGauges { open: metrics.watches_open.clone(), subscriptions: metrics.watch_subscriptions.clone() };
+        let watches = WatchManager::new(client.clone(), discovery, Some(gauges));
+        let board = state::StateBoard::new(metrics.clone());
+        OperatorManager {
+            inner: Arc::new(ManagerInner {
+                runtime,
+                client,
+                watches,
+                metrics,
+                config,
+                board,
+                handles: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn watches(&self) -> &WatchManager {
+        &self.inner.watches
+    }
+
+    pub fn metrics(&self) -> &HostMetrics {
+        &self.inner.metrics
+    }
+
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, OperatorHandle>> {
+        self.inner.handles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Loads and starts an operator; returns once it is initialised and watching. On failure the
+    /// operator stays listed as Failed with the reason (unload it before loading it again),
+    /// except for an invalid name or a name already in use.
+    pub async fn load(&self, spec: OperatorSpec) -> Result<(), OperatorError> {
+        let name = spec.name.clone();
+        if !valid_name(&name) {
+            return Err(OperatorError::InvalidName(name));
+        }
+        if !spec.config.is_object() {
+            return Err(OperatorError::InvalidConfig { name, found: json_type(&spec.config) });
+        }
+        if !self.inner.board.claim(&name) {
+            return Err(OperatorError::AlreadyLoaded(name));
+        }
+        let egress = match HttpEgress::new(EgressPolicy {
+            allow_prefixes: spec.allow_http.clone(),
+            default_timeout: self.inner.config.http_timeout,
+            max_response_bytes: self.inner.config.http_max_response_bytes,
+        }) {
+            Ok(egress) => egress,
+            Err(error) => {
+                self.inner.board.remove(&name);
+                return Err(OperatorError::InvalidAllowlist { name, reason: error.to_string() });
+            }
+        };
+        let module = match self.inner.runtime.load(&spec.wasm).await {
+            Ok(module) => module,
+            Err(source) => {
+                self.inner.board.set(&name, OperatorState::Failed { reason: source.to_string() });
+                return Err(OperatorError::Load { name, source });
+            }
+        };
+        let client = spec.client.clone().unwrap_or_else(|| self.inner.client.clone());
+        let services = Arc::new(services::OperatorServices::new(
+            &name,
+            client,
+            self.inner.watches.discovery().clone(),
+            egress,
+        ));
+        let depth = self.inner.metrics.queue_depth.get_or_create(&OperatorLabels { operator: name.clone() }).clone();
+        let queue = Arc::new(queue::OperatorQueue::new(spec.backoff, depth));
+        let (stop, stop_receiver) = watch::channel(false);
+        let worker = worker::Worker {
+            name: name.clone(),
+            module: module.clone(),
+            limits: spec.limits,
+            init_input: InitInput { abi_version: 1, operator_name: name.clone(), config: spec.config.clone() },
+            services,
+            queue: queue.clone(),
+            watches: self.inner.watches.clone(),
+            board: self.inner.board.clone(),
+            metrics: self.inner.metrics.clone(),
+            backoff: spec.backoff,
+            observer: self.inner.config.reconcile_observer.clone(),
+            stop: stop_receiver,
+        };
+        let (ready_sender, ready) = oneshot::channel();
+        let task = tokio::spawn(worker.run(ready_sender));
+        let handle = OperatorHandle { task, queue, stop, digest: module.digest().to_string() };
+        self.handles().insert(name.clone(), handle);
+        let started = ready.await.unwrap_or_else(|_| Err("its task ended before it was initialised".into()));
+        if self.inner.board.get(&name).is_none() {
+            // `unload` ran meanwhile and removed it from the board; finish the job.
+            self.stop_operator(&name).await;
+            return Err(OperatorError::UnloadedWhileLoading(name));
+        }
+        started.map_err(|reason| OperatorError::Start { name, reason })
+    }
+
+    /// Stops an operator: no new reconciles, the in-flight one may finish within the stop
+    /// deadline, its watch subscriptions and instance are dropped, and it is no longer listed.
+    pub async fn unload(&self, name: &str) -> Result<(), OperatorError> {
+        if self.inner.board.get(name).is_none() {
+            return Err(OperatorError::NotLoaded(name.to_string()));
+        }
+        self.inner.board.remove(name);
+        self.stop_operator(name).await;
+        tracing::info!(operator = name, "operator unloaded");
+        Ok(())
+    }
+
+    async fn stop_operator(&self, name: &str) {
+        let handle = self.handles().remove(name);
+        if let Some(mut handle) = handle {
+            let _ = handle.stop.send(true);
+            handle.queue.shut_down();
+            let deadline = self.inner.config.stop_deadline;
+            if tokio::time::timeout(deadline, &mut handle.task).await.is_err() {
+                tracing::warn!(
+                    operator = name,
+                    deadline_ms = deadline.as_millis() as u64,
+                    "the in-flight reconcile did not finish within the stop deadline; abandoning it"
+                );
+                handle.task.abort();
+                let _ = handle.task.await;
+            }
+        }
+        self.inner.metrics.forget_operator(name);
+    }
+
+    /// Unloads every operator, letting in-flight reconciles finish within the stop deadline.
+    pub async fn shutdown(&self) {
+        let names: Vec<String> = self.inner.board.all().into_iter().map(|(name, _)| name).collect();
+        let stops = names.iter().map(|name| self.unload(name));
+        futures::future::join_all(stops).await;
+    }
+
+    /// The operator's current state, or `None` if no operator of that name is loaded.
+    pub fn state(&self, name: &str) -> Option<OperatorState> {
+        self.inner.board.get(name)
+    }
+
+    /// Every loaded operator (including failed ones), by name.
+    pub fn list(&self) -> Vec<OperatorStatus> {
+        let handles = self.handles();
+        self.inner
+            .board
+            .all()
+            .into_iter()
+            .map(|(name, state)| {
+                let digest = handles.get(&name).map(|handle| handle.digest.clone());
+                OperatorStatus { name, state, digest }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_names_are_dns_labels() {
+        for good in ["web", "web-app", "a1", &"x".repeat(63)] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", "Web", "web_app", "-web", "web-", "web.app", &"x".repeat(64)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

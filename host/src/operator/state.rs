@@ -1,0 +1,102 @@
+//! The observable state of each operator, and the "operators by state" metric kept in step.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use crate::metrics::{HostMetrics, StateLabels};
+
+/// What an operator is doing now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorState {
+    /// Its module is being compiled (or taken from the cache), instantiated and initialised.
+    Loading,
+    /// A reconcile is in progress.
+    Running,
+    /// Loaded and watching, waiting for work.
+    Idle,
+    /// It cannot run: loading or init failed, or its instance cannot be recreated (retried with
+    /// backoff in that case). The reason says what happened and what to do.
+    Failed { reason: String },
+}
+
+impl OperatorState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            OperatorState::Loading => "loading",
+            OperatorState::Running => "running",
+            OperatorState::Idle => "idle",
+            OperatorState::Failed { .. } => "failed",
+        }
+    }
+}
+
+impl fmt::Display for OperatorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OperatorState::Failed { reason } => write!(f, "failed: {reason}"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+const ALL_LABELS: [&str; 4] = ["loading", "running", "idle", "failed"];
+
+/// The state of every operator, shared by the manager and the operators' tasks.
+#[derive(Clone)]
+pub(crate) struct StateBoard {
+    states: Arc<Mutex<BTreeMap<String, OperatorState>>>,
+    metrics: HostMetrics,
+}
+
+impl StateBoard {
+    pub fn new(metrics: HostMetrics) -> Self {
+        let board = StateBoard { states: Arc::default(), metrics };
+        board.publish(&BTreeMap::new());
+        board
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, OperatorState>> {
+        self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a new operator as Loading; false if the name is taken.
+    pub fn claim(&self, name: &str) -> bool {
+        let mut states = self.lock();
+        if states.contains_key(name) {
+            return false;
+        }
+        states.insert(name.to_string(), OperatorState::Loading);
+        self.publish(&states);
+        true
+    }
+
+    pub fn set(&self, name: &str, state: OperatorState) {
+        let mut states = self.lock();
+        // An operator being unloaded is removed first; its task must not bring it back.
+        if let Some(current) = states.get_mut(name) {
+            *current = state;
+            self.publish(&states);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<OperatorState> {
+        self.lock().get(name).cloned()
+    }
+
+    pub fn remove(&self, name: &str) {
+        let mut states = self.lock();
+        states.remove(name);
+        self.publish(&states);
+    }
+
+    pub fn all(&self) -> Vec<(String, OperatorState)> {
+        self.lock().iter().map(|(name, state)| (name.clone(), state.clone())).collect()
+    }
+
+    fn publish(&self, states: &BTreeMap<String, OperatorState>) {
+        for label in ALL_LABELS {
+            let count = states.values().filter(|state| state.label() == label).count();
+            self.metrics.operators.get_or_create(&StateLabels { state: label.to_string() }).set(count as i64);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The task that runs one operator: it owns the operator's instance, initialises it, subscribes
+//! its watches, then reconciles one key at a time from its workqueue until it is stopped.
+//!
+//! Failures stay inside the operator. A guest error retries the key with backoff. A trap, a
+//! deadline overrun, a memory-cap hit or an ABI violation also drops the instance, which is
+//! recreated (and initialised again) after a backoff that grows while recreation keeps failing.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+use wasm_operator_abi::{InitInput, ReconcileRequest, ReconcileResult, Registration};
+
+use crate::kube::watches::WatchManager;
+use crate::metrics::{ErrorLabels, HostMetrics, OperatorLabels, ReconcileLabels};
+use crate::runtime::{CallError, InstanceLimits, LoadedModule, OperatorInstance};
+use crate::scheduler::mapping::ObjectKey;
+use crate::scheduler::workqueue::BackoffConfig;
+
+use super::queue::OperatorQueue;
+use super::registration::{self, OperatorWatches};
+use super::services::OperatorServices;
+use super::state::{OperatorState, StateBoard};
+use super::{ReconcileObserver, ReconcileOutcome, ReconcileRecord};
+
+pub(crate) struct Worker {
+    pub name: String,
+    pub module: LoadedModule,
+    pub limits: InstanceLimits,
+    pub init_input: InitInput,
+    pub services: Arc<OperatorServices>,
+    pub queue: Arc<OperatorQueue>,
+    pub watches: WatchManager,
+    pub board: StateBoard,
+    pub metrics: HostMetrics,
+    pub backoff: BackoffConfig,
+    pub observer: Option<ReconcileObserver>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The short reason label used in metrics for a failed call.
+fn reason_label(error: &CallError) -> &'static str {
+    match error {
+        CallError::Guest(_) => "guest",
+        CallError::Trap(_) => "trap",
+        CallError::DeadlineExceeded(_) => "deadline",
+        CallError::MemoryLimitExceeded { .. } => "memory",
+        CallError::AbiViolation(_) => "abi",
+        CallError::Host(_) => "host",
+    }
+}
+
+impl Worker {
+    /// Runs the operator. `ready` learns whether init and the watches came up (with the reason
+    /// if not); after that the task reconciles until stopped.
+    pub async fn run(mut self, ready: oneshot::Sender<Result<(), String>>) {
+        let (instance, registration) = match self.start_instance().await {
+            Ok(started) => started,
+            Err(error) => {
+                let reason = format!("init failed: {error}");
+                self.board.set(&self.name, OperatorState::Failed { reason: reason.clone() });
+                let _ = ready.send(Err(reason));
+                return;
+            }
+        };
+        let watches = match registration::subscribe(&self.watches, &registration, self.queue.clone()).await {
+            Ok(watches) => watches,
+            Err(error) => {
+                let reason = format!("its registration cannot be served: {error}");
+                self.board.set(&self.name, OperatorState::Failed { reason: reason.clone() });
+                let _ = ready.send(Err(reason));
+                return;
+            }
+        };
+        self.services.set_watches(watches.all.clone());
+        self.publish_memory(&instance);
+        self.board.set(&self.name, OperatorState::Idle);
+        tracing::info!(operator = %self.name, digest = self.module.digest(), "operator running");
+        let _ = ready.send(Ok(()));
+        self.reconcile_loop(instance, registration, watches).await;
+        tracing::info!(operator = %self.name, "operator stopped");
+    }
+
+    async fn start_instance(&self) -> Result<(OperatorInstance, Registration), CallError> {
+        let services: Arc<dyn crate::runtime::HostServices> = self.services.clone();
+        let mut instance = self.module.instantiate(&self.name, self.limits, services).await?;
+        let registration = instance.init(&self.init_input).await?;
+        Ok((instance, registration))
+    }
+
+    async fn reconcile_loop(&mut self, instance: OperatorInstance, registration: Registration, watches: OperatorWatches) {
+        let mut instance = Some(instance);
+        let mut restart_failures: u32 = 0;
+        while let Some(key) = self.queue.next().await {
+            if instance.is_none() {
+                // The previous instance became unusable: recreate it before anything else runs.
+                restart_failures += 1;
+                instance = self.recreate(&registration, &mut restart_failures).await;
+                let Some(_) = &instance else {
+                    self.queue.done(&key);
+                    break; // stopped while waiting
+                };
+            }
+            let Some(current) = instance.as_mut() else { break };
+            self.board.set(&self.name, OperatorState::Running);
+            let outcome = self.reconcile(current, &watches, &key).await;
+            self.publish_memory(current);
+            match outcome {
+                Ok(()) => restart_failures = 0,
+                Err(error) if error.instance_unusable() => {
+                    tracing::warn!(operator = %self.name, key = %key, "dropping the instance; it is recreated before the next reconcile");
+                    instance = None;
+                    self.metrics.instance_restarts.get_or_create(&self.labels()).inc();
+                }
+                Err(_) => {}
+            }
+            self.queue.done(&key);
+            if instance.is_some() {
+                self.board.set(&self.name, OperatorState::Idle);
+            }
+        }
+    }
+
+    /// Instantiates and initialises a fresh instance, retrying with backoff until it works or
+    /// the operator is stopped.
+    async fn recreate(&mut self, registration: &Registration, failures: &mut u32) -> Option<OperatorInstance> {
+        loop {
+            let delay = self.backoff.delay(*failures);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.wait_for(|stopped| *stopped) => return None,
+            }
+            match self.start_instance().await {
+                Ok((instance, new_registration)) => {
+                    if &new_registration != registration {
+                        tracing::warn!(
+                            operator = %self.name,
+                            "the recreated instance registered different watches; the host keeps the ones from \
+                             the first init (unload and load the operator to change them)"
+                        );
+                    }
+                    tracing::info!(operator = %self.name, "instance recreated");
+                    return Some(instance);
+                }
+                Err(error) => {
+                    *failures += 1;
+                    let retry = self.backoff.delay(*failures);
+                    let reason = format!(
+                        "its instance cannot be recreated: {error}; retrying in {} ms",
+                        retry.as_millis()
+                    );
+                    tracing::error!(operator = %self.name, %reason, "instance recreation failed");
+                    self.board.set(&self.name, OperatorState::Failed { reason });
+                }
+            }
+        }
+    }
+
+    async fn reconcile(
+        &mut self,
+        instance: &mut OperatorInstance,
+        watches: &OperatorWatches,
+        key: &ObjectKey,
+    ) -> Result<(), CallError> {
+        let resource = &watches.primary.resolved().resource;
+        let request = ReconcileRequest {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            object: watches.object(key),
+            attempt: self.queue.failures(key),
+        };
+        let had_object = request.object.is_some();
+        let started_at = Instant::now();
+        let result = instance.reconcile(&request).await;
+        let duration = started_at.elapsed();
+        self.metrics.reconcile_duration.get_or_create(&self.labels()).observe(duration.as_secs_f64());
+        let outcome = match &result {
+            Ok(result) => {
+                self.queue.forget(key);
+                self.schedule_after_success(key, result);
+                ReconcileOutcome::Succeeded { requeue_after: result.requeue_after_ms.map(Duration::from_millis) }
+            }
+            Err(error) => {
+                let retry_in = match error {
+                    CallError::Guest(guest) if guest.requeue_after_ms.is_some() => {
+                        let delay = Duration::from_millis(guest.requeue_after_ms.unwrap_or_default());
+                        self.queue.add_failed_after(key.clone(), delay);
+                        delay
+                    }
+                    _ => self.queue.add_rate_limited(key.clone()),
+                };
+                tracing::error!(
+                    operator = %self.name,
+                    key = %key,
+                    reason = reason_label(error),
+                    retry_in_ms = retry_in.as_millis() as u64,
+                    "reconcile failed: {error}"
+                );
+                self.metrics
+                    .reconcile_errors
+                    .get_or_create(&ErrorLabels { operator: self.name.clone(), reason: reason_label(error).into() })
+                    .inc();
+                ReconcileOutcome::Failed { reason: reason_label(error), message: error.to_string() }
+            }
+        };
+        let result_label = if result.is_ok() { "success" } else { "error" };
+        self.metrics
+            .reconciles
+            .get_or_create(&ReconcileLabels { operator: self.name.clone(), result: result_label.into() })
+            .inc();
+        if let Some(observer) = &self.observer {
+            observer(&ReconcileRecord {
+                operator: self.name.clone(),
+                key: key.clone(),
+                had_object,
+                started_at,
+                duration,
+                outcome,
+            });
+        }
+        result.map(|_| ())
+    }
+
+    fn schedule_after_success(&self, key: &ObjectKey, result: &ReconcileResult) {
+        if let Some(delay) = result.requeue_after_ms {
+            self.queue.add_after(key.clone(), Duration::from_millis(delay));
+        } else if result.requeue {
+            self.queue.add_rate_limited(key.clone());
+        }
+    }
+
+    fn labels(&self) -> OperatorLabels {
+        OperatorLabels { operator: self.name.clone() }
+    }
+
+    fn publish_memory(&self, instance: &OperatorInstance) {
+        self.metrics.memory_bytes.get_or_create(&self.labels()).set(instance.memory_bytes() as i64);
+    }
+}

@@ -1,0 +1,213 @@
+//! The on-disk cache of precompiled modules.
+//!
+//! Compiling a multi-megabyte operator with Cranelift takes seconds; loading a precompiled
+//! artifact with [`Module::deserialize_file`] takes well under a millisecond and maps the code
+//! from the file, so its pages are shared and reclaimable rather than anonymous memory.
+//!
+//! An artifact's file name is keyed by the SHA-256 of the module bytes *and* the engine's
+//! precompile-compatibility hash, so a host upgrade or a configuration change simply misses the
+//! cache instead of loading incompatible code. Each artifact has a sidecar file holding the
+//! SHA-256 of the artifact itself; both are written to a temporary name, fsynced and renamed, so
+//! a crash never leaves a half-written file under a final name.
+//!
+//! # Why deserializing is sound here
+//!
+//! `Module::deserialize_file` is `unsafe` because the file is trusted to be wasmtime's own output:
+//! arbitrary bytes could be executed as machine code. The files in `cache_dir` are only ever
+//! produced by [`Engine::precompile_module`] in this process or an earlier run of this host, they
+//! reach their final name only by atomic rename, and their content is checked against the
+//! recorded SHA-256 before wasmtime sees them, which catches truncation and corruption. The
+//! remaining assumption is that the cache directory is writable only by the host, as with any
+//! directory holding executable code; an artifact that fails any check is deleted and recompiled.
+
+use std::fs::{self, File};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+/// Where a module's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// A verified precompiled artifact from the cache directory.
+    Cache,
+    /// Compiled now (cache miss, unusable cache file, or unwritable cache directory).
+    Compiled,
+}
+
+/// The precompiled-artifact directory for one engine.
+pub(crate) struct ModuleCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+/// Distinguishes concurrent temporary files written by this process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl ModuleCache {
+    pub fn new(engine: &Engine, dir: PathBuf) -> io::Result<ModuleCache> {
+        fs::create_dir_all(&dir)?;
+        Ok(ModuleCache {
+            dir,
+            engine_key: engine_compatibility_key(engine),
+        })
+    }
+
+    /// Returns the module for `wasm` (whose SHA-256 hex digest is `module_sha256`), from the cache
+    /// when a valid artifact exists, otherwise compiled and then cached.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        module_sha256: &str,
+    ) -> wasmtime::Result<(Module, LoadSource)> {
+        let artifact = self.artifact_path(module_sha256);
+        match self.load_cached(engine, &artifact) {
+            Ok(Some(module)) => return Ok((module, LoadSource::Cache)),
+            Ok(None) => {}
+            Err(reason) => {
+                tracing::warn!(
+                    path = %artifact.display(),
+                    "ignoring unusable precompiled module ({reason}); recompiling"
+                );
+                remove_artifact(&artifact);
+            }
+        }
+
+        let compiled = engine.precompile_module(wasm)?;
+        match write_artifact(&artifact, &compiled) {
+            Ok(()) => {
+                // SAFETY: the file was written just now from `precompile_module` output and
+                // reached its final name by atomic rename; see the module docs.
+                match unsafe { Module::deserialize_file(engine, &artifact) } {
+                    Ok(module) => return Ok((module, LoadSource::Compiled)),
+                    Err(error) => tracing::warn!(
+                        path = %artifact.display(),
+                        "could not map the freshly written precompiled module ({error}); \
+                         keeping it in memory instead"
+                    ),
+                }
+            }
+            Err(error) => tracing::warn!(
+                dir = %self.dir.display(),
+                "cannot write to the module cache ({error}); the module stays in memory and \
+                 will be compiled again next time: make the cache directory writable"
+            ),
+        }
+        // SAFETY: `compiled` is this engine's own `precompile_module` output, still in memory.
+        let module = unsafe { Module::deserialize(engine, &compiled)? };
+        Ok((module, LoadSource::Compiled))
+    }
+
+    fn artifact_path(&self, module_sha256: &str) -> PathBuf {
+        self.dir
+            .join(format!("{module_sha256}-{}.cwasm", self.engine_key))
+    }
+
+    /// `Ok(None)` on a plain miss; `Err` with a reason when a file exists but is unusable.
+    fn load_cached(&self, engine: &Engine, artifact: &Path) -> Result<Option<Module>, String> {
+        let recorded = match fs::read_to_string(checksum_path(artifact)) {
+            Ok(recorded) => recorded,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("reading its checksum: {error}")),
+        };
+        let actual = match sha256_of_file(artifact) {
+            Ok(actual) => actual,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("reading it: {error}")),
+        };
+        if recorded.trim() != actual {
+            return Err("its checksum does not match".to_owned());
+        }
+        // SAFETY: the file's content is exactly what this host wrote after precompiling it (the
+        // checksum above matches the one recorded at write time); see the module docs.
+        unsafe { Module::deserialize_file(engine, artifact) }
+            .map(Some)
+            .map_err(|error| format!("wasmtime rejected it: {error}"))
+    }
+}
+
+/// A stable text key for [`Engine::precompile_compatibility_hash`]. The std `DefaultHasher` is
+/// not guaranteed stable across Rust releases, so the hash is fed into SHA-256 instead.
+fn engine_compatibility_key(engine: &Engine) -> String {
+    struct Sha256Hasher(Sha256);
+    impl Hasher for Sha256Hasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            // Only the SHA-256 state is used; `Hash` implementations never call `finish`.
+            0
+        }
+    }
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(&hasher.0.finalize()[..8])
+}
+
+fn checksum_path(artifact: &Path) -> PathBuf {
+    let mut name = artifact.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+fn sha256_of_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
+/// Writes the artifact and then its checksum, each atomically. A reader that sees the checksum
+/// therefore sees the complete artifact it describes.
+fn write_artifact(artifact: &Path, compiled: &[u8]) -> io::Result<()> {
+    write_atomically(artifact, compiled)?;
+    write_atomically(
+        &checksum_path(artifact),
+        hex::encode(Sha256::digest(compiled)).as_bytes(),
+    )
+}
+
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{file_name}.{}.{}.tmp",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        // Persist the rename itself; failure here only risks a cache miss after a crash.
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Removes a bad artifact and its checksum. The checksum goes first so that a concurrent reader
+/// never pairs an old checksum with a newly written artifact.
+fn remove_artifact(artifact: &Path) {
+    let _ = fs::remove_file(checksum_path(artifact));
+    let _ = fs::remove_file(artifact);
+}

@@ -1,0 +1,72 @@
+//! The process-wide wasmtime [`Engine`] configuration and the epoch ticker thread that drives
+//! per-call deadlines.
+//!
+//! Deadlines use epoch interruption rather than fuel: checking an epoch costs a load and a
+//! compare at loop headers and function entries, whereas fuel metering slows every basic block.
+//! One thread increments the engine's epoch every `epoch_tick`; a store's deadline is a number of
+//! ticks, so deadlines are precise to one tick.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, Strategy};
+
+/// Builds the engine every operator module is compiled for and runs on.
+pub(crate) fn build_engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Cranelift)
+        .cranelift_opt_level(OptLevel::Speed)
+        .epoch_interruption(true)
+        // On-demand allocation gives every linear memory its own mapping, which is what lets a
+        // swapped-out instance's memory be restored by mapping a file over it; the pooling
+        // allocator reuses slots and would mix foreign mappings with recycled ones.
+        .allocation_strategy(InstanceAllocationStrategy::OnDemand)
+        // Data segments are mapped copy-on-write from the (file-backed) module image, so a fresh
+        // instance does not copy its initial memory.
+        .memory_init_cow(true);
+    Engine::new(&config)
+        .map_err(super::error::to_anyhow)
+        .context("configuring the wasmtime engine")
+}
+
+/// Increments the engine's epoch every tick until dropped.
+///
+/// Every [`LoadedModule`](super::LoadedModule) and instance holds an `Arc` to the ticker, so
+/// deadlines keep firing for as long as anything can still run guest code.
+pub(crate) struct EpochTicker {
+    tick: Duration,
+    // Dropping the sender disconnects the channel, which is how the thread learns to stop
+    // without waiting for a sleep to finish.
+    _stop: mpsc::Sender<()>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: Engine, tick: Duration) -> anyhow::Result<EpochTicker> {
+        anyhow::ensure!(!tick.is_zero(), "the epoch tick must be longer than zero");
+        let (stop, stopped) = mpsc::channel::<()>();
+        thread::Builder::new()
+            .name("wasm-epoch-ticker".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    engine.increment_epoch();
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        Ok(EpochTicker { tick, _stop: stop })
+    }
+
+    /// Epoch ticks that cover at least `deadline`.
+    ///
+    /// The epoch may advance right after the deadline is set, so one extra tick guarantees the
+    /// guest gets at least the full deadline; it may get up to one tick more.
+    pub fn ticks_for(&self, deadline: Duration) -> u64 {
+        let tick = self.tick.as_nanos().max(1);
+        let ticks = deadline.as_nanos().div_ceil(tick);
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+}

@@ -1,0 +1,259 @@
+//! [`OperatorInstance`]: one live instance of an operator module in its own wasmtime `Store`,
+//! and the two calls the ABI defines on it (init and reconcile).
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_operator_abi::names::{
+    INITIALIZE_EXPORT, INIT_EXPORT, MEMORY_EXPORT, RECONCILE_EXPORT, RETURN_ERROR, RETURN_OK,
+};
+use wasm_operator_abi::{GuestError, InitInput, ReconcileRequest, ReconcileResult, Registration};
+use wasmtime::{Memory, Store, TypedFunc};
+
+use super::error::{classify, CallError};
+use super::limits::{InstanceLimits, MemoryLimiter};
+use super::module::{LoadedModule, ModuleInner};
+use super::services::HostServices;
+use super::state::{CallState, StoreState};
+use super::wasi;
+
+/// A live operator instance. Calls are sequential (`&mut self`), matching the ABI's "one call at
+/// a time per instance". After an error for which [`CallError::instance_unusable`] is true, every
+/// further call fails with that same error without entering the guest: drop the instance and
+/// instantiate a new one.
+pub struct OperatorInstance {
+    module: LoadedModule,
+    store: Store<StoreState>,
+    memory: Memory,
+    init_export: TypedFunc<i32, i32>,
+    reconcile_export: TypedFunc<i32, i32>,
+    limits: InstanceLimits,
+    /// The failure after which the instance must not be called again; repeated to every later
+    /// call, so a caller that checks [`CallError::instance_unusable`] recreates the instance.
+    unusable: Option<CallError>,
+    /// True while a call is running; still true at the next call if the previous call's future
+    /// was dropped midway, which leaves the guest's state undefined.
+    call_in_progress: bool,
+}
+
+impl OperatorInstance {
+    pub(crate) async fn new(
+        module: LoadedModule,
+        operator: &str,
+        limits: InstanceLimits,
+        services: Arc<dyn HostServices>,
+    ) -> Result<OperatorInstance, CallError> {
+        let inner = &module.inner;
+        let state = StoreState {
+            wasi: wasi::build_context(operator),
+            limiter: MemoryLimiter::new(limits.max_memory_bytes),
+            operator: operator.into(),
+            services,
+            memory: None,
+            call: None,
+        };
+        let mut store = Store::new(&inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(inner.ticker.ticks_for(limits.call_deadline));
+
+        let instance = match inner.instance_pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(error) => return Err(classify_in(&store, &limits, inner, error)),
+        };
+        let memory = instance
+            .get_memory(&mut store, MEMORY_EXPORT)
+            .ok_or_else(|| {
+                CallError::AbiViolation(format!(
+                    "the module does not export its memory as `{MEMORY_EXPORT}`"
+                ))
+            })?;
+        store.data_mut().memory = Some(memory);
+        let init_export = typed_export(&instance, &mut store, INIT_EXPORT)?;
+        let reconcile_export = typed_export(&instance, &mut store, RECONCILE_EXPORT)?;
+
+        if let Some(initialize) = instance.get_func(&mut store, INITIALIZE_EXPORT) {
+            let initialize = initialize.typed::<(), ()>(&store).map_err(|error| {
+                CallError::AbiViolation(format!(
+                    "`{INITIALIZE_EXPORT}` has the wrong signature: {error}"
+                ))
+            })?;
+            if let Err(error) = initialize.call_async(&mut store, ()).await {
+                return Err(classify_in(&store, &limits, inner, error));
+            }
+        }
+
+        Ok(OperatorInstance {
+            module,
+            store,
+            memory,
+            init_export,
+            reconcile_export,
+            limits,
+            unusable: None,
+            call_in_progress: false,
+        })
+    }
+
+    /// Calls `wasm_operator_init`: the guest answers with what it wants to watch.
+    pub async fn init(&mut self, input: &InitInput) -> Result<Registration, CallError> {
+        let export = self.init_export.clone();
+        self.call(export, INIT_EXPORT, input).await
+    }
+
+    /// Calls `wasm_operator_reconcile` for one object.
+    pub async fn reconcile(
+        &mut self,
+        request: &ReconcileRequest,
+    ) -> Result<ReconcileResult, CallError> {
+        let export = self.reconcile_export.clone();
+        self.call(export, RECONCILE_EXPORT, request).await
+    }
+
+    /// The current size of the instance's linear memory, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
+    /// The operator this instance runs for.
+    pub fn operator(&self) -> &str {
+        &self.store.data().operator
+    }
+
+    /// The module this is an instance of.
+    pub fn module(&self) -> &LoadedModule {
+        &self.module
+    }
+
+    /// The limits this instance runs under.
+    pub fn limits(&self) -> InstanceLimits {
+        self.limits
+    }
+
+    async fn call<I: Serialize, O: DeserializeOwned>(
+        &mut self,
+        export: TypedFunc<i32, i32>,
+        export_name: &str,
+        input: &I,
+    ) -> Result<O, CallError> {
+        if self.call_in_progress {
+            // The guest was torn down mid-execution, which leaves its state as undefined as a trap.
+            self.unusable.get_or_insert_with(|| {
+                CallError::Trap("an earlier call was cancelled before it finished".to_owned())
+            });
+        }
+        if let Some(failure) = &self.unusable {
+            return Err(failure.clone());
+        }
+        let input = serde_json::to_vec(input).map_err(|error| {
+            CallError::Host(format!("encoding the `{export_name}` input: {error}"))
+        })?;
+        let input_len = i32::try_from(input.len()).map_err(|_| {
+            CallError::Host(format!(
+                "the `{export_name}` input is {} bytes, too large for a 32-bit guest",
+                input.len()
+            ))
+        })?;
+
+        self.store.data_mut().call = Some(CallState::new(input, self.limits.call_deadline));
+        let ticks = self
+            .module
+            .inner
+            .ticker
+            .ticks_for(self.limits.call_deadline);
+        self.store.set_epoch_deadline(ticks);
+        self.call_in_progress = true;
+        let returned = export.call_async(&mut self.store, input_len).await;
+        self.call_in_progress = false;
+        let call = self.store.data_mut().call.take();
+
+        let outcome = match returned {
+            Ok(code) => interpret_return(export_name, code, call.and_then(|call| call.result)),
+            Err(error) => Err(classify_in(
+                &self.store,
+                &self.limits,
+                &self.module.inner,
+                error,
+            )),
+        };
+        if let Err(error) = &outcome {
+            if error.instance_unusable() {
+                self.unusable = Some(error.clone());
+            }
+        }
+        outcome
+    }
+}
+
+fn classify_in(
+    store: &Store<StoreState>,
+    limits: &InstanceLimits,
+    module: &ModuleInner,
+    error: wasmtime::Error,
+) -> CallError {
+    classify(
+        error,
+        limits.call_deadline,
+        store.data().limiter.max_memory_bytes(),
+        store.data().limiter.limit_was_hit(),
+        &module.export_names,
+    )
+}
+
+fn typed_export(
+    instance: &wasmtime::Instance,
+    store: &mut Store<StoreState>,
+    name: &str,
+) -> Result<TypedFunc<i32, i32>, CallError> {
+    instance
+        .get_typed_func::<i32, i32>(store, name)
+        .map_err(|error| {
+            CallError::AbiViolation(format!(
+                "the module must export `{name}` as [i32] -> [i32]: {error}"
+            ))
+        })
+}
+
+/// Turns an export's return code and written result into the call's outcome.
+fn interpret_return<O: DeserializeOwned>(
+    export_name: &str,
+    code: i32,
+    result: Option<Vec<u8>>,
+) -> Result<O, CallError> {
+    let result_type = std::any::type_name::<O>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("result");
+    match code {
+        RETURN_OK => {
+            let bytes = result.ok_or_else(|| {
+                CallError::AbiViolation(format!(
+                    "`{export_name}` returned {RETURN_OK} (ok) without calling `result_write`"
+                ))
+            })?;
+            serde_json::from_slice(&bytes).map_err(|error| {
+                CallError::AbiViolation(format!(
+                    "`{export_name}` returned a result that is not a valid {result_type}: {error}"
+                ))
+            })
+        }
+        RETURN_ERROR => {
+            let bytes = result.ok_or_else(|| {
+                CallError::AbiViolation(format!(
+                    "`{export_name}` returned {RETURN_ERROR} (error) without calling `result_write`"
+                ))
+            })?;
+            let error: GuestError = serde_json::from_slice(&bytes).map_err(|error| {
+                CallError::AbiViolation(format!(
+                    "`{export_name}` returned {RETURN_ERROR} (error) with a result that is not a \
+                     valid GuestError: {error}"
+                ))
+            })?;
+            Err(CallError::Guest(error))
+        }
+        other => Err(CallError::AbiViolation(format!(
+            "`{export_name}` returned {other}; the ABI allows {RETURN_OK} (ok) or {RETURN_ERROR} (error)"
+        ))),
+    }
+}

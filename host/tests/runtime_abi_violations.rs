@@ -1,0 +1,249 @@
+//! Modules that break the ABI at run time (written in WAT, so each one breaks exactly one rule):
+//! the host must report an AbiViolation (or the right limit) with a clear message, never panic,
+//! and never call such an instance again.
+
+mod runtime_support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use wasm_operator::runtime::{CallError, InstanceLimits};
+
+use runtime_support::*;
+
+const INPUT_READ: &str =
+    r#"(import "wasm_operator" "input_read" (func $input_read (param i32 i32) (result i32)))"#;
+const LOG: &str = r#"(import "wasm_operator" "log" (func $log (param i32 i32)))"#;
+
+async fn reconcile_outcome(wasm: &[u8]) -> CallError {
+    let test = test_runtime();
+    let module = test
+        .runtime
+        .load(wasm)
+        .await
+        .expect("the test module passes validation");
+    let mut instance = module
+        .instantiate("broken", limits(DEFAULT_DEADLINE), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("broken", json!({})))
+        .await
+        .expect("init is well-behaved in every test module");
+    let error = instance
+        .reconcile(&reconcile_request("web"))
+        .await
+        .unwrap_err();
+    if error.instance_unusable() {
+        let again = instance
+            .reconcile(&reconcile_request("web"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            again, error,
+            "an unusable instance must repeat its failure, not run again"
+        );
+    }
+    error
+}
+
+fn expect_violation(error: CallError, fragments: &[&str]) {
+    match &error {
+        CallError::AbiViolation(message) => {
+            for fragment in fragments {
+                assert!(
+                    message.contains(fragment),
+                    "{fragment:?} missing from {message:?}"
+                );
+            }
+            assert!(error.instance_unusable());
+            assert!(
+                error
+                    .to_string()
+                    .contains("rebuild it with a wasm-operator SDK"),
+                "{error}"
+            );
+        }
+        other => panic!("expected an ABI violation, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn out_of_bounds_input_buffer_is_an_abi_violation() {
+    let wasm = wat_operator(
+        INPUT_READ,
+        "(drop (call $input_read (i32.const 65530) (local.get $input_len))) (i32.const 0)",
+        "",
+    );
+    expect_violation(
+        reconcile_outcome(&wasm).await,
+        &["`input_read`", "65530..", "65536 bytes long"],
+    );
+}
+
+#[tokio::test]
+async fn pointer_beyond_4_gib_wraparound_is_an_abi_violation() {
+    let wasm = wat_operator(
+        "",
+        "(call $result_write (i32.const -1) (i32.const -1)) (i32.const 0)",
+        "",
+    );
+    expect_violation(
+        reconcile_outcome(&wasm).await,
+        &["`result_write`", "4294967295.."],
+    );
+}
+
+#[tokio::test]
+async fn out_of_bounds_log_record_is_an_abi_violation() {
+    let wasm = wat_operator(
+        LOG,
+        "(call $log (i32.const 60000) (i32.const 10000)) (i32.const 0)",
+        "",
+    );
+    expect_violation(reconcile_outcome(&wasm).await, &["`log`", "60000..70000"]);
+}
+
+#[tokio::test]
+async fn invalid_log_record_json_is_an_abi_violation() {
+    let wasm = wat_operator(
+        LOG,
+        "(call $log (i32.const 1024) (i32.const 5)) (i32.const 0)",
+        r#"(data (i32.const 1024) "{\"le")"#,
+    );
+    expect_violation(
+        reconcile_outcome(&wasm).await,
+        &["`log`", "not a valid LogRecord"],
+    );
+}
+
+#[tokio::test]
+async fn unknown_return_code_is_an_abi_violation() {
+    let wasm = wat_operator("", "(i32.const 7)", "");
+    expect_violation(
+        reconcile_outcome(&wasm).await,
+        &["returned 7", "0 (ok) or 1 (error)"],
+    );
+}
+
+#[tokio::test]
+async fn success_without_a_result_is_an_abi_violation() {
+    let wasm = wat_operator("", "(i32.const 0)", "");
+    expect_violation(
+        reconcile_outcome(&wasm).await,
+        &["without calling `result_write`"],
+    );
+}
+
+#[tokio::test]
+async fn result_that_is_not_a_reconcile_result_is_an_abi_violation() {
+    let wasm = wat_operator(
+        "",
+        "(call $result_write (i32.const 1024) (i32.const 4)) (i32.const 0)",
+        r#"(data (i32.const 1024) "nope")"#,
+    );
+    expect_violation(
+        reconcile_outcome(&wasm).await,
+        &["not a valid ReconcileResult"],
+    );
+}
+
+#[tokio::test]
+async fn error_result_that_is_not_a_guest_error_is_an_abi_violation() {
+    let wasm = wat_operator(
+        "",
+        "(call $result_write (i32.const 1024) (i32.const 2)) (i32.const 1)",
+        r#"(data (i32.const 1024) "[]")"#,
+    );
+    expect_violation(reconcile_outcome(&wasm).await, &["not a valid GuestError"]);
+}
+
+#[tokio::test]
+async fn host_call_from_initialize_is_an_abi_violation() {
+    let wasm = wat_operator(
+        LOG,
+        "(i32.const 0)",
+        r#"(func (export "_initialize") (call $log (i32.const 0) (i32.const 2)))"#,
+    );
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let error = module
+        .instantiate("early", limits(DEFAULT_DEADLINE), FakeServices::new())
+        .await
+        .err()
+        .expect("instantiation fails");
+    expect_violation(
+        error,
+        &["`log`", "no init or reconcile call was in progress"],
+    );
+}
+
+#[tokio::test]
+async fn memory_grow_past_the_cap_is_memory_limit_exceeded() {
+    let wasm = wat_operator("", "(drop (memory.grow (i32.const 100))) (i32.const 0)", "");
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let cap = 4 * 65536;
+    let limits = InstanceLimits {
+        max_memory_bytes: cap,
+        call_deadline: DEFAULT_DEADLINE,
+    };
+    let mut instance = module
+        .instantiate("grower", limits, FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("grower", json!({})))
+        .await
+        .unwrap();
+    let error = instance
+        .reconcile(&reconcile_request("web"))
+        .await
+        .unwrap_err();
+    assert_eq!(error, CallError::MemoryLimitExceeded { limit: cap });
+    assert_eq!(
+        instance.memory_bytes(),
+        65536,
+        "the refused growth did not happen"
+    );
+}
+
+#[tokio::test]
+async fn initial_memory_over_the_cap_fails_instantiation() {
+    let wasm = wat_operator("", "(i32.const 0)", "");
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let limits = InstanceLimits {
+        max_memory_bytes: 1024,
+        call_deadline: DEFAULT_DEADLINE,
+    };
+    let error = module
+        .instantiate("tiny", limits, FakeServices::new())
+        .await
+        .err()
+        .expect("instantiation fails");
+    assert_eq!(error, CallError::MemoryLimitExceeded { limit: 1024 });
+}
+
+#[tokio::test]
+async fn busy_loop_in_wat_is_interrupted() {
+    let wasm = wat_operator("", "(loop $spin (br $spin)) (i32.const 0)", "");
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let deadline = Duration::from_millis(100);
+    let mut instance = module
+        .instantiate("spinner", limits(deadline), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("spinner", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        instance
+            .reconcile(&reconcile_request("web"))
+            .await
+            .unwrap_err(),
+        CallError::DeadlineExceeded(deadline)
+    );
+}

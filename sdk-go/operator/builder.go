@@ -1,0 +1,225 @@
+// Package operator turns a Go package into a wasm-operator module. Declare, from an init function,
+// what the operator watches and which Reconciler handles it, with a builder shaped like
+// controller-runtime's:
+//
+//	func init() {
+//		operator.New().
+//			For(&v1alpha1.WebApp{}, operator.WithPredicates(operator.GenerationChanged)).
+//			Owns(&types.Deployment{}).
+//			Watches(&types.ConfigMap{}, operator.EnqueueFromLabels("demo.wasm-operator.dev/webapp", "")).
+//			Complete(&WebAppReconciler{Client: client.New()})
+//	}
+//
+// The package also provides the module's exports (wasm_operator_abi_v1, wasm_operator_init and
+// wasm_operator_reconcile), so importing it is all a main package needs. The watches themselves run
+// in the host; the module is entered only to reconcile.
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"wasm-operator.dev/sdk-go/abi"
+	"wasm-operator.dev/sdk-go/internal/identity"
+	"wasm-operator.dev/sdk-go/reconcile"
+	"wasm-operator.dev/sdk-go/types"
+)
+
+// Predicate filters update events of a watch: with predicates set, an update passes when any of
+// them holds; creates and deletes always pass. Without predicates every event passes.
+type Predicate = abi.Predicate
+
+// The predicates.
+const (
+	GenerationChanged  = abi.GenerationChanged  // spec changed (metadata.generation moved)
+	LabelsChanged      = abi.LabelsChanged      // metadata.labels changed
+	AnnotationsChanged = abi.AnnotationsChanged // metadata.annotations changed
+)
+
+// WatchOption narrows a For, Owns or Watches.
+type WatchOption func(*abi.WatchSpec)
+
+// InNamespace watches one namespace instead of all.
+func InNamespace(namespace string) WatchOption {
+	return func(w *abi.WatchSpec) { w.Namespace = &namespace }
+}
+
+// WithLabelSelector watches only objects matching selector (Kubernetes syntax, e.g. "app=web").
+func WithLabelSelector(selector string) WatchOption {
+	return func(w *abi.WatchSpec) { w.LabelSelector = &selector }
+}
+
+// WithPredicates filters this watch's update events (see Predicate).
+func WithPredicates(predicates ...Predicate) WatchOption {
+	return func(w *abi.WatchSpec) { w.Predicates = appendNew(w.Predicates, predicates) }
+}
+
+// Mapping says which objects of the For kind an event on a Watches object enqueues.
+type Mapping = abi.Mapping
+
+// EnqueueOwners enqueues every owner of the event's object whose kind is the For kind, controller
+// or not.
+func EnqueueOwners() Mapping { return Mapping{Type: abi.MappingOwner} }
+
+// EnqueueFromLabels enqueues the For object named by the event object's label nameLabel. Its
+// namespace comes from the label namespaceLabel, or, when that is "", is the event object's own.
+func EnqueueFromLabels(nameLabel, namespaceLabel string) Mapping {
+	m := Mapping{Type: abi.MappingLabels, NameLabel: nameLabel}
+	if namespaceLabel != "" {
+		m.NamespaceLabel = &namespaceLabel
+	}
+	return m
+}
+
+// EnqueueAll enqueues every For object the host has cached: for things every object depends on,
+// such as a shared settings ConfigMap.
+func EnqueueAll() Mapping { return Mapping{Type: abi.MappingAll} }
+
+// Builder collects an operator's registration. Errors (a missing For, an object without a kind)
+// are collected and reported by Complete and, so they cannot go unnoticed, by the init export.
+type Builder struct {
+	registration abi.Registration
+	hasFor       bool
+	eventFilter  []Predicate
+	onInit       []func(ctx context.Context) error
+	errs         []error
+}
+
+// New starts a registration.
+func New() *Builder { return &Builder{} }
+
+// For sets the kind this operator reconciles: its events enqueue the object itself.
+func (b *Builder) For(obj types.Object, opts ...WatchOption) *Builder {
+	if b.hasFor {
+		b.errs = append(b.errs, errors.New("For called twice: an operator reconciles one kind"))
+		return b
+	}
+	spec, ok := b.watchSpec("For", obj, opts)
+	if ok {
+		b.registration.For, b.hasFor = spec, true
+	}
+	return b
+}
+
+// Owns watches a kind this operator creates: an event on such an object enqueues its controller
+// owner (see controllerutil.SetControllerReference) when the owner is of the For kind.
+func (b *Builder) Owns(obj types.Object, opts ...WatchOption) *Builder {
+	if spec, ok := b.watchSpec("Owns", obj, opts); ok {
+		b.registration.Owns = append(b.registration.Owns, spec)
+	}
+	return b
+}
+
+// Watches watches any other kind; mapping says which For objects its events enqueue.
+func (b *Builder) Watches(obj types.Object, mapping Mapping, opts ...WatchOption) *Builder {
+	if mapping.Type == abi.MappingLabels && mapping.NameLabel == "" {
+		b.errs = append(b.errs, errors.New("Watches: EnqueueFromLabels needs a name label"))
+		return b
+	}
+	if spec, ok := b.watchSpec("Watches", obj, opts); ok {
+		b.registration.Watches = append(b.registration.Watches, abi.Watch{WatchSpec: spec, Mapping: mapping})
+	}
+	return b
+}
+
+// WithEventFilter adds predicates to every watch of this builder, like controller-runtime's
+// builder method of the same name.
+func (b *Builder) WithEventFilter(predicates ...Predicate) *Builder {
+	b.eventFilter = appendNew(b.eventFilter, predicates)
+	return b
+}
+
+// OnInit runs fn once when the host initialises the operator, after Name and Config are known and
+// before the registration is sent. Return an error to refuse to start (a bad configuration, say):
+// the host reports it and does not load the operator.
+func (b *Builder) OnInit(fn func(ctx context.Context) error) *Builder {
+	b.onInit = append(b.onInit, fn)
+	return b
+}
+
+// Complete registers r as the operator's reconciler. It returns the builder's errors, which the
+// init export also reports to the host, so a module with a broken registration never starts.
+// An operator module registers exactly once.
+func (b *Builder) Complete(r reconcile.Reconciler) error {
+	if registered != nil {
+		err := errors.New("operator already registered: call Complete once per module")
+		if registered.err == nil {
+			registered.err = err
+		}
+		return err
+	}
+	err := b.build(r)
+	registered = &controller{reconciler: r, registration: b.registration, onInit: b.onInit, err: err}
+	return err
+}
+
+func (b *Builder) build(r reconcile.Reconciler) error {
+	if r == nil {
+		b.errs = append(b.errs, errors.New("Complete: the reconciler is nil"))
+	}
+	if !b.hasFor {
+		b.errs = append(b.errs, errors.New("no For: say which kind the operator reconciles with For(...)"))
+	}
+	if len(b.eventFilter) > 0 {
+		b.registration.For.Predicates = appendNew(b.registration.For.Predicates, b.eventFilter)
+		for i := range b.registration.Owns {
+			b.registration.Owns[i].Predicates = appendNew(b.registration.Owns[i].Predicates, b.eventFilter)
+		}
+		for i := range b.registration.Watches {
+			b.registration.Watches[i].Predicates = appendNew(b.registration.Watches[i].Predicates, b.eventFilter)
+		}
+	}
+	if len(b.errs) > 0 {
+		return fmt.Errorf("operator registration: %w", errors.Join(b.errs...))
+	}
+	return nil
+}
+
+func (b *Builder) watchSpec(method string, obj types.Object, opts []WatchOption) (abi.WatchSpec, bool) {
+	if obj == nil {
+		b.errs = append(b.errs, fmt.Errorf("%s: object is nil", method))
+		return abi.WatchSpec{}, false
+	}
+	gvk := obj.GroupVersionKind()
+	if gvk.Kind == "" || gvk.Version == "" {
+		b.errs = append(b.errs, fmt.Errorf("%s: %T has no apiVersion/kind", method, obj))
+		return abi.WatchSpec{}, false
+	}
+	spec := abi.WatchSpec{APIVersion: gvk.APIVersion(), Kind: gvk.Kind}
+	for _, opt := range opts {
+		opt(&spec)
+	}
+	return spec, true
+}
+
+// appendNew appends the predicates not already present, keeping order.
+func appendNew(list, more []Predicate) []Predicate {
+	for _, p := range more {
+		present := false
+		for _, q := range list {
+			present = present || p == q
+		}
+		if !present {
+			list = append(list, p)
+		}
+	}
+	return list
+}
+
+// Name is the operator's name as the host knows it (its resource's name); "" before init.
+func Name() string { return identity.Name() }
+
+// Config decodes the operator's configuration (the config object the host was given for it) into
+// into. With no configuration it leaves into unchanged.
+func Config(into any) error {
+	cfg := identity.Config()
+	if len(cfg) == 0 || string(cfg) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(cfg, into); err != nil {
+		return fmt.Errorf("operator config: %w", err)
+	}
+	return nil
+}

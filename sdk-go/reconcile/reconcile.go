@@ -1,0 +1,82 @@
+// Package reconcile defines what an operator implements: a Reconciler that receives a Request for
+// one object and returns a Result, as in controller-runtime.
+//
+// The host calls Reconcile whenever the object, something it owns or something it watches changes,
+// and when a requested requeue comes due. Reconcile must be idempotent: it compares the desired
+// state with the cluster and closes the gap, whatever triggered it.
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"wasm-operator.dev/sdk-go/types"
+)
+
+// Request identifies the object to reconcile, and carries the copy the host had in its cache.
+type Request struct {
+	types.NamespacedName
+	APIVersion string
+	Kind       string
+	// Object is the object as the host's cache held it when the request was made, or nil when it
+	// was deleted (or not cached). Decode it with DecodeObject, or Get a fresh copy.
+	Object json.RawMessage
+	// Attempt counts the consecutive failed reconciles of this object before this one (0 the
+	// first time). Use it to give up on, or report, persistent failures.
+	Attempt int
+}
+
+// DecodeObject decodes the cached object into obj. It returns false when the request carries no
+// object, which usually means it was deleted.
+func (r Request) DecodeObject(obj types.Object) (bool, error) {
+	if len(r.Object) == 0 || string(r.Object) == "null" {
+		return false, nil
+	}
+	return true, json.Unmarshal(r.Object, obj)
+}
+
+// Result tells the host when to reconcile this object again, besides on the next change.
+type Result struct {
+	// Requeue asks for another reconcile soon, rate-limited with backoff by the host.
+	Requeue bool
+	// RequeueAfter asks for another reconcile after this long (rounded up to whole milliseconds).
+	// The host keeps the timer, so it fires even if the operator is swapped out meanwhile.
+	RequeueAfter time.Duration
+}
+
+// IsZero reports whether the result asks for nothing.
+func (r Result) IsZero() bool { return !r.Requeue && r.RequeueAfter <= 0 }
+
+// Reconciler is what an operator implements.
+type Reconciler interface {
+	Reconcile(ctx context.Context, req Request) (Result, error)
+}
+
+// Func adapts a function to Reconciler.
+type Func func(ctx context.Context, req Request) (Result, error)
+
+// Reconcile calls f.
+func (f Func) Reconcile(ctx context.Context, req Request) (Result, error) { return f(ctx, req) }
+
+// TerminalError marks err as one that retrying will not fix (a spec that can never be valid, for
+// instance). The host is told the reconcile succeeded, so it does not retry with backoff; the error
+// is logged. A later change to the object reconciles it again as usual.
+func TerminalError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &terminalError{err: err}
+}
+
+type terminalError struct{ err error }
+
+func (e *terminalError) Error() string { return "terminal error: " + e.err.Error() }
+func (e *terminalError) Unwrap() error { return e.err }
+
+// IsTerminal reports whether err was marked with TerminalError.
+func IsTerminal(err error) bool {
+	var t *terminalError
+	return errors.As(err, &t)
+}

@@ -1,0 +1,16 @@
+//! Test harness shared by the host's end-to-end tests and the conformance suite.
+//!
+//! - [`control_plane`]: a real kube-apiserver (with etcd and a few controllers) for this test
+//!   process, or the one named by `WASM_OPERATOR_KUBECONFIG`.
+//! - [`test_namespace`], [`apply_crd`]: per-test isolation and CRD set-up.
+//! - [`wait_for`]: the only way tests wait: a condition polled until a deadline.
+//! - [`guest_module`]: builds a Wasm guest crate of this workspace and returns its `.wasm` path.
+mod cluster;
+mod guests;
+mod resources;
+mod wait;
+
+pub use cluster::{control_plane, ControlPlane};
+pub use guests::{go_guest_module, guest_module, workspace_root};
+pub use resources::{apply_crd, test_namespace, TestNamespace};
+pub use wait::wait_for;
