@@ -14,8 +14,10 @@ help:
 	@echo "make conformance   run the conformance suite"
 
 build:
-	@source scripts/lib.sh && cargo build --workspace --locked --profile release-host
-	@source scripts/lib.sh && echo "host binary: $$CARGO_TARGET_DIR/release-host/wasm-operator"
+	@scripts/build.sh release-host
+	@source scripts/lib.sh && echo "host: $$CARGO_TARGET_DIR/release-host/wasm-operator" && \
+	  echo "Rust operators: $$CARGO_TARGET_DIR/wasm-guests/wasm32-wasip1/release/operator_*.wasm" && \
+	  echo "Go operators: $$CARGO_TARGET_DIR/go-guests/operators-go-*.wasm"
 
 test:
 	@scripts/test.sh
@@ -27,7 +29,7 @@ cluster-down:
 	@scripts/controlplane.sh down
 
 demo:
-	@echo "make demo: not implemented yet (needs the Rust SDK and the example operators)" >&2; exit 1
+	@scripts/demo.sh
 
 conformance:
 	@echo "make conformance: not implemented yet (needs the conformance suite)" >&2; exit 1

@@ -2,8 +2,7 @@
 # Runs every test: `make test` calls this.
 #
 # One control plane is started for the whole run and shared by all test binaries through
-# WASM_OPERATOR_KUBECONFIG (each test makes its own namespace). It is tied to this script through
-# a pipe on its standard input, so it stops however the script ends.
+# WASM_OPERATOR_KUBECONFIG (each test makes its own namespace).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -20,30 +19,14 @@ for module in sdk-go operators-go; do
   (cd "$module" && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test ./...)
 done
 
-controlplane=$(scripts/controlplane.sh build | tail -n1)
-run_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-test-cp.XXXXXX")
-coproc CONTROLPLANE { exec "$controlplane" run --dir "$run_dir/data" --kubeconfig "$run_dir/kubeconfig" --exit-on-stdin-close >"$run_dir/controlplane.log" 2>&1; }
-stop_controlplane() {
-  # Closing its standard input asks it to shut down; wait so no process or port is left behind.
-  exec {CONTROLPLANE[1]}>&- 2>/dev/null || true
-  wait "$CONTROLPLANE_PID" 2>/dev/null || true
-  rm -rf "$run_dir"
-}
-trap stop_controlplane EXIT
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-test.XXXXXX")
+cleanup() { stop_private_controlplane; rm -rf "$run_dir"; }
+trap cleanup EXIT
+start_private_controlplane "$run_dir"
+export WASM_OPERATOR_KUBECONFIG=$CONTROLPLANE_KUBECONFIG
+export WASM_OPERATOR_CONTROLPLANE=$CONTROLPLANE_BIN
 
-start=$SECONDS
-deadline=$((SECONDS + 120))
-until [ -f "$run_dir/kubeconfig" ]; do
-  if ! kill -0 "$CONTROLPLANE_PID" 2>/dev/null; then
-    echo "the control plane exited before it was ready:" >&2
-    tail -n 40 "$run_dir/controlplane.log" >&2
-    exit 1
-  fi
-  [ $SECONDS -lt $deadline ] || { echo "control plane not ready within 120s" >&2; exit 1; }
-  sleep 0.2
-done
-echo "control plane ready in $((SECONDS - start))s"
-export WASM_OPERATOR_KUBECONFIG=$run_dir/kubeconfig
-export WASM_OPERATOR_CONTROLPLANE=$controlplane
-
-cargo test --workspace --locked "$@"
+echo "== cargo test"
+# The default members: the native crates. Wasm guests are workspace members built for
+# wasm32-wasip1 by the tests themselves (test-support builds them from source).
+cargo test --locked "$@"

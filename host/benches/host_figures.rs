@@ -20,7 +20,8 @@ use futures::FutureExt;
 use serde_json::json;
 use wasm_operator::runtime::{HostServices, InstanceLimits, Runtime, RuntimeConfig};
 use wasm_operator_abi::{
-    HostError, HostResponse, HttpRequest, InitInput, KubeRequest, LogRecord, ReconcileRequest, ReconcileResult,
+    HostError, HostResponse, HttpRequest, InitInput, KubeRequest, LogRecord, ReconcileRequest,
+    ReconcileResult,
 };
 use wasm_operator_test_support::{test_namespace, workspace_root};
 
@@ -73,10 +74,16 @@ struct NoServices;
 
 impl HostServices for NoServices {
     fn kube(&self, _request: KubeRequest) -> BoxFuture<'static, HostResponse> {
-        futures::future::ready(HostResponse::Error(HostError::capability_denied("no services in this benchmark"))).boxed()
+        futures::future::ready(HostResponse::Error(HostError::capability_denied(
+            "no services in this benchmark",
+        )))
+        .boxed()
     }
     fn http(&self, _request: HttpRequest) -> BoxFuture<'static, HostResponse> {
-        futures::future::ready(HostResponse::Error(HostError::capability_denied("no services in this benchmark"))).boxed()
+        futures::future::ready(HostResponse::Error(HostError::capability_denied(
+            "no services in this benchmark",
+        )))
+        .boxed()
     }
     fn log(&self, _record: LogRecord) {}
 }
@@ -87,7 +94,9 @@ fn request() -> ReconcileRequest {
         kind: "ConfigMap".into(),
         namespace: Some("default".into()),
         name: "bench".into(),
-        object: Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench", "namespace": "default"}, "data": {"k": "v"}})),
+        object: Some(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench", "namespace": "default"}, "data": {"k": "v"}}),
+        ),
         attempt: 0,
     }
 }
@@ -101,12 +110,26 @@ struct RoundTrips {
 
 async fn measure_round_trips() -> RoundTrips {
     let cache_dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: cache_dir.path().to_path_buf(), epoch_tick: Duration::from_millis(10) }).unwrap();
-    let module = runtime.load(&guest("empty")).await.expect("loading the empty guest");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: cache_dir.path().to_path_buf(),
+        epoch_tick: Duration::from_millis(10),
+    })
+    .unwrap();
+    let module = runtime
+        .load(&guest("empty"))
+        .await
+        .expect("loading the empty guest");
     let services: Arc<dyn HostServices> = Arc::new(NoServices);
-    let mut instance = module.instantiate("bench", InstanceLimits::default(), services).await.unwrap();
+    let mut instance = module
+        .instantiate("bench", InstanceLimits::default(), services)
+        .await
+        .unwrap();
     instance
-        .init(&InitInput { abi_version: 1, operator_name: "bench".into(), config: json!({}) })
+        .init(&InitInput {
+            abi_version: 1,
+            operator_name: "bench".into(),
+            config: json!({}),
+        })
         .await
         .unwrap();
     let request = request();
@@ -114,7 +137,10 @@ async fn measure_round_trips() -> RoundTrips {
     let mut wasm = Vec::with_capacity(ROUND_TRIPS);
     for round in 0..WARM_UP + ROUND_TRIPS {
         let started = Instant::now();
-        let result = instance.reconcile(&request).await.expect("an empty reconcile succeeds");
+        let result = instance
+            .reconcile(&request)
+            .await
+            .expect("an empty reconcile succeeds");
         let elapsed = started.elapsed();
         std::hint::black_box(result);
         if round >= WARM_UP {
@@ -123,11 +149,11 @@ async fn measure_round_trips() -> RoundTrips {
     }
 
     // Baseline 1: a native operator's reconcile as an async call that does nothing.
-    let native: Box<dyn Fn(&ReconcileRequest) -> BoxFuture<'static, ReconcileResult>> =
-        Box::new(|request| {
-            std::hint::black_box(request);
-            async { ReconcileResult::done() }.boxed()
-        });
+    type NativeReconcile = Box<dyn Fn(&ReconcileRequest) -> BoxFuture<'static, ReconcileResult>>;
+    let native: NativeReconcile = Box::new(|request| {
+        std::hint::black_box(request);
+        async { ReconcileResult::done() }.boxed()
+    });
     let mut native_call = Vec::with_capacity(ROUND_TRIPS);
     for round in 0..WARM_UP + ROUND_TRIPS {
         let started = Instant::now();
@@ -181,7 +207,11 @@ async fn measure_rss() -> RssFigures {
         while count < target {
             let name = format!("bench-{count}");
             host.manager
-                .load(spec(&name, wasm.clone(), json!({"namespace": namespace.name, "suffix": name})))
+                .load(spec(
+                    &name,
+                    wasm.clone(),
+                    json!({"namespace": namespace.name, "suffix": name}),
+                ))
                 .await
                 .unwrap_or_else(|error| panic!("loading {name}: {error}"));
             count += 1;
@@ -195,23 +225,39 @@ async fn measure_rss() -> RssFigures {
         loaded.push((target, settled_rss().await, linear_memory as u64));
     }
     host.manager.shutdown().await;
-    RssFigures { baseline, loaded, module_bytes: wasm.len() }
+    RssFigures {
+        baseline,
+        loaded,
+        module_bytes: wasm.len(),
+    }
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find_map(|line| line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|info| {
+            info.lines().find_map(|line| {
+                line.strip_prefix("model name")
+                    .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("{cpu}, {cores} cores available")
 }
 
 fn report(rss: &RssFigures, trips: &RoundTrips) -> String {
     let mut text = String::new();
     text.push_str("## Host figures (`host_figures`)\n\n");
-    text.push_str("Command: `cargo bench -p wasm-operator --bench host_figures --profile release-host`\n\n");
-    text.push_str(&format!("Machine: {}. One run; the baselines are measured in the same process.\n\n", machine()));
+    text.push_str(
+        "Command: `cargo bench -p wasm-operator --bench host_figures --profile release-host`\n\n",
+    );
+    text.push_str(&format!(
+        "Machine: {}. One run; the baselines are measured in the same process.\n\n",
+        machine()
+    ));
     text.push_str("### Resident memory with loaded operators\n\n");
     text.push_str(&format!(
         "Operator: `test-guest-configmapper` ({} KiB module; For Widget + Owns ConfigMap in one namespace, so all \
@@ -219,21 +265,40 @@ fn report(rss: &RssFigures, trips: &RoundTrips) -> String {
          before any operator is loaded. RSS is the median of 5 readings of VmRSS.\n\n",
         rss.module_bytes / 1024
     ));
-    text.push_str("| operators | host RSS (MiB) | above baseline (MiB) | per operator (MiB) | guests' linear memory (MiB) |\n");
-    text.push_str("|---:|---:|---:|---:|---:|\n");
-    text.push_str(&format!("| 0 (baseline) | {} | 0 | - | 0 |\n", mib(rss.baseline)));
+    text.push_str("| operators | host RSS (MiB) | above baseline (MiB) | per operator (MiB) | per operator after the first (MiB) | guests' linear memory (MiB) |\n");
+    text.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    text.push_str(&format!(
+        "| 0 (baseline) | {} | 0 | - | - | 0 |\n",
+        mib(rss.baseline)
+    ));
+    let first = rss
+        .loaded
+        .first()
+        .map(|(_, resident, _)| *resident)
+        .unwrap_or(rss.baseline);
     for (operators, resident, linear) in &rss.loaded {
         let above = resident.saturating_sub(rss.baseline);
+        let marginal = match operators {
+            1 => "-".to_string(),
+            n => format!(
+                "{:.2}",
+                resident.saturating_sub(first) as f64 / (*n as f64 - 1.0) / (1024.0 * 1024.0)
+            ),
+        };
         text.push_str(&format!(
-            "| {operators} | {} | {} | {:.2} | {} |\n",
+            "| {operators} | {} | {} | {:.2} | {marginal} | {} |\n",
             mib(*resident),
             mib(above),
             above as f64 / (*operators as f64) / (1024.0 * 1024.0),
             mib(*linear)
         ));
     }
-    text.push_str("\nThe first operator's figure includes compiling the module (Cranelift) and the first watch caches; \
-                   later operators reuse the compiled code.\n\n");
+    text.push_str(
+        "\nThe first operator's figure includes compiling the module (Cranelift) and the first watch caches; \
+         later operators reuse the compiled code and the watches, so \"per operator after the first\" is the cost \
+         of one more operator. Linear memory is what the guests reserved; only the pages they touched are \
+         resident.\n\n",
+    );
     text.push_str("### Round trip of an empty reconcile\n\n");
     text.push_str(&format!(
         "`test-guest-empty` (reconcile decodes its input and returns `{{}}`, no host call), called {ROUND_TRIPS} times on \
@@ -241,7 +306,10 @@ fn report(rss: &RssFigures, trips: &RoundTrips) -> String {
     ));
     text.push_str("| call | median (µs) | ratio to native call |\n|---|---:|---:|\n");
     let ratio = |d: Duration| d.as_secs_f64() / trips.native_call_median.as_secs_f64().max(1e-12);
-    text.push_str(&format!("| native no-op async call (baseline) | {} | 1 |\n", micros(trips.native_call_median)));
+    text.push_str(&format!(
+        "| native no-op async call (baseline) | {} | 1 |\n",
+        micros(trips.native_call_median)
+    ));
     text.push_str(&format!(
         "| native JSON encode + decode of request and result | {} | {:.0} |\n",
         micros(trips.native_json_median),
@@ -261,13 +329,23 @@ const END: &str = "<!-- host_figures:end -->";
 
 fn write_report(report: &str) {
     let path = workspace_root().join("docs").join("benchmarks.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
+    let existing =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
     let section = format!("{BEGIN}\n{report}{END}\n");
     let updated = match (existing.find(BEGIN), existing.find(END)) {
         (Some(start), Some(end)) if end > start => {
-            format!("{}{}{}", &existing[..start], section, existing[end + END.len()..].trim_start_matches('\n'))
+            format!(
+                "{}{}{}",
+                &existing[..start],
+                section,
+                existing[end + END.len()..].trim_start_matches('\n')
+            )
         }
-        _ => format!("{}\n{}", existing.trim_end_matches('\n').to_string() + "\n", section),
+        _ => format!(
+            "{}\n{}",
+            existing.trim_end_matches('\n').to_string() + "\n",
+            section
+        ),
     };
     std::fs::write(&path, updated).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     eprintln!("wrote {}", path.display());
@@ -275,7 +353,10 @@ fn write_report(report: &str) {
 
 fn main() {
     // `cargo bench` passes `--bench`; this binary takes no options.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (rss, trips) = runtime.block_on(async {
         let rss = measure_rss().await;
         let trips = measure_round_trips().await;

@@ -56,35 +56,80 @@ async fn run_serves_probes_reconciles_and_stops_gracefully_on_sigterm() {
     };
 
     let addr = loop {
-        let line = next_line(&mut log).unwrap_or_else(|| panic!("no metrics address logged:\n{}", log.join("\n")));
+        let line = next_line(&mut log)
+            .unwrap_or_else(|| panic!("no metrics address logged:\n{}", log.join("\n")));
         if let Some(rest) = line.split("listening on ").nth(1) {
-            let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+            let addr: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect();
             break addr;
         }
     };
     let probe = |path: &'static str| {
         let url = format!("http://{addr}{path}");
-        async move { reqwest::get(url).await.ok().map(|response| response.status().as_u16()) }
+        async move {
+            reqwest::get(url)
+                .await
+                .ok()
+                .map(|response| response.status().as_u16())
+        }
     };
     assert_eq!(probe("/healthz").await, Some(200));
-    wait_for("/readyz to answer 200", PROMPTLY, || async { (probe("/readyz").await == Some(200)).then_some(()) }).await;
+    wait_for("/readyz to answer 200", PROMPTLY, || async {
+        (probe("/readyz").await == Some(200)).then_some(())
+    })
+    .await;
 
     create_widget(&client, ns, "from-cli", json!({"data": {"via": "cli"}})).await;
-    wait_for_config_map(&client, ns, "from-cli-config", "the CLI-run operator to reconcile", |data| data.contains_key("via")).await;
-    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("wasm_operator_reconciles_total{operator=\"mapper\",result=\"success\"}"), "{metrics}");
+    wait_for_config_map(
+        &client,
+        ns,
+        "from-cli-config",
+        "the CLI-run operator to reconcile",
+        |data| data.contains_key("via"),
+    )
+    .await;
+    // The ConfigMap appears during the reconcile; the reconcile is counted when it returns.
+    wait_for(
+        "the reconcile to be counted in /metrics",
+        PROMPTLY,
+        || async {
+            let metrics = reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            metrics
+                .contains("wasm_operator_reconciles_total{operator=\"mapper\",result=\"success\"}")
+                .then_some(())
+        },
+    )
+    .await;
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = wait_for("wasm-operator to exit after SIGTERM", Duration::from_secs(15), || {
-        let exited = child.try_wait().unwrap();
-        async move { exited }
-    })
+    let exit = wait_for(
+        "wasm-operator to exit after SIGTERM",
+        Duration::from_secs(15),
+        || {
+            let exited = child.try_wait().unwrap();
+            async move { exited }
+        },
+    )
     .await;
     while let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
         log.push(line);
     }
-    assert!(exit.success(), "exit status {exit}; log:\n{}", log.join("\n"));
+    assert!(
+        exit.success(),
+        "exit status {exit}; log:\n{}",
+        log.join("\n")
+    );
     let log = log.join("\n");
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("operator unloaded"), "{log}");
@@ -92,7 +137,10 @@ async fn run_serves_probes_reconciles_and_stops_gracefully_on_sigterm() {
 
 #[test]
 fn run_without_operators_exits_2_and_says_what_to_pass() {
-    let output = Command::new(env!("CARGO_BIN_EXE_wasm-operator")).args(["run"]).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_wasm-operator"))
+        .args(["run"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--operator NAME=FILE.wasm"), "{stderr}");

@@ -9,7 +9,10 @@ use serde_json::json;
 use wasm_operator::operator::OperatorState;
 use wasm_operator_test_support::{test_namespace, wait_for};
 
-use e2e_support::{create_widget, guest, spec, wait_for_config_map, wait_for_config_map_gone, widgets, TestHost, PROMPTLY};
+use e2e_support::{
+    create_widget, guest, spec, wait_for_config_map, wait_for_config_map_gone, widgets, TestHost,
+    PROMPTLY,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configmap_follows_create_update_and_delete_of_widgets() {
@@ -17,31 +20,63 @@ async fn configmap_follows_create_update_and_delete_of_widgets() {
     let namespace = test_namespace(&host.client, "cm-follow").await;
     let ns = namespace.name.as_str();
     host.manager
-        .load(spec("mapper", guest("configmapper"), json!({"namespace": ns})))
+        .load(spec(
+            "mapper",
+            guest("configmapper"),
+            json!({"namespace": ns}),
+        ))
         .await
         .expect("loading the configmapper operator");
     assert_eq!(host.manager.state("mapper"), Some(OperatorState::Idle));
 
     create_widget(&host.client, ns, "shop", json!({"data": {"color": "blue"}})).await;
-    wait_for_config_map(&host.client, ns, "shop-config", "the ConfigMap of a new Widget", |data| {
-        data.get("color").and_then(|v| v.as_str()) == Some("blue")
-    })
+    wait_for_config_map(
+        &host.client,
+        ns,
+        "shop-config",
+        "the ConfigMap of a new Widget",
+        |data| data.get("color").and_then(|v| v.as_str()) == Some("blue"),
+    )
     .await;
 
     let patch = json!({"spec": {"data": {"color": "green", "size": "L"}}});
-    widgets(&host.client, ns).patch("shop", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    let data = wait_for_config_map(&host.client, ns, "shop-config", "the ConfigMap to follow a spec update", |data| {
-        data.get("color").and_then(|v| v.as_str()) == Some("green")
-    })
+    widgets(&host.client, ns)
+        .patch("shop", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let data = wait_for_config_map(
+        &host.client,
+        ns,
+        "shop-config",
+        "the ConfigMap to follow a spec update",
+        |data| data.get("color").and_then(|v| v.as_str()) == Some("green"),
+    )
     .await;
     assert_eq!(data["size"], "L");
     assert_eq!(data["generation"], "2");
 
-    widgets(&host.client, ns).delete("shop", &DeleteParams::default()).await.unwrap();
-    wait_for_config_map_gone(&host.client, ns, "shop-config", "the ConfigMap to go with its Widget").await;
-    wait_for("a reconcile of the deleted Widget without its object", PROMPTLY, || async {
-        host.reconciles.of_key("mapper", &format!("{ns}/shop")).iter().any(|record| !record.had_object).then_some(())
-    })
+    widgets(&host.client, ns)
+        .delete("shop", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_config_map_gone(
+        &host.client,
+        ns,
+        "shop-config",
+        "the ConfigMap to go with its Widget",
+    )
+    .await;
+    wait_for(
+        "a reconcile of the deleted Widget without its object",
+        PROMPTLY,
+        || async {
+            host.reconciles
+                .of_key("mapper", &format!("{ns}/shop"))
+                .iter()
+                .any(|record| !record.had_object)
+                .then_some(())
+        },
+    )
     .await;
     host.manager.unload("mapper").await.unwrap();
 }
@@ -51,22 +86,66 @@ async fn editing_an_owned_configmap_reconciles_its_widget() {
     let host = TestHost::start().await;
     let namespace = test_namespace(&host.client, "cm-owned").await;
     let ns = namespace.name.as_str();
-    host.manager.load(spec("mapper", guest("configmapper"), json!({"namespace": ns}))).await.unwrap();
-    create_widget(&host.client, ns, "owned", json!({"data": {"mode": "strict"}})).await;
-    wait_for_config_map(&host.client, ns, "owned-config", "the Widget's ConfigMap", |data| data.contains_key("mode")).await;
-    let reconciles_before = host.reconciles.of_key("mapper", &format!("{ns}/owned")).len();
+    host.manager
+        .load(spec(
+            "mapper",
+            guest("configmapper"),
+            json!({"namespace": ns}),
+        ))
+        .await
+        .unwrap();
+    create_widget(
+        &host.client,
+        ns,
+        "owned",
+        json!({"data": {"mode": "strict"}}),
+    )
+    .await;
+    wait_for_config_map(
+        &host.client,
+        ns,
+        "owned-config",
+        "the Widget's ConfigMap",
+        |data| data.contains_key("mode"),
+    )
+    .await;
+    // Let the operator settle first: one reconcile for the create and one for the Added event
+    // of the ConfigMap it created, so a pending reconcile cannot restore the data by chance.
+    let key = format!("{ns}/owned");
+    let reconciles_before = wait_for("the Widget's first two reconciles", PROMPTLY, || async {
+        let count = host.reconciles.of_key("mapper", &key).len();
+        (count >= 2).then_some(count)
+    })
+    .await;
 
     // Someone else changes the owned ConfigMap: only the Owns watch can notice.
     let config_maps: Api<ConfigMap> = Api::namespaced(host.client.clone(), ns);
     let tamper = json!({"data": {"mode": "tampered"}});
-    config_maps.patch("owned-config", &PatchParams::default(), &Patch::Merge(&tamper)).await.unwrap();
+    config_maps
+        .patch(
+            "owned-config",
+            &PatchParams::default(),
+            &Patch::Merge(&tamper),
+        )
+        .await
+        .unwrap();
 
-    wait_for_config_map(&host.client, ns, "owned-config", "the owner to restore its ConfigMap", |data| {
-        data.get("mode").and_then(|v| v.as_str()) == Some("strict")
-    })
+    wait_for_config_map(
+        &host.client,
+        ns,
+        "owned-config",
+        "the owner to restore its ConfigMap",
+        |data| data.get("mode").and_then(|v| v.as_str()) == Some("strict"),
+    )
     .await;
-    let reconciles_after = host.reconciles.of_key("mapper", &format!("{ns}/owned")).len();
-    assert!(reconciles_after > reconciles_before, "the owned ConfigMap's change must reconcile the Widget");
+    let reconciles_after = host
+        .reconciles
+        .of_key("mapper", &format!("{ns}/owned"))
+        .len();
+    assert!(
+        reconciles_after > reconciles_before,
+        "the owned ConfigMap's change must reconcile the Widget"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,7 +153,14 @@ async fn status_writes_do_not_wake_the_operator_again() {
     let host = TestHost::start().await;
     let namespace = test_namespace(&host.client, "cm-status").await;
     let ns = namespace.name.as_str();
-    host.manager.load(spec("mapper", guest("configmapper"), json!({"namespace": ns}))).await.unwrap();
+    host.manager
+        .load(spec(
+            "mapper",
+            guest("configmapper"),
+            json!({"namespace": ns}),
+        ))
+        .await
+        .unwrap();
 
     create_widget(&host.client, ns, "quiet", json!({"data": {"a": "1"}})).await;
     let status_written = |generation: i64| {
@@ -83,7 +169,12 @@ async fn status_writes_do_not_wake_the_operator_again() {
             let widgets = widgets.clone();
             async move {
                 let widget = widgets.get("quiet").await.ok()?;
-                (widget.data.pointer("/status/observedGeneration")?.as_i64()? == generation).then_some(())
+                (widget
+                    .data
+                    .pointer("/status/observedGeneration")?
+                    .as_i64()?
+                    == generation)
+                    .then_some(())
             }
         }
     };
@@ -94,7 +185,11 @@ async fn status_writes_do_not_wake_the_operator_again() {
     // caused is recorded before the reconcile of "barrier".
     create_widget(&host.client, ns, "barrier", json!({})).await;
     wait_for("the barrier Widget's reconcile", PROMPTLY, || async {
-        (!host.reconciles.of_key("mapper", &format!("{ns}/barrier")).is_empty()).then_some(())
+        (!host
+            .reconciles
+            .of_key("mapper", &format!("{ns}/barrier"))
+            .is_empty())
+        .then_some(())
     })
     .await;
     let quiet = host.reconciles.of_key("mapper", &format!("{ns}/quiet"));

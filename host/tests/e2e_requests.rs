@@ -51,47 +51,138 @@ async fn every_verb_and_patch_type_reaches_the_api_server() {
     .await);
     assert_eq!(created["metadata"]["namespace"], ns);
 
-    let got = ok(run(KubeRequest::Get { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(ns.into()), name: "x".into(), cached: false }).await);
+    let got = ok(run(KubeRequest::Get {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        cached: false,
+    })
+    .await);
     assert_eq!(got["data"]["k"], "1");
-    assert_eq!(got["kind"], "ConfigMap", "objects arrive exactly as the server sends them");
+    assert_eq!(
+        got["kind"], "ConfigMap",
+        "objects arrive exactly as the server sends them"
+    );
 
     let mut update = got.clone();
     update["data"]["k"] = json!("2");
-    let updated = ok(run(KubeRequest::Update { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(ns.into()), name: "x".into(), subresource: None, body: update.clone() }).await);
+    let updated = ok(run(KubeRequest::Update {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        subresource: None,
+        body: update.clone(),
+    })
+    .await);
     assert_eq!(updated["data"]["k"], "2");
 
     // Updating with the stale resourceVersion is a conflict, passed through as the server's Status.
-    let conflict = run(KubeRequest::Update { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(ns.into()), name: "x".into(), subresource: None, body: update }).await;
-    let HostResponse::Error(error) = conflict else { panic!("a stale update must fail") };
+    let conflict = run(KubeRequest::Update {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        subresource: None,
+        body: update,
+    })
+    .await;
+    let HostResponse::Error(error) = conflict else {
+        panic!("a stale update must fail")
+    };
     assert!(error.is_conflict(), "{error:?}");
     assert_eq!(error.status().unwrap().code, 409);
 
-    assert_eq!(ok(run(patch(ns, "x", PatchType::Merge, json!({"data": {"m": "merge"}}))).await)["data"]["m"], "merge");
-    assert_eq!(ok(run(patch(ns, "x", PatchType::Strategic, json!({"data": {"s": "strategic"}}))).await)["data"]["s"], "strategic");
+    assert_eq!(
+        ok(run(patch(
+            ns,
+            "x",
+            PatchType::Merge,
+            json!({"data": {"m": "merge"}})
+        ))
+        .await)["data"]["m"],
+        "merge"
+    );
+    assert_eq!(
+        ok(run(patch(
+            ns,
+            "x",
+            PatchType::Strategic,
+            json!({"data": {"s": "strategic"}})
+        ))
+        .await)["data"]["s"],
+        "strategic"
+    );
     let json_patch = json!([{"op": "add", "path": "/data/j", "value": "json"}]);
-    assert_eq!(ok(run(patch(ns, "x", PatchType::Json, json_patch)).await)["data"]["j"], "json");
+    assert_eq!(
+        ok(run(patch(ns, "x", PatchType::Json, json_patch)).await)["data"]["j"],
+        "json"
+    );
     let apply = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "apply"}});
     let applied = ok(run(patch(ns, "applied", PatchType::Apply, apply)).await);
     assert_eq!(applied["data"]["a"], "apply");
-    assert_eq!(applied["metadata"]["managedFields"][0]["manager"], "requests-test", "the operator's name is the default field manager");
+    assert_eq!(
+        applied["metadata"]["managedFields"][0]["manager"], "requests-test",
+        "the operator's name is the default field manager"
+    );
 
     let bad_json_patch = run(patch(ns, "x", PatchType::Json, json!({"not": "a list"}))).await;
-    let HostResponse::Error(error) = bad_json_patch else { panic!("a malformed JSON patch must fail") };
+    let HostResponse::Error(error) = bad_json_patch else {
+        panic!("a malformed JSON patch must fail")
+    };
     assert_eq!(error.type_name(), "invalidRequest");
 
-    let listed = ok(run(KubeRequest::List { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(ns.into()), label_selector: Some("a=b".into()), field_selector: None, cached: false }).await);
+    let listed = ok(run(KubeRequest::List {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        label_selector: Some("a=b".into()),
+        field_selector: None,
+        cached: false,
+    })
+    .await);
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
 
-    ok(run(KubeRequest::Delete { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(ns.into()), name: "x".into(), propagation_policy: Some(PropagationPolicy::Background) }).await);
-    let gone = run(KubeRequest::Get { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(ns.into()), name: "x".into(), cached: false }).await;
-    let HostResponse::Error(error) = gone else { panic!("the ConfigMap must be gone") };
+    ok(run(KubeRequest::Delete {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        propagation_policy: Some(PropagationPolicy::Background),
+    })
+    .await);
+    let gone = run(KubeRequest::Get {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        cached: false,
+    })
+    .await;
+    let HostResponse::Error(error) = gone else {
+        panic!("the ConfigMap must be gone")
+    };
     assert!(error.is_not_found());
     assert_eq!(error.message(), "configmaps \"x\" not found");
 
-    let unknown = run(KubeRequest::Get { api_version: "nowhere.example/v1".into(), kind: "Ghost".into(), namespace: Some(ns.into()), name: "x".into(), cached: false }).await;
-    let HostResponse::Error(error) = unknown else { panic!("an unknown kind must fail") };
+    let unknown = run(KubeRequest::Get {
+        api_version: "nowhere.example/v1".into(),
+        kind: "Ghost".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        cached: false,
+    })
+    .await;
+    let HostResponse::Error(error) = unknown else {
+        panic!("an unknown kind must fail")
+    };
     assert_eq!(error.type_name(), "invalidRequest");
-    assert!(error.message().contains("unknown kind Ghost"), "{}", error.message());
+    assert!(
+        error.message().contains("unknown kind Ghost"),
+        "{}",
+        error.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +220,10 @@ async fn the_status_subresource_is_written_separately_from_the_spec() {
     assert!(ignored["status"]["configMapName"].is_null(), "{ignored}");
     let written = ok(run(status_patch(Some("status"))).await);
     assert_eq!(written["status"]["configMapName"], "from-status");
-    assert_eq!(written["metadata"]["generation"], 1, "a status write does not bump the generation");
+    assert_eq!(
+        written["metadata"]["generation"], 1,
+        "a status write does not bump the generation"
+    );
 
     let mut replaced = written.clone();
     replaced["status"]["configMapName"] = json!("replaced");

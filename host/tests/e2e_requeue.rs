@@ -24,24 +24,34 @@ async fn requeue_after_fires_within_ten_percent_plus_50ms() {
         "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "labelSelector": "requeue-test=yes"}},
         "requeueAfterMs": REQUESTED.as_millis() as u64,
     });
-    host.manager.load(spec("ticker", guest("behaviours"), config)).await.unwrap();
+    host.manager
+        .load(spec("ticker", guest("behaviours"), config))
+        .await
+        .unwrap();
     let config_map: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "tick", "labels": {"requeue-test": "yes"}},
     }))
     .unwrap();
-    Api::<ConfigMap>::namespaced(host.client.clone(), ns).create(&PostParams::default(), &config_map).await.unwrap();
+    Api::<ConfigMap>::namespaced(host.client.clone(), ns)
+        .create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
 
     let key = format!("{ns}/tick");
-    let records = wait_for("four reconciles of the ConfigMap", Duration::from_secs(30), || async {
-        let records = host.reconciles.of_key("ticker", &key);
-        (records.len() >= 4).then_some(records)
-    })
+    let records = wait_for(
+        "four reconciles of the ConfigMap",
+        Duration::from_secs(30),
+        || async {
+            let records = host.reconciles.of_key("ticker", &key);
+            (records.len() >= 4).then_some(records)
+        },
+    )
     .await;
     let tolerance = REQUESTED / 10 + Duration::from_millis(50);
     for pair in records.windows(2) {
         let timer_started = pair[0].started_at + pair[0].duration;
         let fired_after = pair[1].started_at.duration_since(timer_started);
-        let error = if fired_after > REQUESTED { fired_after - REQUESTED } else { REQUESTED - fired_after };
+        let error = fired_after.abs_diff(REQUESTED);
         assert!(
             error <= tolerance,
             "requeue fired after {fired_after:?}, requested {REQUESTED:?} (allowed error {tolerance:?})"

@@ -25,24 +25,37 @@ fn recorder() -> (Seen, EventHandler) {
     let handler: EventHandler = Arc::new({
         let seen = seen.clone();
         move |event| {
-            let previous = event
-                .previous
-                .as_ref()
-                .and_then(|old| old.data.pointer("/data/v").and_then(|v| v.as_str()).map(str::to_owned));
-            seen.lock().unwrap().push((event.change, event.object.name_any(), previous));
+            let previous = event.previous.as_ref().and_then(|old| {
+                old.data
+                    .pointer("/data/v")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+            seen.lock()
+                .unwrap()
+                .push((event.change, event.object.name_any(), previous));
         }
     });
     (seen, handler)
 }
 
 fn config_map_key(namespace: &str) -> WatchKey {
-    WatchKey { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(namespace.into()), label_selector: None }
+    WatchKey {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(namespace.into()),
+        label_selector: None,
+    }
 }
 
 async fn create(api: &Api<ConfigMap>, name: &str, value: &str, labels: serde_json::Value) {
-    let config_map: ConfigMap =
-        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "data": {"v": value}})).unwrap();
-    api.create(&PostParams::default(), &config_map).await.unwrap();
+    let config_map: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"v": value}}),
+    )
+    .unwrap();
+    api.create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
 }
 
 const SOON: Duration = Duration::from_secs(20);
@@ -52,11 +65,21 @@ async fn subscribers_share_one_watch_until_the_last_one_leaves() {
     let client = control_plane().client().await;
     let namespace = test_namespace(&client, "watch-share").await;
     let gauges = WatchGauges::default();
-    let manager = WatchManager::new(client.clone(), Discovery::new(client.clone()), Some(gauges.clone()));
+    let manager = WatchManager::new(
+        client.clone(),
+        Discovery::new(client.clone()),
+        Some(gauges.clone()),
+    );
     let (first_seen, first) = recorder();
     let (second_seen, second) = recorder();
-    let first = manager.subscribe(config_map_key(&namespace.name), first).await.unwrap();
-    let second = manager.subscribe(config_map_key(&namespace.name), second).await.unwrap();
+    let first = manager
+        .subscribe(config_map_key(&namespace.name), first)
+        .await
+        .unwrap();
+    let second = manager
+        .subscribe(config_map_key(&namespace.name), second)
+        .await
+        .unwrap();
     assert_eq!(manager.open_watches(), 1);
     assert_eq!((gauges.open.get(), gauges.subscriptions.get()), (1, 2));
 
@@ -64,32 +87,58 @@ async fn subscribers_share_one_watch_until_the_last_one_leaves() {
     create(&api, "shared", "1", json!({})).await;
     for seen in [&first_seen, &second_seen] {
         wait_for("both subscribers to see the create", SOON, || async {
-            seen.lock().unwrap().iter().any(|(change, name, _)| *change == ChangeKind::Added && name == "shared").then_some(())
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|(change, name, _)| *change == ChangeKind::Added && name == "shared")
+                .then_some(())
         })
         .await;
     }
 
     // An update carries the version the cache held before it.
-    api.patch("shared", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}}))).await.unwrap();
+    api.patch(
+        "shared",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
     wait_for("the update with its previous version", SOON, || async {
         first_seen
             .lock()
             .unwrap()
             .iter()
-            .any(|(change, name, previous)| *change == ChangeKind::Modified && name == "shared" && previous.as_deref() == Some("1"))
+            .any(|(change, name, previous)| {
+                *change == ChangeKind::Modified
+                    && name == "shared"
+                    && previous.as_deref() == Some("1")
+            })
             .then_some(())
     })
     .await;
 
     // A late subscriber is handed what the watch already has.
     let (late_seen, late) = recorder();
-    let late = manager.subscribe(config_map_key(&namespace.name), late).await.unwrap();
-    assert!(late_seen.lock().unwrap().iter().any(|(change, name, _)| *change == ChangeKind::Added && name == "shared"));
+    let late = manager
+        .subscribe(config_map_key(&namespace.name), late)
+        .await
+        .unwrap();
+    assert!(late_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(change, name, _)| *change == ChangeKind::Added && name == "shared"));
     assert_eq!(manager.open_watches(), 1);
 
     api.delete("shared", &Default::default()).await.unwrap();
     wait_for("the delete to reach the late subscriber", SOON, || async {
-        late_seen.lock().unwrap().iter().any(|(change, name, _)| *change == ChangeKind::Deleted && name == "shared").then_some(())
+        late_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(change, name, _)| *change == ChangeKind::Deleted && name == "shared")
+            .then_some(())
     })
     .await;
 
@@ -97,7 +146,11 @@ async fn subscribers_share_one_watch_until_the_last_one_leaves() {
     drop(late);
     assert_eq!(manager.open_watches(), 1, "still one subscriber");
     drop(second);
-    assert_eq!(manager.open_watches(), 0, "the last unsubscribe closes the watch");
+    assert_eq!(
+        manager.open_watches(),
+        0,
+        "the last unsubscribe closes the watch"
+    );
     assert_eq!((gauges.open.get(), gauges.subscriptions.get()), (0, 0));
 }
 
@@ -111,14 +164,22 @@ async fn different_selectors_get_different_watches() {
     let (labelled_seen, handler) = recorder();
     let _labelled = manager.subscribe(labelled, handler).await.unwrap();
     let (_, handler) = recorder();
-    let _all = manager.subscribe(config_map_key(&namespace.name), handler).await.unwrap();
+    let _all = manager
+        .subscribe(config_map_key(&namespace.name), handler)
+        .await
+        .unwrap();
     assert_eq!(manager.open_watches(), 2);
 
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace.name);
     create(&api, "back", "1", json!({"tier": "back"})).await;
     create(&api, "front", "1", json!({"tier": "front"})).await;
     wait_for("the labelled watch to see its object", SOON, || async {
-        labelled_seen.lock().unwrap().iter().any(|(_, name, _)| name == "front").then_some(())
+        labelled_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, name, _)| name == "front")
+            .then_some(())
     })
     .await;
     assert!(
@@ -139,8 +200,16 @@ async fn cached_reads_answer_like_the_api_server() {
     create(&api, "a", "1", json!({"app": "web"})).await;
     create(&api, "c", "3", json!({"app": "db"})).await;
     let (_, handler) = recorder();
-    let subscription = Arc::new(manager.subscribe(config_map_key(&ns), handler).await.unwrap());
-    wait_for("the watch to list", SOON, || async { subscription.is_synced().then_some(()) }).await;
+    let subscription = Arc::new(
+        manager
+            .subscribe(config_map_key(&ns), handler)
+            .await
+            .unwrap(),
+    );
+    wait_for("the watch to list", SOON, || async {
+        subscription.is_synced().then_some(())
+    })
+    .await;
     let subscriptions = vec![subscription];
 
     let from_server = |request: KubeRequest| {
@@ -148,8 +217,15 @@ async fn cached_reads_answer_like_the_api_server() {
         async move { requests::execute(&client, &discovery, "test", request).await }
     };
     let names = |response: &HostResponse| -> Vec<String> {
-        let HostResponse::Ok(list) = response else { panic!("list failed: {response:?}") };
-        list["items"].as_array().unwrap().iter().map(|item| item["metadata"]["name"].as_str().unwrap().to_owned()).collect()
+        let HostResponse::Ok(list) = response else {
+            panic!("list failed: {response:?}")
+        };
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
     };
 
     let list = KubeRequest::List {
@@ -160,20 +236,37 @@ async fn cached_reads_answer_like_the_api_server() {
         field_selector: None,
         cached: true,
     };
-    let cached = cache::list(&subscriptions, "v1", "ConfigMap", Some(&ns), Some("app=web"), None).expect("the cache answers");
+    let cached = cache::list(
+        &subscriptions,
+        "v1",
+        "ConfigMap",
+        Some(&ns),
+        Some("app=web"),
+        None,
+    )
+    .expect("the cache answers");
     // Both keep only the namespace's own objects; the server adds kube-root-ca.crt, filtered out
     // here by the selector.
     assert_eq!(names(&cached), names(&from_server(list).await));
     assert_eq!(names(&cached), ["a", "b"]);
-    let HostResponse::Ok(cached_list) = &cached else { unreachable!() };
+    let HostResponse::Ok(cached_list) = &cached else {
+        unreachable!()
+    };
     assert_eq!(cached_list["kind"], "ConfigMapList");
-    assert_eq!(cached_list["items"][0]["kind"], "ConfigMap", "items carry their kind as the server's objects do");
+    assert_eq!(
+        cached_list["items"][0]["kind"], "ConfigMap",
+        "items carry their kind as the server's objects do"
+    );
 
-    let cached_get = cache::get(&subscriptions, "v1", "ConfigMap", Some(&ns), "a").expect("the cache answers");
-    let HostResponse::Ok(object) = cached_get else { panic!("cached get failed") };
+    let cached_get =
+        cache::get(&subscriptions, "v1", "ConfigMap", Some(&ns), "a").expect("the cache answers");
+    let HostResponse::Ok(object) = cached_get else {
+        panic!("cached get failed")
+    };
     assert_eq!(object["data"]["v"], "1");
 
-    let missing = cache::get(&subscriptions, "v1", "ConfigMap", Some(&ns), "nope").expect("a full watch knows it is absent");
+    let missing = cache::get(&subscriptions, "v1", "ConfigMap", Some(&ns), "nope")
+        .expect("a full watch knows it is absent");
     let get_missing = KubeRequest::Get {
         api_version: "v1".into(),
         kind: "ConfigMap".into(),
@@ -181,13 +274,32 @@ async fn cached_reads_answer_like_the_api_server() {
         name: "nope".into(),
         cached: false,
     };
-    let (HostResponse::Error(cached_error), HostResponse::Error(server_error)) = (missing, from_server(get_missing).await) else {
+    let (HostResponse::Error(cached_error), HostResponse::Error(server_error)) =
+        (missing, from_server(get_missing).await)
+    else {
         panic!("both must be errors");
     };
     assert!(cached_error.is_not_found() && server_error.is_not_found());
     assert_eq!(cached_error.message(), server_error.message());
 
-    assert!(cache::list(&subscriptions, "v1", "ConfigMap", Some(&ns), None, Some("metadata.name=a")).is_none(), "field selectors go to the server");
-    assert!(cache::get(&subscriptions, "v1", "Secret", Some(&ns), "a").is_none(), "kinds not watched go to the server");
-    assert!(cache::get(&subscriptions, "v1", "ConfigMap", Some("elsewhere"), "a").is_none(), "namespaces not watched go to the server");
+    assert!(
+        cache::list(
+            &subscriptions,
+            "v1",
+            "ConfigMap",
+            Some(&ns),
+            None,
+            Some("metadata.name=a")
+        )
+        .is_none(),
+        "field selectors go to the server"
+    );
+    assert!(
+        cache::get(&subscriptions, "v1", "Secret", Some(&ns), "a").is_none(),
+        "kinds not watched go to the server"
+    );
+    assert!(
+        cache::get(&subscriptions, "v1", "ConfigMap", Some("elsewhere"), "a").is_none(),
+        "namespaces not watched go to the server"
+    );
 }

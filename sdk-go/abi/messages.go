@@ -1,6 +1,6 @@
-// The JSON messages of ABI v1, field for field. Where the ABI distinguishes "absent" from null, or
-// sends only the fields of one request kind, the types here marshal by hand so the bytes match the
-// spec exactly.
+// The JSON messages of ABI v1, field for field. Writers omit optional fields that are unset (the
+// spec's rule, and what the Rust SDK does, so transcripts of both match); where a message sends
+// only the fields of one request kind, the types here marshal by hand.
 
 package abi
 
@@ -74,8 +74,8 @@ const (
 type WatchSpec struct {
 	APIVersion    string      `json:"apiVersion"`
 	Kind          string      `json:"kind"`
-	Namespace     *string     `json:"namespace"`     // nil: all namespaces
-	LabelSelector *string     `json:"labelSelector"` // Kubernetes selector syntax; nil: everything
+	Namespace     *string     `json:"namespace,omitempty"`     // nil: all namespaces
+	LabelSelector *string     `json:"labelSelector,omitempty"` // Kubernetes selector syntax; nil: everything
 	Predicates    []Predicate `json:"predicates"`
 }
 
@@ -150,7 +150,7 @@ func (m Mapping) MarshalJSON() ([]byte, error) {
 		return json.Marshal(struct {
 			Type           MappingType `json:"type"`
 			NameLabel      string      `json:"nameLabel"`
-			NamespaceLabel *string     `json:"namespaceLabel"`
+			NamespaceLabel *string     `json:"namespaceLabel,omitempty"`
 		}{m.Type, m.NameLabel, m.NamespaceLabel})
 	}
 	return json.Marshal(struct {
@@ -176,7 +176,7 @@ func (m *Mapping) UnmarshalJSON(data []byte) error {
 type ReconcileRequest struct {
 	APIVersion string          `json:"apiVersion"`
 	Kind       string          `json:"kind"`
-	Namespace  string          `json:"namespace"` // "" (or null on the wire) for cluster-scoped kinds
+	Namespace  string          `json:"namespace,omitempty"` // "" (absent or null on the wire) for cluster-scoped kinds
 	Name       string          `json:"name"`
 	Object     json.RawMessage `json:"object"` // the cached object; null when deleted or not cached
 	Attempt    uint32          `json:"attempt"`
@@ -191,7 +191,7 @@ type ReconcileResult struct {
 // GuestError is the result of an export that returns ReturnError.
 type GuestError struct {
 	Message        string  `json:"message"`
-	RequeueAfterMs *uint64 `json:"requeueAfterMs"`
+	RequeueAfterMs *uint64 `json:"requeueAfterMs,omitempty"`
 }
 
 // Kubernetes request verbs.
@@ -212,8 +212,8 @@ const (
 	PatchApply     = "apply"     // server-side apply
 )
 
-// KubeRequest is the argument of the kube_request import. Only the fields of its Verb are sent; an
-// empty string is sent as null (or omitted, for the optional `cached` flag).
+// KubeRequest is the argument of the kube_request import. Only the fields of its Verb are sent, and
+// of those the optional ones only when set: an empty string and a false flag are left out.
 type KubeRequest struct {
 	Verb              string
 	APIVersion        string
@@ -239,61 +239,61 @@ func (r KubeRequest) MarshalJSON() ([]byte, error) {
 			Verb       string  `json:"verb"`
 			APIVersion string  `json:"apiVersion"`
 			Kind       string  `json:"kind"`
-			Namespace  *string `json:"namespace"`
+			Namespace  *string `json:"namespace,omitempty"`
 			Name       string  `json:"name"`
 			Cached     bool    `json:"cached,omitempty"`
-		}{r.Verb, r.APIVersion, r.Kind, nullable(r.Namespace), r.Name, r.Cached})
+		}{r.Verb, r.APIVersion, r.Kind, optional(r.Namespace), r.Name, r.Cached})
 	case VerbList:
 		return json.Marshal(struct {
 			Verb          string  `json:"verb"`
 			APIVersion    string  `json:"apiVersion"`
 			Kind          string  `json:"kind"`
-			Namespace     *string `json:"namespace"`
-			LabelSelector *string `json:"labelSelector"`
-			FieldSelector *string `json:"fieldSelector"`
+			Namespace     *string `json:"namespace,omitempty"`
+			LabelSelector *string `json:"labelSelector,omitempty"`
+			FieldSelector *string `json:"fieldSelector,omitempty"`
 			Cached        bool    `json:"cached,omitempty"`
-		}{r.Verb, r.APIVersion, r.Kind, nullable(r.Namespace), nullable(r.LabelSelector), nullable(r.FieldSelector), r.Cached})
+		}{r.Verb, r.APIVersion, r.Kind, optional(r.Namespace), optional(r.LabelSelector), optional(r.FieldSelector), r.Cached})
 	case VerbCreate:
 		return json.Marshal(struct {
 			Verb       string          `json:"verb"`
 			APIVersion string          `json:"apiVersion"`
 			Kind       string          `json:"kind"`
-			Namespace  *string         `json:"namespace"`
+			Namespace  *string         `json:"namespace,omitempty"`
 			Body       json.RawMessage `json:"body"`
-		}{r.Verb, r.APIVersion, r.Kind, nullable(r.Namespace), bodyOrNull(r.Body)})
+		}{r.Verb, r.APIVersion, r.Kind, optional(r.Namespace), bodyOrNull(r.Body)})
 	case VerbUpdate:
 		return json.Marshal(struct {
 			Verb        string          `json:"verb"`
 			APIVersion  string          `json:"apiVersion"`
 			Kind        string          `json:"kind"`
-			Namespace   *string         `json:"namespace"`
+			Namespace   *string         `json:"namespace,omitempty"`
 			Name        string          `json:"name"`
-			Subresource *string         `json:"subresource"`
+			Subresource *string         `json:"subresource,omitempty"`
 			Body        json.RawMessage `json:"body"`
-		}{r.Verb, r.APIVersion, r.Kind, nullable(r.Namespace), r.Name, nullable(r.Subresource), bodyOrNull(r.Body)})
+		}{r.Verb, r.APIVersion, r.Kind, optional(r.Namespace), r.Name, optional(r.Subresource), bodyOrNull(r.Body)})
 	case VerbPatch:
 		return json.Marshal(struct {
 			Verb         string          `json:"verb"`
 			APIVersion   string          `json:"apiVersion"`
 			Kind         string          `json:"kind"`
-			Namespace    *string         `json:"namespace"`
+			Namespace    *string         `json:"namespace,omitempty"`
 			Name         string          `json:"name"`
-			Subresource  *string         `json:"subresource"`
+			Subresource  *string         `json:"subresource,omitempty"`
 			PatchType    string          `json:"patchType"`
-			FieldManager *string         `json:"fieldManager"`
-			Force        bool            `json:"force"`
+			FieldManager *string         `json:"fieldManager,omitempty"`
+			Force        bool            `json:"force,omitempty"`
 			Body         json.RawMessage `json:"body"`
-		}{r.Verb, r.APIVersion, r.Kind, nullable(r.Namespace), r.Name, nullable(r.Subresource), r.PatchType,
-			nullable(r.FieldManager), r.Force, bodyOrNull(r.Body)})
+		}{r.Verb, r.APIVersion, r.Kind, optional(r.Namespace), r.Name, optional(r.Subresource), r.PatchType,
+			optional(r.FieldManager), r.Force, bodyOrNull(r.Body)})
 	case VerbDelete:
 		return json.Marshal(struct {
 			Verb              string  `json:"verb"`
 			APIVersion        string  `json:"apiVersion"`
 			Kind              string  `json:"kind"`
-			Namespace         *string `json:"namespace"`
+			Namespace         *string `json:"namespace,omitempty"`
 			Name              string  `json:"name"`
-			PropagationPolicy *string `json:"propagationPolicy"`
-		}{r.Verb, r.APIVersion, r.Kind, nullable(r.Namespace), r.Name, nullable(r.PropagationPolicy)})
+			PropagationPolicy *string `json:"propagationPolicy,omitempty"`
+		}{r.Verb, r.APIVersion, r.Kind, optional(r.Namespace), r.Name, optional(r.PropagationPolicy)})
 	}
 	return nil, fmt.Errorf("abi: unknown kube request verb %q", r.Verb)
 }
@@ -332,9 +332,9 @@ func (r *KubeRequest) UnmarshalJSON(data []byte) error {
 type HTTPRequest struct {
 	Method    string            `json:"method"`
 	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	Body      *string           `json:"body"`
-	TimeoutMs *uint64           `json:"timeoutMs"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      *string           `json:"body,omitempty"`
+	TimeoutMs *uint64           `json:"timeoutMs,omitempty"`
 }
 
 // HTTPResponse is the value inside a successful HostResponse to http_request. A non-2xx status is
@@ -415,8 +415,8 @@ type StatusCause struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// nullable maps "" to nil so it is sent as JSON null.
-func nullable(s string) *string {
+// optional maps "" to nil, so an unset field is left out of the message.
+func optional(s string) *string {
 	if s == "" {
 		return nil
 	}

@@ -28,17 +28,21 @@ func TestKubeRequestSendsExactlyTheFieldsOfItsVerb(t *testing.T) {
 		{"get", abi.KubeRequest{Verb: "get", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", LabelSelector: "ignored"},
 			`{"verb":"get","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x"}`},
 		{"get cached cluster-scoped", abi.KubeRequest{Verb: "get", APIVersion: "v1", Kind: "Namespace", Name: "x", Cached: true},
-			`{"verb":"get","apiVersion":"v1","kind":"Namespace","namespace":null,"name":"x","cached":true}`},
+			`{"verb":"get","apiVersion":"v1","kind":"Namespace","name":"x","cached":true}`},
 		{"list", abi.KubeRequest{Verb: "list", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", LabelSelector: "a=b", Name: "ignored"},
-			`{"verb":"list","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","labelSelector":"a=b","fieldSelector":null}`},
+			`{"verb":"list","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","labelSelector":"a=b"}`},
 		{"create", abi.KubeRequest{Verb: "create", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Body: body},
 			`{"verb":"create","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","body":{"a":1}}`},
 		{"update", abi.KubeRequest{Verb: "update", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", Body: body},
-			`{"verb":"update","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","subresource":null,"body":{"a":1}}`},
+			`{"verb":"update","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","body":{"a":1}}`},
 		{"update status", abi.KubeRequest{Verb: "update", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", Subresource: "status", Body: body},
 			`{"verb":"update","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","subresource":"status","body":{"a":1}}`},
 		{"patch apply", abi.KubeRequest{Verb: "patch", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", PatchType: "apply", FieldManager: "webapp", Force: true, Body: body},
-			`{"verb":"patch","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","subresource":null,"patchType":"apply","fieldManager":"webapp","force":true,"body":{"a":1}}`},
+			`{"verb":"patch","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","patchType":"apply","fieldManager":"webapp","force":true,"body":{"a":1}}`},
+		{"patch merge without options", abi.KubeRequest{Verb: "patch", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", Subresource: "status", PatchType: "merge", Body: body},
+			`{"verb":"patch","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","subresource":"status","patchType":"merge","body":{"a":1}}`},
+		{"delete without policy", abi.KubeRequest{Verb: "delete", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x"},
+			`{"verb":"delete","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x"}`},
 		{"delete", abi.KubeRequest{Verb: "delete", APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", PropagationPolicy: "Foreground"},
 			`{"verb":"delete","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","propagationPolicy":"Foreground"}`},
 	}
@@ -79,11 +83,11 @@ func TestRegistrationMatchesTheSpecExample(t *testing.T) {
 				Mapping: abi.Mapping{Type: abi.MappingLabels, NameLabel: "n", NamespaceLabel: &namespaceLabel}},
 		},
 	}
-	want := `{"for":{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","namespace":null,"labelSelector":null,"predicates":["generationChanged"]},` +
-		`"owns":[{"apiVersion":"apps/v1","kind":"Deployment","namespace":null,"labelSelector":null,"predicates":[]}],` +
-		`"watches":[{"apiVersion":"v1","kind":"ConfigMap","namespace":null,"labelSelector":"app=x","predicates":[],"mapping":{"type":"labels","nameLabel":"demo.wasm-operator.dev/webapp","namespaceLabel":null}},` +
-		`{"apiVersion":"v1","kind":"Secret","namespace":null,"labelSelector":null,"predicates":[],"mapping":{"type":"owner"}},` +
-		`{"apiVersion":"v1","kind":"Node","namespace":null,"labelSelector":null,"predicates":[],"mapping":{"type":"labels","nameLabel":"n","namespaceLabel":"ns-label"}}]}`
+	want := `{"for":{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","predicates":["generationChanged"]},` +
+		`"owns":[{"apiVersion":"apps/v1","kind":"Deployment","predicates":[]}],` +
+		`"watches":[{"apiVersion":"v1","kind":"ConfigMap","labelSelector":"app=x","predicates":[],"mapping":{"type":"labels","nameLabel":"demo.wasm-operator.dev/webapp"}},` +
+		`{"apiVersion":"v1","kind":"Secret","predicates":[],"mapping":{"type":"owner"}},` +
+		`{"apiVersion":"v1","kind":"Node","predicates":[],"mapping":{"type":"labels","nameLabel":"n","namespaceLabel":"ns-label"}}]}`
 	got := marshal(t, reg)
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
@@ -99,7 +103,7 @@ func TestRegistrationMatchesTheSpecExample(t *testing.T) {
 
 func TestEmptyRegistrationListsAreArrays(t *testing.T) {
 	got := marshal(t, abi.Registration{For: abi.WatchSpec{APIVersion: "v1", Kind: "ConfigMap"}})
-	want := `{"for":{"apiVersion":"v1","kind":"ConfigMap","namespace":null,"labelSelector":null,"predicates":[]},"owns":[],"watches":[]}`
+	want := `{"for":{"apiVersion":"v1","kind":"ConfigMap","predicates":[]},"owns":[],"watches":[]}`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
@@ -116,7 +120,7 @@ func TestResultsAndErrors(t *testing.T) {
 	if got := marshal(t, abi.ReconcileResult{Requeue: true}); got != `{"requeue":true}` {
 		t.Errorf("requeue result: %s", got)
 	}
-	if got := marshal(t, abi.GuestError{Message: "boom"}); got != `{"message":"boom","requeueAfterMs":null}` {
+	if got := marshal(t, abi.GuestError{Message: "boom"}); got != `{"message":"boom"}` {
 		t.Errorf("guest error: %s", got)
 	}
 }
@@ -140,9 +144,10 @@ func TestHostResponseDecodesTheSpecExamples(t *testing.T) {
 	}
 }
 
+// docs/abi.md: writers omit optional fields that are unset, rather than sending null.
 func TestRequestsWithoutOptionalFields(t *testing.T) {
 	got := marshal(t, abi.HTTPRequest{Method: "GET", URL: "http://x/", Headers: map[string]string{}})
-	if got != `{"method":"GET","url":"http://x/","headers":{},"body":null,"timeoutMs":null}` {
+	if got != `{"method":"GET","url":"http://x/"}` {
 		t.Errorf("http request: %s", got)
 	}
 	got = marshal(t, abi.LogRecord{Level: "info", Message: "hi"})

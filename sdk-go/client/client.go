@@ -209,8 +209,11 @@ func doPatch(ctx context.Context, obj Object, patch Patch, subresource string, o
 	if err != nil {
 		return fmt.Errorf("client: computing %s patch: %w", patch.Type(), err)
 	}
+	// Only server-side apply needs a field manager; other patches send one only when asked to
+	// (FieldOwner), because the host fills in the operator's name anyway and an unasked-for field
+	// would make the request differ from what the caller wrote.
 	manager := o.fieldManager
-	if manager == "" {
+	if manager == "" && patch.Type() == abi.PatchApply {
 		manager = identity.Name()
 	}
 	if patch.Type() == abi.PatchApply && manager == "" {

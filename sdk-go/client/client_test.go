@@ -66,7 +66,7 @@ func TestGetFromCacheAndUnstructured(t *testing.T) {
 	if err := client.New().Get(ctx, client.ObjectKey{Name: "t"}, thing, client.FromCache); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := sent(t, h), `{"verb":"get","apiVersion":"example.com/v1","kind":"Thing","namespace":null,"name":"t","cached":true}`; got != want {
+	if got, want := sent(t, h), `{"verb":"get","apiVersion":"example.com/v1","kind":"Thing","name":"t","cached":true}`; got != want {
 		t.Fatalf("request\n got  %s\n want %s", got, want)
 	}
 	if size, ok := thing.NestedInt64("spec", "size"); !ok || size != 3 {
@@ -108,7 +108,7 @@ func TestListUnstructured(t *testing.T) {
 	if err := client.New().List(ctx, list, client.FromCache); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := sent(t, h), `{"verb":"list","apiVersion":"apps/v1","kind":"Deployment","namespace":null,"labelSelector":null,"fieldSelector":null,"cached":true}`; got != want {
+	if got, want := sent(t, h), `{"verb":"list","apiVersion":"apps/v1","kind":"Deployment","cached":true}`; got != want {
 		t.Fatalf("request\n got  %s\n want %s", got, want)
 	}
 	if len(list.Items) != 1 || list.Items[0].Name != "d" {
@@ -127,7 +127,7 @@ func TestCreateFillsKindAndReadsBack(t *testing.T) {
 	if err := client.New().Create(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"verb":"create","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","body":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"ns","creationTimestamp":null},"data":{"k":"v"}}}`
+	want := `{"verb":"create","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","body":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"ns"},"data":{"k":"v"}}}`
 	if got := sent(t, h); got != want {
 		t.Fatalf("request\n got  %s\n want %s", got, want)
 	}
@@ -152,8 +152,8 @@ func TestUpdateAndStatusUpdate(t *testing.T) {
 	if r := h.KubeRequests[0]; r.Verb != "update" || r.Subresource != "" || r.Name != "x" {
 		t.Errorf("update: %+v", r)
 	}
-	if !strings.Contains(string(h.RawKubeRequests[0]), `"subresource":null`) {
-		t.Errorf("update must send subresource null: %s", h.RawKubeRequests[0])
+	if strings.Contains(string(h.RawKubeRequests[0]), `"subresource"`) {
+		t.Errorf("an update of the object itself must leave subresource out: %s", h.RawKubeRequests[0])
 	}
 	if r := h.KubeRequests[1]; r.Verb != "update" || r.Subresource != "status" {
 		t.Errorf("status update: %+v", r)
@@ -171,8 +171,8 @@ func TestServerSideApply(t *testing.T) {
 	if err := client.New().Patch(ctx, d, client.Apply, client.ForceOwnership); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"verb":"patch","apiVersion":"apps/v1","kind":"Deployment","namespace":"ns","name":"web","subresource":null,"patchType":"apply","fieldManager":"webapp","force":true,` +
-		`"body":{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"ns","creationTimestamp":null},"spec":{"replicas":2,"template":{"metadata":{"creationTimestamp":null},"spec":{}}}}}`
+	want := `{"verb":"patch","apiVersion":"apps/v1","kind":"Deployment","namespace":"ns","name":"web","patchType":"apply","fieldManager":"webapp","force":true,` +
+		`"body":{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"ns"},"spec":{"replicas":2,"template":{"metadata":{},"spec":{}}}}}`
 	if got := sent(t, h); got != want {
 		t.Fatalf("request\n got  %s\n want %s", got, want)
 	}
@@ -190,6 +190,19 @@ func TestApplyWithExplicitFieldOwnerOnStatus(t *testing.T) {
 	r := h.KubeRequests[0]
 	if r.FieldManager != "other" || r.Subresource != "status" || r.Force || r.PatchType != "apply" {
 		t.Fatalf("request: %+v", r)
+	}
+}
+
+func TestMergePatchSendsAFieldOwnerOnlyWhenAsked(t *testing.T) {
+	h := setup(t, fakehost.OK(json.RawMessage(serverConfigMap)))
+	cm := &types.ConfigMap{ObjectMeta: types.ObjectMeta{Name: "x", Namespace: "ns"}}
+	raw := client.RawPatch(client.MergePatchType, []byte(`{"data":{"a":"1"}}`))
+	if err := client.New().Patch(ctx, cm, raw, client.FieldOwner("other")); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"verb":"patch","apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","patchType":"merge","fieldManager":"other","body":{"data":{"a":"1"}}}`
+	if got := sent(t, h); got != want {
+		t.Fatalf("request\n got  %s\n want %s", got, want)
 	}
 }
 
@@ -224,8 +237,13 @@ func TestMergeFromSendsOnlyChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.KubeRequests[0]
-	if r.PatchType != "merge" || r.FieldManager != "webapp" || r.Force {
+	if r.PatchType != "merge" || r.FieldManager != "" || r.Force {
 		t.Fatalf("request: %+v", r)
+	}
+	for _, unasked := range []string{`"fieldManager"`, `"force"`} {
+		if strings.Contains(string(h.RawKubeRequests[0]), unasked) {
+			t.Errorf("a merge patch without options must not send %s: %s", unasked, h.RawKubeRequests[0])
+		}
 	}
 	if got, want := string(r.Body), `{"data":{"a":"changed"},"metadata":{"labels":{"add":"3","drop":null}}}`; got != want {
 		t.Fatalf("patch\n got  %s\n want %s", got, want)

@@ -14,7 +14,8 @@ func IsNotFound(err error) bool { return hosterr.IsNotFound(err) }
 // IsConflict reports whether err says the write lost a race (409 / Conflict): read and retry.
 func IsConflict(err error) bool { return hosterr.IsConflict(err) }
 
-// IsAlreadyExists reports whether a create found the name taken (409 / AlreadyExists).
+// IsAlreadyExists reports whether a create found the name taken (reason AlreadyExists; a 409
+// without a known reason is a conflict instead).
 func IsAlreadyExists(err error) bool { return hosterr.IsAlreadyExists(err) }
 
 // IsForbidden reports whether RBAC refused the request (403 / Forbidden).

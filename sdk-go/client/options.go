@@ -82,7 +82,8 @@ func joinSelectors(a, b string) string {
 	return a + "," + b
 }
 
-// FieldOwner sets the field manager of a Patch; the default is the operator's name.
+// FieldOwner sets the field manager of a Patch. Without it, a server-side apply uses the operator's
+// name and other patches send none (the host then uses the operator's name).
 type FieldOwner string
 
 func (f FieldOwner) applyToPatch(o *patchOptions) { o.fieldManager = string(f) }

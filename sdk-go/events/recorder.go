@@ -5,17 +5,15 @@
 //	recorder := events.NewRecorder(c)
 //	recorder.Eventf(webapp, nil, types.EventTypeNormal, "Scaled", "Scale", "scaled to %d", n)
 //
-// Repeats of an event (same object, type, reason, action and note) within ten minutes do not
-// create new Event objects: the first one's series count and lastObservedTime are patched instead,
-// as client-go does. The recorder remembers recent events in linear memory, which survives swap.
+// Every call creates exactly one Event, named by the API server from "<object name>-": there is no
+// aggregation of repeats into a series. That keeps the recorder stateless, so nothing about events
+// has to survive a swap, and makes the requests an operator sends a plain function of what it saw.
 // Recording is best effort: a failure is logged, never returned, so it cannot fail a reconcile.
 package events
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"wasm-operator.dev/sdk-go/client"
@@ -24,33 +22,38 @@ import (
 	"wasm-operator.dev/sdk-go/types"
 )
 
-// seriesWindow is how long a repeat counts as part of the same series.
-const seriesWindow = 10 * time.Minute
-
-// maxRemembered bounds the memory the series bookkeeping may use.
-const maxRemembered = 256
+// maxNoteLength is the API server's limit for an Event's note.
+const maxNoteLength = 1024
 
 // Recorder creates Events through a client. Make one with NewRecorder.
 type Recorder struct {
-	client client.Client
-	now    func() time.Time
-	recent map[seriesKey]*series
+	client     client.Client
+	controller string // "" means "wasm-operator.dev/<operator name>", decided when an event is made
+	instance   string // "" means the operator's name
+	now        func() time.Time
 }
 
-type seriesKey struct {
-	regardingUID, eventType, reason, action, note string
-}
+// Option configures a Recorder.
+type Option func(*Recorder)
 
-type series struct {
-	name, namespace string
-	count           int32
-	lastObserved    time.Time
-}
+// ReportingController sets the Events' reportingController, e.g. "example.com/my-operator". The
+// default is "wasm-operator.dev/<operator name>".
+func ReportingController(name string) Option { return func(r *Recorder) { r.controller = name } }
 
-// NewRecorder returns a Recorder writing with c. The reporting controller is
-// "wasm-operator.dev/<operator name>".
-func NewRecorder(c client.Client) *Recorder {
-	return &Recorder{client: c, now: time.Now, recent: map[seriesKey]*series{}}
+// ReportingInstance sets the Events' reportingInstance. The default is the operator's name.
+func ReportingInstance(name string) Option { return func(r *Recorder) { r.instance = name } }
+
+// WithClock sets where eventTime comes from; tests use it to get exact timestamps.
+func WithClock(now func() time.Time) Option { return func(r *Recorder) { r.now = now } }
+
+// NewRecorder returns a Recorder writing with c. It may be made before the operator is
+// initialised (in an init function): the operator's name is looked up when an event is recorded.
+func NewRecorder(c client.Client, opts ...Option) *Recorder {
+	r := &Recorder{client: c, now: time.Now}
+	for _, opt := range opts {
+		opt(r)
+	}
+	return r
 }
 
 // Eventf records an event about regarding. related is an optional second object involved (nil for
@@ -61,54 +64,17 @@ func (r *Recorder) Eventf(regarding, related types.Object, eventType, reason, ac
 	if len(args) > 0 {
 		note = fmt.Sprintf(note, args...)
 	}
-	if len(note) > 1024 { // the API server's limit for note
-		note = note[:1021] + "..."
+	if len(note) > maxNoteLength {
+		note = note[:maxNoteLength-3] + "..."
 	}
-	ctx := context.Background()
-	now := time.Now()
-	if r.now != nil {
-		now = r.now()
-	}
-	regardingMeta := regarding.GetObjectMeta()
-	key := seriesKey{regardingMeta.UID, eventType, reason, action, note}
-	if s := r.recent[key]; s != nil && now.Sub(s.lastObserved) < seriesWindow {
-		if err := r.bumpSeries(ctx, s, now); err == nil {
-			return
-		} else if !client.IsNotFound(err) {
-			log.Warn("could not update event series", "event", s.name, "error", err)
-			return
-		}
-		// The Event was deleted (they expire after an hour by default): start a new one.
-	}
-
-	namespace := regardingMeta.Namespace
-	if namespace == "" {
-		namespace = "default" // events about cluster-scoped objects live in "default", as client-go does
-	}
-	event := &types.Event{
-		ObjectMeta: types.ObjectMeta{
-			// The naming scheme of client-go: unique per call, readable next to the object.
-			Name:      regardingMeta.Name + "." + strconv.FormatInt(now.UnixNano(), 16),
-			Namespace: namespace,
-		},
-		EventTime:           types.NewMicroTime(now),
-		ReportingController: "wasm-operator.dev/" + identity.Name(),
-		ReportingInstance:   identity.Name(),
-		Action:              action,
-		Reason:              reason,
-		Regarding:           types.ReferenceTo(regarding),
-		Note:                note,
-		Type:                eventType,
-	}
+	event := r.newEvent(regarding, eventType, reason, action, note)
 	if related != nil {
-		ref := types.ReferenceTo(related)
+		ref := referenceTo(related)
 		event.Related = &ref
 	}
-	if err := r.client.Create(ctx, event); err != nil {
-		log.Warn("could not record event", "reason", reason, "regarding", regardingMeta.Name, "error", err)
-		return
+	if err := r.client.Create(context.Background(), event); err != nil {
+		log.Warn("could not record event", "reason", reason, "regarding", regarding.GetObjectMeta().Name, "error", err)
 	}
-	r.remember(key, &series{name: event.Name, namespace: event.Namespace, count: 1, lastObserved: now})
 }
 
 // Event records an event whose note needs no formatting.
@@ -116,35 +82,50 @@ func (r *Recorder) Event(regarding types.Object, eventType, reason, action, note
 	r.Eventf(regarding, nil, eventType, reason, action, note)
 }
 
-func (r *Recorder) bumpSeries(ctx context.Context, s *series, now time.Time) error {
-	count := s.count + 1
-	patch, err := json.Marshal(map[string]any{"series": types.EventSeries{Count: count, LastObservedTime: types.NewMicroTime(now)}})
-	if err != nil {
-		return err
+func (r *Recorder) newEvent(regarding types.Object, eventType, reason, action, note string) *types.Event {
+	meta := regarding.GetObjectMeta()
+	namespace := meta.Namespace
+	if namespace == "" {
+		namespace = "default" // events about cluster-scoped objects live in "default", as client-go does
 	}
-	event := &types.Event{ObjectMeta: types.ObjectMeta{Name: s.name, Namespace: s.namespace}}
-	if err := r.client.Patch(ctx, event, client.RawPatch(client.MergePatchType, patch)); err != nil {
-		return err
+	now := time.Now
+	if r.now != nil {
+		now = r.now
 	}
-	s.count, s.lastObserved = count, now
-	return nil
+	return &types.Event{
+		// The API server appends a random suffix to generateName, so every call is a new Event.
+		ObjectMeta:          types.ObjectMeta{GenerateName: meta.Name + "-", Namespace: namespace},
+		EventTime:           types.NewMicroTime(now()),
+		ReportingController: r.reportingController(),
+		ReportingInstance:   r.reportingInstance(),
+		Action:              action,
+		Reason:              reason,
+		Regarding:           referenceTo(regarding),
+		Note:                note,
+		Type:                eventType,
+	}
 }
 
-// remember records a new series, first dropping expired ones, and all of them if the map is
-// still full, so memory stays bounded whatever the operator does.
-func (r *Recorder) remember(key seriesKey, s *series) {
-	if r.recent == nil {
-		r.recent = map[seriesKey]*series{}
+func (r *Recorder) reportingController() string {
+	if r.controller != "" {
+		return r.controller
 	}
-	if len(r.recent) >= maxRemembered {
-		for k, v := range r.recent {
-			if s.lastObserved.Sub(v.lastObserved) >= seriesWindow {
-				delete(r.recent, k)
-			}
-		}
-		if len(r.recent) >= maxRemembered {
-			r.recent = map[seriesKey]*series{}
-		}
+	return "wasm-operator.dev/" + identity.Name()
+}
+
+func (r *Recorder) reportingInstance() string {
+	if r.instance != "" {
+		return r.instance
 	}
-	r.recent[key] = s
+	return identity.Name()
+}
+
+// referenceTo identifies obj by apiVersion, kind, namespace, name and uid. The resourceVersion is
+// left out on purpose: an Event is about the object, not about one revision of it.
+func referenceTo(obj types.Object) types.ObjectReference {
+	meta := obj.GetObjectMeta()
+	gvk := obj.GroupVersionKind()
+	return types.ObjectReference{
+		APIVersion: gvk.APIVersion(), Kind: gvk.Kind, Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID,
+	}
 }

@@ -10,8 +10,9 @@
 //		}
 //		return fakehost.OK(req.Body)
 //	}
-//	... run the code ...
-//	// inspect h.KubeRequests, h.RawKubeRequests, h.Logs
+//	... run the code: call the reconciler directly, or go through the exports as the host
+//	// would with h.Init() and h.Reconcile(abi.ReconcileRequest{...}) ...
+//	// inspect h.KubeRequests, h.RawKubeRequests, h.Logs, h.Result()
 //
 // It behaves like the real host where it matters for tests: the guest pulls input and responses
 // through the same calls, a new request replaces the unread response, and malformed requests fail
@@ -23,6 +24,7 @@ import (
 	"fmt"
 
 	"wasm-operator.dev/sdk-go/abi"
+	"wasm-operator.dev/sdk-go/internal/exports"
 	"wasm-operator.dev/sdk-go/internal/identity"
 )
 
@@ -68,6 +70,36 @@ func (h *Host) Install() (restore func()) {
 		abi.SetHost(previous)
 		identity.Set(previousName, previousConfig)
 	}
+}
+
+// Init calls the module's wasm_operator_init as the host does, with an InitInput that names
+// h.OperatorName and carries h.Config, and returns the export's return code; Result() then holds
+// the Registration (code 0) or the GuestError (code 1). The operator under test must have
+// registered (package operator linked in and its builder completed, usually in an init function).
+func (h *Host) Init() uint32 {
+	config := h.Config
+	if len(config) == 0 {
+		config = json.RawMessage(`{}`)
+	}
+	return h.call("init", exports.Init, abi.InitInput{ABIVersion: abi.Version, OperatorName: h.OperatorName, Config: config})
+}
+
+// Reconcile calls the module's wasm_operator_reconcile with req as the host does and returns the
+// export's return code; Result() then holds the ReconcileResult (code 0) or the GuestError (code 1).
+func (h *Host) Reconcile(req abi.ReconcileRequest) uint32 {
+	return h.call("reconcile", exports.Reconcile, req)
+}
+
+func (h *Host) call(name string, export func(uint32) uint32, input any) uint32 {
+	if export == nil {
+		panic("fakehost: no " + name + " export: the code under test does not link package operator")
+	}
+	data, err := json.Marshal(input)
+	if err != nil {
+		panic(fmt.Sprintf("fakehost: the test's %s input does not encode: %v", name, err))
+	}
+	h.Input = data
+	return export(uint32(len(data)))
 }
 
 // Result returns the last result written, or nil.

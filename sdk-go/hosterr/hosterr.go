@@ -110,10 +110,10 @@ func APIStatus(err error) (abi.Status, bool) {
 	return abi.Status{}, false
 }
 
-// knownReasons are the reasons Kubernetes defines (meta/v1 StatusReason). A Status with one of
-// them is classified by its reason; one with no reason, or a reason this list does not know, by
-// its HTTP code. This is client-go's rule, and it is what tells a 409 AlreadyExists from a 409
-// Conflict.
+// knownReasons are the reasons Kubernetes defines (meta/v1 StatusReason). docs/abi.md decides as
+// client-go does: a Status with one of these reasons is classified by its reason alone; one with
+// no reason, or a reason this list does not know, by its HTTP code. That is what tells a 409
+// AlreadyExists from a 409 Conflict.
 var knownReasons = map[string]bool{
 	ReasonNotFound: true, ReasonAlreadyExists: true, ReasonConflict: true, ReasonForbidden: true,
 	ReasonUnauthorized: true, ReasonInvalid: true, ReasonGone: true, ReasonTooManyRequests: true,
@@ -122,9 +122,9 @@ var knownReasons = map[string]bool{
 	"InternalError": true, "Expired": true, "ServiceUnavailable": true, "StoreReadError": true,
 }
 
-// hasStatus reports whether err carries a Status with the given reason, or, when its reason is
-// missing or unknown, the HTTP code that goes with that reason.
-func hasStatus(err error, reason string, code int32) bool {
+// reasonOrCode reports whether err carries a Status with the given reason or, when its reason is
+// missing or unknown, with the HTTP code the spec assigns to that reason.
+func reasonOrCode(err error, reason string, code int32) bool {
 	status, ok := APIStatus(err)
 	if !ok {
 		return false
@@ -135,30 +135,39 @@ func hasStatus(err error, reason string, code int32) bool {
 	return status.Code == code
 }
 
-// IsNotFound: the object does not exist (404).
-func IsNotFound(err error) bool { return hasStatus(err, ReasonNotFound, 404) }
+// hasReason reports whether err carries a Status with exactly this reason. It is for reasons that
+// share their HTTP code with a more general one (AlreadyExists and Conflict are both 409; the code
+// alone means Conflict), so the code cannot stand in for them.
+func hasReason(err error, reason string) bool {
+	status, ok := APIStatus(err)
+	return ok && status.Reason == reason
+}
 
-// IsAlreadyExists: a create found the name taken (409 AlreadyExists).
-func IsAlreadyExists(err error) bool { return hasStatus(err, ReasonAlreadyExists, 409) }
+// IsNotFound: the object does not exist (reason NotFound, or 404 without a known reason).
+func IsNotFound(err error) bool { return reasonOrCode(err, ReasonNotFound, 404) }
 
-// IsConflict: the write lost a race (409 Conflict), usually a stale resourceVersion: get the
-// object again and retry.
-func IsConflict(err error) bool { return hasStatus(err, ReasonConflict, 409) }
+// IsAlreadyExists: a create found the name taken (reason AlreadyExists). A 409 without a known
+// reason is a conflict, not this.
+func IsAlreadyExists(err error) bool { return hasReason(err, ReasonAlreadyExists) }
+
+// IsConflict: the write lost a race (reason Conflict, or 409 without a known reason), usually a
+// stale resourceVersion: get the object again and retry. A 409 AlreadyExists is not a conflict.
+func IsConflict(err error) bool { return reasonOrCode(err, ReasonConflict, 409) }
 
 // IsForbidden: RBAC refused the request (403).
-func IsForbidden(err error) bool { return hasStatus(err, ReasonForbidden, 403) }
+func IsForbidden(err error) bool { return reasonOrCode(err, ReasonForbidden, 403) }
 
 // IsUnauthorized: the request had no valid credentials (401).
-func IsUnauthorized(err error) bool { return hasStatus(err, ReasonUnauthorized, 401) }
+func IsUnauthorized(err error) bool { return reasonOrCode(err, ReasonUnauthorized, 401) }
 
 // IsInvalid: the object failed validation (422); the Status details list the fields.
-func IsInvalid(err error) bool { return hasStatus(err, ReasonInvalid, 422) }
+func IsInvalid(err error) bool { return reasonOrCode(err, ReasonInvalid, 422) }
 
 // IsGone: the resource version is too old (410).
-func IsGone(err error) bool { return hasStatus(err, ReasonGone, 410) }
+func IsGone(err error) bool { return reasonOrCode(err, ReasonGone, 410) }
 
 // IsTooManyRequests: the API server is throttling (429).
-func IsTooManyRequests(err error) bool { return hasStatus(err, ReasonTooManyRequests, 429) }
+func IsTooManyRequests(err error) bool { return reasonOrCode(err, ReasonTooManyRequests, 429) }
 
 // IsCapabilityDenied: the host refused the request because the operator lacks the capability.
 func IsCapabilityDenied(err error) bool {
@@ -172,13 +181,14 @@ func IsLimitExceeded(err error) bool {
 	return errors.As(err, &e)
 }
 
-// IsTimeout: the host timed the request out, or the API server reported a timeout.
+// IsTimeout: the host timed the request out, or the API server reported a timeout (reason Timeout
+// or ServerTimeout, or 504 without a known reason; a bare 500 is an internal error, not a timeout).
 func IsTimeout(err error) bool {
 	var e *TimeoutError
 	if errors.As(err, &e) {
 		return true
 	}
-	return hasStatus(err, ReasonTimeout, 504) || hasStatus(err, ReasonServerTimeout, 500)
+	return reasonOrCode(err, ReasonTimeout, 504) || hasReason(err, ReasonServerTimeout)
 }
 
 // IsTransport: the request could not be delivered.

@@ -57,3 +57,58 @@ func TestUnknownReasonFallsBackToCode(t *testing.T) {
 		t.Fatal("a known reason must win over the code")
 	}
 }
+
+// The decision table of docs/abi.md ("Not found, conflict"): a known reason decides; a missing or
+// unknown reason leaves it to the code, where 404 means not found and 409 means conflict.
+func TestSpecClassification(t *testing.T) {
+	apiError := func(code int32, reason string) error {
+		return hosterr.FromWire(&abi.HostError{Type: abi.ErrorAPIStatus, Message: "m", Status: &abi.Status{Reason: reason, Code: code}})
+	}
+	cases := []struct {
+		code                              int32
+		reason                            string
+		notFound, conflict, alreadyExists bool
+	}{
+		{404, "NotFound", true, false, false},
+		{404, "", true, false, false},
+		{404, "SomethingNew", true, false, false},
+		{404, "Forbidden", false, false, false},
+		{409, "Conflict", false, true, false},
+		{409, "", false, true, false},
+		{409, "SomethingNew", false, true, false},
+		{409, "AlreadyExists", false, false, true},
+		{500, "AlreadyExists", false, false, true},
+		{500, "InternalError", false, false, false},
+		{0, "", false, false, false},
+	}
+	for _, c := range cases {
+		err := apiError(c.code, c.reason)
+		got := [3]bool{hosterr.IsNotFound(err), hosterr.IsConflict(err), hosterr.IsAlreadyExists(err)}
+		want := [3]bool{c.notFound, c.conflict, c.alreadyExists}
+		if got != want {
+			t.Errorf("%d %q: (notFound, conflict, alreadyExists) = %v, want %v", c.code, c.reason, got, want)
+		}
+	}
+	for _, other := range []abi.HostError{
+		{Type: abi.ErrorTimeout, Message: "t"}, {Type: abi.ErrorTransport, Message: "t"},
+		{Type: abi.ErrorCapabilityDenied, Message: "t"}, {Type: abi.ErrorInvalidRequest, Message: "404"},
+	} {
+		err := hosterr.FromWire(&other)
+		if hosterr.IsNotFound(err) || hosterr.IsConflict(err) || hosterr.IsAlreadyExists(err) {
+			t.Errorf("%s error classified as an API error", other.Type)
+		}
+	}
+}
+
+// A 500 without a known reason is an internal error; only the Timeout reasons and 504 are timeouts.
+func TestTimeoutClassification(t *testing.T) {
+	status := func(code int32, reason string) error {
+		return hosterr.FromWire(&abi.HostError{Type: abi.ErrorAPIStatus, Status: &abi.Status{Reason: reason, Code: code}})
+	}
+	if hosterr.IsTimeout(status(500, "")) {
+		t.Error("a bare 500 is not a timeout")
+	}
+	if !hosterr.IsTimeout(status(500, "ServerTimeout")) || !hosterr.IsTimeout(status(504, "")) {
+		t.Error("ServerTimeout and a bare 504 are timeouts")
+	}
+}

@@ -38,12 +38,25 @@ const (
 	AnnotationsChanged = abi.AnnotationsChanged // metadata.annotations changed
 )
 
-// WatchOption narrows a For, Owns or Watches.
+// WatchOption narrows a For, Owns or Watches. Options are applied when the host initialises the
+// operator, after the OnInit hooks, so they may depend on the operator's configuration.
 type WatchOption func(*abi.WatchSpec)
 
 // InNamespace watches one namespace instead of all.
 func InNamespace(namespace string) WatchOption {
 	return func(w *abi.WatchSpec) { w.Namespace = &namespace }
+}
+
+// InNamespaceFrom watches the namespace namespace returns, asked at init after the OnInit hooks
+// have run: for an operator whose namespace comes from its configuration. "" means all namespaces.
+func InNamespaceFrom(namespace func() string) WatchOption {
+	return func(w *abi.WatchSpec) {
+		if ns := namespace(); ns != "" {
+			w.Namespace = &ns
+		} else {
+			w.Namespace = nil
+		}
+	}
 }
 
 // WithLabelSelector watches only objects matching selector (Kubernetes syntax, e.g. "app=web").
@@ -80,11 +93,20 @@ func EnqueueAll() Mapping { return Mapping{Type: abi.MappingAll} }
 // Builder collects an operator's registration. Errors (a missing For, an object without a kind)
 // are collected and reported by Complete and, so they cannot go unnoticed, by the init export.
 type Builder struct {
-	registration abi.Registration
-	hasFor       bool
-	eventFilter  []Predicate
-	onInit       []func(ctx context.Context) error
-	errs         []error
+	forWatch    *declaredWatch
+	owns        []declaredWatch
+	watches     []declaredWatch
+	eventFilter []Predicate
+	onInit      []func(ctx context.Context) error
+	errs        []error
+}
+
+// declaredWatch is one For, Owns or Watches call, kept as declared: its options are applied only
+// when the registration is built at init.
+type declaredWatch struct {
+	gvk     types.GroupVersionKind
+	opts    []WatchOption
+	mapping Mapping // Watches only
 }
 
 // New starts a registration.
@@ -92,13 +114,12 @@ func New() *Builder { return &Builder{} }
 
 // For sets the kind this operator reconciles: its events enqueue the object itself.
 func (b *Builder) For(obj types.Object, opts ...WatchOption) *Builder {
-	if b.hasFor {
+	if b.forWatch != nil {
 		b.errs = append(b.errs, errors.New("For called twice: an operator reconciles one kind"))
 		return b
 	}
-	spec, ok := b.watchSpec("For", obj, opts)
-	if ok {
-		b.registration.For, b.hasFor = spec, true
+	if w, ok := b.declare("For", obj, opts); ok {
+		b.forWatch = &w
 	}
 	return b
 }
@@ -106,8 +127,8 @@ func (b *Builder) For(obj types.Object, opts ...WatchOption) *Builder {
 // Owns watches a kind this operator creates: an event on such an object enqueues its controller
 // owner (see controllerutil.SetControllerReference) when the owner is of the For kind.
 func (b *Builder) Owns(obj types.Object, opts ...WatchOption) *Builder {
-	if spec, ok := b.watchSpec("Owns", obj, opts); ok {
-		b.registration.Owns = append(b.registration.Owns, spec)
+	if w, ok := b.declare("Owns", obj, opts); ok {
+		b.owns = append(b.owns, w)
 	}
 	return b
 }
@@ -118,8 +139,9 @@ func (b *Builder) Watches(obj types.Object, mapping Mapping, opts ...WatchOption
 		b.errs = append(b.errs, errors.New("Watches: EnqueueFromLabels needs a name label"))
 		return b
 	}
-	if spec, ok := b.watchSpec("Watches", obj, opts); ok {
-		b.registration.Watches = append(b.registration.Watches, abi.Watch{WatchSpec: spec, Mapping: mapping})
+	if w, ok := b.declare("Watches", obj, opts); ok {
+		w.mapping = mapping
+		b.watches = append(b.watches, w)
 	}
 	return b
 }
@@ -150,26 +172,17 @@ func (b *Builder) Complete(r reconcile.Reconciler) error {
 		}
 		return err
 	}
-	err := b.build(r)
+	err := b.check(r)
 	registered = &controller{reconciler: r, registration: b.registration, onInit: b.onInit, err: err}
 	return err
 }
 
-func (b *Builder) build(r reconcile.Reconciler) error {
+func (b *Builder) check(r reconcile.Reconciler) error {
 	if r == nil {
 		b.errs = append(b.errs, errors.New("Complete: the reconciler is nil"))
 	}
-	if !b.hasFor {
+	if b.forWatch == nil {
 		b.errs = append(b.errs, errors.New("no For: say which kind the operator reconciles with For(...)"))
-	}
-	if len(b.eventFilter) > 0 {
-		b.registration.For.Predicates = appendNew(b.registration.For.Predicates, b.eventFilter)
-		for i := range b.registration.Owns {
-			b.registration.Owns[i].Predicates = appendNew(b.registration.Owns[i].Predicates, b.eventFilter)
-		}
-		for i := range b.registration.Watches {
-			b.registration.Watches[i].Predicates = appendNew(b.registration.Watches[i].Predicates, b.eventFilter)
-		}
 	}
 	if len(b.errs) > 0 {
 		return fmt.Errorf("operator registration: %w", errors.Join(b.errs...))
@@ -177,21 +190,39 @@ func (b *Builder) build(r reconcile.Reconciler) error {
 	return nil
 }
 
-func (b *Builder) watchSpec(method string, obj types.Object, opts []WatchOption) (abi.WatchSpec, bool) {
+// registration builds what the init export answers: every declared watch with its options and
+// the event filter applied. Complete has checked that there is a For.
+func (b *Builder) registration() abi.Registration {
+	reg := abi.Registration{For: b.spec(*b.forWatch)}
+	for _, w := range b.owns {
+		reg.Owns = append(reg.Owns, b.spec(w))
+	}
+	for _, w := range b.watches {
+		reg.Watches = append(reg.Watches, abi.Watch{WatchSpec: b.spec(w), Mapping: w.mapping})
+	}
+	return reg
+}
+
+func (b *Builder) spec(w declaredWatch) abi.WatchSpec {
+	spec := abi.WatchSpec{APIVersion: w.gvk.APIVersion(), Kind: w.gvk.Kind}
+	for _, opt := range w.opts {
+		opt(&spec)
+	}
+	spec.Predicates = appendNew(spec.Predicates, b.eventFilter)
+	return spec
+}
+
+func (b *Builder) declare(method string, obj types.Object, opts []WatchOption) (declaredWatch, bool) {
 	if obj == nil {
 		b.errs = append(b.errs, fmt.Errorf("%s: object is nil", method))
-		return abi.WatchSpec{}, false
+		return declaredWatch{}, false
 	}
 	gvk := obj.GroupVersionKind()
 	if gvk.Kind == "" || gvk.Version == "" {
 		b.errs = append(b.errs, fmt.Errorf("%s: %T has no apiVersion/kind", method, obj))
-		return abi.WatchSpec{}, false
+		return declaredWatch{}, false
 	}
-	spec := abi.WatchSpec{APIVersion: gvk.APIVersion(), Kind: gvk.Kind}
-	for _, opt := range opts {
-		opt(&spec)
-	}
-	return spec, true
+	return declaredWatch{gvk: gvk, opts: opts}, true
 }
 
 // appendNew appends the predicates not already present, keeping order.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"wasm-operator.dev/sdk-go/abi"
+	"wasm-operator.dev/sdk-go/internal/exports"
 	"wasm-operator.dev/sdk-go/internal/identity"
 	"wasm-operator.dev/sdk-go/log"
 	"wasm-operator.dev/sdk-go/reconcile"
@@ -19,12 +20,17 @@ import (
 // survives swap-out, and a module has exactly one operator.
 type controller struct {
 	reconciler   reconcile.Reconciler
-	registration abi.Registration
+	registration func() abi.Registration // built at each init, after the OnInit hooks
 	onInit       []func(ctx context.Context) error
 	err          error
 }
 
 var registered *controller
+
+// init makes the export bodies reachable from package fakehost, for native tests.
+func init() {
+	exports.Init, exports.Reconcile = handleInit, handleReconcile
+}
 
 // handleInit implements wasm_operator_init.
 func handleInit(inputLen uint32) (code uint32) {
@@ -53,7 +59,7 @@ func handleInit(inputLen uint32) (code uint32) {
 			return fail(fmt.Errorf("init: %w", err), 0)
 		}
 	}
-	return succeed(registered.registration)
+	return succeed(registered.registration())
 }
 
 // handleReconcile implements wasm_operator_reconcile.
@@ -116,7 +122,7 @@ func fail(err error, requeueAfter time.Duration) uint32 {
 	}
 	data, marshalErr := json.Marshal(guestErr)
 	if marshalErr != nil {
-		data = []byte(`{"message":"unencodable error","requeueAfterMs":null}`)
+		data = []byte(`{"message":"unencodable error"}`)
 	}
 	abi.WriteResult(data)
 	return abi.ReturnError

@@ -67,9 +67,9 @@ func TestBuilderProducesTheSpecRegistration(t *testing.T) {
 	if code := runInit(h, `{"abiVersion":1,"operatorName":"webapp","config":{}}`); code != abi.ReturnOK {
 		t.Fatalf("init returned %d: %s", code, h.Result())
 	}
-	want := `{"for":{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","namespace":null,"labelSelector":null,"predicates":["generationChanged"]},` +
-		`"owns":[{"apiVersion":"apps/v1","kind":"Deployment","namespace":null,"labelSelector":null,"predicates":[]}],` +
-		`"watches":[{"apiVersion":"v1","kind":"ConfigMap","namespace":null,"labelSelector":"app=x","predicates":[],"mapping":{"type":"labels","nameLabel":"demo.wasm-operator.dev/webapp","namespaceLabel":null}}]}`
+	want := `{"for":{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","predicates":["generationChanged"]},` +
+		`"owns":[{"apiVersion":"apps/v1","kind":"Deployment","predicates":[]}],` +
+		`"watches":[{"apiVersion":"v1","kind":"ConfigMap","labelSelector":"app=x","predicates":[],"mapping":{"type":"labels","nameLabel":"demo.wasm-operator.dev/webapp"}}]}`
 	if got := string(h.Result()); got != want {
 		t.Fatalf("registration\n got  %s\n want %s", got, want)
 	}
@@ -249,10 +249,10 @@ func TestReconcileResults(t *testing.T) {
 	}{
 		{"requeue", reconcile.Result{Requeue: true}, nil, nil, abi.ReturnOK, `{"requeue":true}`},
 		{"sub-millisecond rounds up", reconcile.Result{RequeueAfter: 1500 * time.Microsecond}, nil, nil, abi.ReturnOK, `{"requeueAfterMs":2}`},
-		{"error", reconcile.Result{}, errors.New("boom"), nil, abi.ReturnError, `{"message":"boom","requeueAfterMs":null}`},
+		{"error", reconcile.Result{}, errors.New("boom"), nil, abi.ReturnError, `{"message":"boom"}`},
 		{"error with delay", reconcile.Result{RequeueAfter: time.Minute}, errors.New("later"), nil, abi.ReturnError, `{"message":"later","requeueAfterMs":60000}`},
 		{"terminal error", reconcile.Result{}, reconcile.TerminalError(errors.New("bad spec")), nil, abi.ReturnOK, `{}`},
-		{"panic", reconcile.Result{}, nil, "nil map", abi.ReturnError, `{"message":"panic: nil map","requeueAfterMs":null}`},
+		{"panic", reconcile.Result{}, nil, "nil map", abi.ReturnError, `{"message":"panic: nil map"}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -285,5 +285,60 @@ func TestReconcileContextCarriesALogger(t *testing.T) {
 	}
 	if f := h.Logs[0].Fields; f["kind"] != "ConfigMap" || f["namespace"] != "ns" || f["name"] != "x" {
 		t.Fatalf("fields: %v", f)
+	}
+}
+
+// A namespace taken from the configuration is known only after OnInit; the registration sent at
+// init must carry it, and a later init with another configuration must carry the new one.
+func TestNamespaceFromConfiguration(t *testing.T) {
+	h := setup(t)
+	var cfg struct {
+		Namespace string `json:"namespace"`
+	}
+	New().
+		For(&types.ConfigMap{}, InNamespaceFrom(func() string { return cfg.Namespace })).
+		OnInit(func(context.Context) error { return Config(&cfg) }).
+		Complete(noop)
+	for _, ns := range []string{"ring-1", "ring-2"} {
+		if code := runInit(h, `{"abiVersion":1,"operatorName":"t","config":{"namespace":"`+ns+`"}}`); code != abi.ReturnOK {
+			t.Fatalf("init returned %d: %s", code, h.Result())
+		}
+		want := `{"for":{"apiVersion":"v1","kind":"ConfigMap","namespace":"` + ns + `","predicates":[]},"owns":[],"watches":[]}`
+		if got := string(h.Result()); got != want {
+			t.Fatalf("registration\n got  %s\n want %s", got, want)
+		}
+	}
+	cfg.Namespace = ""
+	if code := runInit(h, `{"abiVersion":1,"operatorName":"t","config":{}}`); code != abi.ReturnOK {
+		t.Fatalf("init returned %d", code)
+	}
+	if got := string(h.Result()); got != `{"for":{"apiVersion":"v1","kind":"ConfigMap","predicates":[]},"owns":[],"watches":[]}` {
+		t.Fatalf("an empty namespace must mean all namespaces: %s", got)
+	}
+}
+
+// fakehost drives the same export bodies the module exports, so operator authors can test their
+// registration and results natively.
+func TestFakeHostDrivesTheExports(t *testing.T) {
+	h := setup(t)
+	h.OperatorName = "mirror"
+	h.Config = json.RawMessage(`{"image":"nginx"}`)
+	var seenConfig struct {
+		Image string `json:"image"`
+	}
+	New().For(&types.ConfigMap{}).
+		OnInit(func(context.Context) error { return Config(&seenConfig) }).
+		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+			return reconcile.Result{RequeueAfter: time.Second}, nil
+		}))
+	if code := h.Init(); code != abi.ReturnOK || seenConfig.Image != "nginx" || Name() != "mirror" {
+		t.Fatalf("init returned %d (%s), config %+v, name %q", code, h.Result(), seenConfig, Name())
+	}
+	if want := `{"for":{"apiVersion":"v1","kind":"ConfigMap","predicates":[]},"owns":[],"watches":[]}`; string(h.Result()) != want {
+		t.Fatalf("registration %s", h.Result())
+	}
+	code := h.Reconcile(abi.ReconcileRequest{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x"})
+	if code != abi.ReturnOK || string(h.Result()) != `{"requeueAfterMs":1000}` {
+		t.Fatalf("reconcile returned %d: %s", code, h.Result())
 	}
 }

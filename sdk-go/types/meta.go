@@ -91,7 +91,9 @@ func (t *TypeMeta) SetGroupVersionKind(gvk GroupVersionKind) {
 
 // ObjectMeta is metadata every persisted object has. Embed it with the tag `json:"metadata"`.
 // managedFields is deliberately absent: an Update without it leaves the server's copy alone, and a
-// server-side apply must not carry it.
+// server-side apply must not carry it. creationTimestamp is a pointer because encoding/json cannot
+// leave out a zero struct: as a plain Time, every object this SDK writes would carry
+// "creationTimestamp": null.
 type ObjectMeta struct {
 	Name                       string            `json:"name,omitempty"`
 	GenerateName               string            `json:"generateName,omitempty"`
@@ -99,7 +101,7 @@ type ObjectMeta struct {
 	UID                        string            `json:"uid,omitempty"`
 	ResourceVersion            string            `json:"resourceVersion,omitempty"`
 	Generation                 int64             `json:"generation,omitempty"`
-	CreationTimestamp          Time              `json:"creationTimestamp,omitempty"`
+	CreationTimestamp          *Time             `json:"creationTimestamp,omitempty"`
 	DeletionTimestamp          *Time             `json:"deletionTimestamp,omitempty"`
 	DeletionGracePeriodSeconds *int64            `json:"deletionGracePeriodSeconds,omitempty"`
 	Labels                     map[string]string `json:"labels,omitempty"`

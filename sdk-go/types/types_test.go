@@ -140,8 +140,8 @@ func TestDeploymentForApplyCarriesOnlyWhatIsSet(t *testing.T) {
 		},
 	}}
 	out, _ := json.Marshal(d)
-	want := `{"metadata":{"name":"web","creationTimestamp":null},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},` +
-		`"template":{"metadata":{"creationTimestamp":null,"labels":{"app":"web"}},"spec":{"containers":[{"name":"web","image":"nginx:1.27","ports":[{"containerPort":80}]}]}}}}`
+	want := `{"metadata":{"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},` +
+		`"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"web","image":"nginx:1.27","ports":[{"containerPort":80}]}]}}}}`
 	if string(out) != want {
 		t.Fatalf("got  %s\nwant %s", out, want)
 	}

@@ -13,7 +13,8 @@ use clap::ValueEnum;
 use serde_json::Value;
 
 use super::run_config::{
-    allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, split_assignment, ConfigFile,
+    allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, split_assignment,
+    ConfigFile,
 };
 use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
@@ -107,7 +108,9 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
         None => ConfigFile::default(),
     };
     let pick = |flag: &Option<String>, from_file: &Option<String>, default: &str| {
-        flag.clone().or_else(|| from_file.clone()).unwrap_or_else(|| default.to_string())
+        flag.clone()
+            .or_else(|| from_file.clone())
+            .unwrap_or_else(|| default.to_string())
     };
     let call_deadline = parse_duration(&pick(&args.call_deadline, &file.call_deadline, "5s"))?;
     let memory_limit = parse_bytes(&pick(&args.memory_limit, &file.memory_limit, "64Mi"))?;
@@ -124,45 +127,82 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
     let mut operators = Vec::new();
     for entry in file.operators {
         let limits = InstanceLimits {
-            call_deadline: entry.call_deadline.as_deref().map(parse_duration).transpose()?.unwrap_or(call_deadline),
-            max_memory_bytes: entry.memory_limit.as_deref().map(parse_bytes).transpose()?.unwrap_or(memory_limit),
+            call_deadline: entry
+                .call_deadline
+                .as_deref()
+                .map(parse_duration)
+                .transpose()?
+                .unwrap_or(call_deadline),
+            max_memory_bytes: entry
+                .memory_limit
+                .as_deref()
+                .map(parse_bytes)
+                .transpose()?
+                .unwrap_or(memory_limit),
         };
         operators.push(PlannedOperator {
             name: entry.name,
             module: entry.module,
             allow_http: entry.allow_http,
-            config: entry.config.unwrap_or_else(|| Value::Object(Default::default())),
+            config: entry
+                .config
+                .unwrap_or_else(|| Value::Object(Default::default())),
             limits,
         });
     }
     for flag in &args.operators {
         let (name, module) = split_assignment("--operator", flag)?;
         if operators.iter().any(|planned| planned.name == name) {
-            return Err(format!("operator {name:?} is given twice: each operator needs its own name"));
+            return Err(format!(
+                "operator {name:?} is given twice: each operator needs its own name"
+            ));
         }
         operators.push(PlannedOperator {
             name: name.to_string(),
             module: PathBuf::from(module),
             allow_http: Vec::new(),
             config: Value::Object(Default::default()),
-            limits: InstanceLimits { call_deadline, max_memory_bytes: memory_limit },
+            limits: InstanceLimits {
+                call_deadline,
+                max_memory_bytes: memory_limit,
+            },
         });
     }
     for (name, prefixes) in allow_http_by_operator(&args.allow_http)? {
-        let planned = operators.iter_mut().find(|planned| planned.name == name).ok_or_else(|| {
-            format!("--allow-http names operator {name:?}, which is not among the operators to run")
-        })?;
+        let planned = operators
+            .iter_mut()
+            .find(|planned| planned.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "--allow-http names operator {name:?}, which is not among the operators to run"
+                )
+            })?;
         planned.allow_http.extend(prefixes);
     }
     if operators.is_empty() {
-        return Err("no operators to run: pass --operator NAME=FILE.wasm or a --config file with operators".into());
+        return Err(
+            "no operators to run: pass --operator NAME=FILE.wasm or a --config file with operators"
+                .into(),
+        );
     }
     Ok(RunSettings {
         kubeconfig: args.kubeconfig.clone().or(file.kubeconfig),
-        metrics_addr: parse_socket_addr(&pick(&args.metrics_addr, &file.metrics_addr, "127.0.0.1:9100"))?,
-        cache_dir: args.cache_dir.clone().or(file.cache_dir).unwrap_or_else(default_cache_dir),
+        metrics_addr: parse_socket_addr(&pick(
+            &args.metrics_addr,
+            &file.metrics_addr,
+            "127.0.0.1:9100",
+        ))?,
+        cache_dir: args
+            .cache_dir
+            .clone()
+            .or(file.cache_dir)
+            .unwrap_or_else(default_cache_dir),
         backoff,
-        shutdown_deadline: parse_duration(&pick(&args.shutdown_deadline, &file.shutdown_deadline, "10s"))?,
+        shutdown_deadline: parse_duration(&pick(
+            &args.shutdown_deadline,
+            &file.shutdown_deadline,
+            "10s",
+        ))?,
         http_timeout: parse_duration(&pick(&args.http_timeout, &file.http_timeout, "10s"))?,
         operators,
     })
@@ -171,7 +211,9 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // `try_init` fails only if a subscriber is already installed (e.g. in tests); keep that one.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -188,7 +230,10 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("wasm-operator run: cannot start the async runtime: {error}");
@@ -233,21 +278,30 @@ async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, Strin
                 .await
                 .map_err(|error| format!("kubeconfig {} is not usable: {error}", path.display()))?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|error| format!("no Kubernetes configuration found ({error}); pass --kubeconfig PATH"))?,
+        None => kube::Config::infer().await.map_err(|error| {
+            format!("no Kubernetes configuration found ({error}); pass --kubeconfig PATH")
+        })?,
     };
-    kube::Client::try_from(config).map_err(|error| format!("cannot create the Kubernetes client: {error}"))
+    kube::Client::try_from(config)
+        .map_err(|error| format!("cannot create the Kubernetes client: {error}"))
 }
 
 /// Runs the host with `settings` until `shutdown` resolves.
-pub async fn run(settings: RunSettings, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+pub async fn run(
+    settings: RunSettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
     let metrics = HostMetrics::new();
     let readiness = Readiness::default();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = MetricsServer::start(settings.metrics_addr, metrics.clone(), readiness.clone(), async {
-        let _ = server_stopped.await;
-    })
+    let server = MetricsServer::start(
+        settings.metrics_addr,
+        metrics.clone(),
+        readiness.clone(),
+        async {
+            let _ = server_stopped.await;
+        },
+    )
     .await
     .map_err(|error| error.to_string())?;
     tracing::info!(addr = %server.local_addr, "metrics server listening on {}", server.local_addr);
@@ -259,8 +313,11 @@ pub async fn run(settings: RunSettings, shutdown: impl std::future::Future<Outpu
         .map_err(|error| format!("the Kubernetes API server does not answer: {error}"))?;
     tracing::info!(version = %version.git_version, "connected to the Kubernetes API server");
 
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: settings.cache_dir.clone(), epoch_tick: Duration::from_millis(10) })
-        .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: settings.cache_dir.clone(),
+        epoch_tick: Duration::from_millis(10),
+    })
+    .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
     let manager_config = ManagerConfig {
         http_timeout: settings.http_timeout,
         stop_deadline: settings.shutdown_deadline,
@@ -321,31 +378,48 @@ mod tests {
     #[test]
     fn flags_give_operators_allowlists_and_limits() {
         let settings = resolve(&args(&[
-            "--operator", "web=web.wasm",
-            "--operator", "db=db.wasm",
-            "--allow-http", "web=http://127.0.0.1:9090/",
-            "--call-deadline", "2s",
-            "--memory-limit", "32Mi",
-            "--metrics-addr", "127.0.0.1:0",
+            "--operator",
+            "web=web.wasm",
+            "--operator",
+            "db=db.wasm",
+            "--allow-http",
+            "web=http://127.0.0.1:9090/",
+            "--call-deadline",
+            "2s",
+            "--memory-limit",
+            "32Mi",
+            "--metrics-addr",
+            "127.0.0.1:0",
         ]))
         .unwrap();
         assert_eq!(settings.operators.len(), 2);
         assert_eq!(settings.operators[0].allow_http, ["http://127.0.0.1:9090/"]);
         assert!(settings.operators[1].allow_http.is_empty());
-        assert_eq!(settings.operators[0].limits.call_deadline, Duration::from_secs(2));
+        assert_eq!(
+            settings.operators[0].limits.call_deadline,
+            Duration::from_secs(2)
+        );
         assert_eq!(settings.operators[1].limits.max_memory_bytes, 32 << 20);
         assert_eq!(settings.metrics_addr.port(), 0);
     }
 
     #[test]
     fn allow_http_for_an_unknown_operator_is_an_error() {
-        let error = resolve(&args(&["--operator", "web=web.wasm", "--allow-http", "wbe=http://x/"])).unwrap_err();
+        let error = resolve(&args(&[
+            "--operator",
+            "web=web.wasm",
+            "--allow-http",
+            "wbe=http://x/",
+        ]))
+        .unwrap_err();
         assert!(error.contains("\"wbe\""), "{error}");
     }
 
     #[test]
     fn running_nothing_is_an_error_that_says_what_to_pass() {
-        assert!(resolve(&args(&[])).unwrap_err().contains("--operator NAME=FILE.wasm"));
+        assert!(resolve(&args(&[]))
+            .unwrap_err()
+            .contains("--operator NAME=FILE.wasm"));
     }
 
     #[test]
@@ -359,19 +433,46 @@ mod tests {
         )
         .unwrap();
         let config = path.to_str().unwrap();
-        let settings = resolve(&args(&["--config", config, "--backoff-max", "2s", "--operator", "db=db.wasm"])).unwrap();
-        assert_eq!(settings.backoff, BackoffConfig { base: Duration::from_millis(10), max: Duration::from_secs(2) });
+        let settings = resolve(&args(&[
+            "--config",
+            config,
+            "--backoff-max",
+            "2s",
+            "--operator",
+            "db=db.wasm",
+        ]))
+        .unwrap();
+        assert_eq!(
+            settings.backoff,
+            BackoffConfig {
+                base: Duration::from_millis(10),
+                max: Duration::from_secs(2)
+            }
+        );
         let web = &settings.operators[0];
         assert_eq!(web.module, dir.path().join("web.wasm"));
-        assert_eq!(web.limits, InstanceLimits { call_deadline: Duration::from_secs(3), max_memory_bytes: 16 << 20 });
+        assert_eq!(
+            web.limits,
+            InstanceLimits {
+                call_deadline: Duration::from_secs(3),
+                max_memory_bytes: 16 << 20
+            }
+        );
         assert_eq!(web.config["mode"], "fast");
         assert_eq!(settings.operators[1].limits.max_memory_bytes, 64 << 20);
     }
 
     #[test]
     fn backoff_base_above_max_is_refused() {
-        let error =
-            resolve(&args(&["--operator", "a=a.wasm", "--backoff-base", "2s", "--backoff-max", "1s"])).unwrap_err();
+        let error = resolve(&args(&[
+            "--operator",
+            "a=a.wasm",
+            "--backoff-base",
+            "2s",
+            "--backoff-max",
+            "1s",
+        ]))
+        .unwrap_err();
         assert!(error.contains("at most --backoff-max"), "{error}");
     }
 }

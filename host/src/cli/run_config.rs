@@ -44,9 +44,14 @@ pub struct OperatorEntry {
 
 impl ConfigFile {
     pub fn read(path: &Path) -> Result<ConfigFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        let mut file: ConfigFile = serde_yaml::from_str(&text)
-            .map_err(|error| format!("{} is not a valid run configuration: {error}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let mut file: ConfigFile = serde_yaml::from_str(&text).map_err(|error| {
+            format!(
+                "{} is not a valid run configuration: {error}",
+                path.display()
+            )
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let relative_to_file = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -79,13 +84,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     let mut total = Duration::ZERO;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         if digits == 0 {
             return Err(invalid());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(number),
             "s" => Duration::from_secs(number),
@@ -101,9 +110,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Bytes as Kubernetes quantities: `64Mi`, `512Ki`, `1Gi`, `100M`, `1000000`.
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
-    let invalid = || format!("{text:?} is not a size: write e.g. 64Mi, 512Ki, 1Gi or a number of bytes");
+    let invalid =
+        || format!("{text:?} is not a size: write e.g. 64Mi, 512Ki, 1Gi or a number of bytes");
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     if digits == 0 {
         return Err(invalid());
     }
@@ -123,7 +135,9 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 }
 
 pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|error| format!("{text:?} is not an address to listen on (e.g. 127.0.0.1:9100): {error}"))
+    text.parse().map_err(|error| {
+        format!("{text:?} is not an address to listen on (e.g. 127.0.0.1:9100): {error}")
+    })
 }
 
 /// Collects `--allow-http NAME=PREFIX` flags by operator name.
@@ -131,7 +145,10 @@ pub fn allow_http_by_operator(flags: &[String]) -> Result<BTreeMap<String, Vec<S
     let mut by_operator: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for flag in flags {
         let (name, prefix) = split_assignment("--allow-http", flag)?;
-        by_operator.entry(name.to_string()).or_default().push(prefix.to_string());
+        by_operator
+            .entry(name.to_string())
+            .or_default()
+            .push(prefix.to_string());
     }
     Ok(by_operator)
 }
@@ -166,8 +183,13 @@ mod tests {
 
     #[test]
     fn assignments_need_a_name_and_a_value() {
-        assert_eq!(split_assignment("--operator", "web=a=b.wasm").unwrap(), ("web", "a=b.wasm"));
-        assert!(split_assignment("--operator", "web.wasm").unwrap_err().contains("NAME=VALUE"));
+        assert_eq!(
+            split_assignment("--operator", "web=a=b.wasm").unwrap(),
+            ("web", "a=b.wasm")
+        );
+        assert!(split_assignment("--operator", "web.wasm")
+            .unwrap_err()
+            .contains("NAME=VALUE"));
         assert!(split_assignment("--operator", "=x").is_err());
     }
 

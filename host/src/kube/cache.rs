@@ -39,7 +39,10 @@ fn to_json(object: &DynamicObject, subscription: &Subscription) -> Value {
     let mut object = object.clone();
     if object.types.is_none() {
         let resource = &subscription.resolved().resource;
-        object.types = Some(TypeMeta { api_version: resource.api_version.clone(), kind: resource.kind.clone() });
+        object.types = Some(TypeMeta {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+        });
     }
     serde_json::to_value(&object).unwrap_or(Value::Null)
 }
@@ -54,7 +57,9 @@ pub fn get(
 ) -> Option<HostResponse> {
     let candidates: Vec<&Arc<Subscription>> = subscriptions
         .iter()
-        .filter(|subscription| same_kind(subscription, api_version, kind) && subscription.is_synced())
+        .filter(|subscription| {
+            same_kind(subscription, api_version, kind) && subscription.is_synced()
+        })
         .collect();
     for subscription in &candidates {
         let object_namespace = namespace.filter(|_| subscription.resolved().namespaced);
@@ -68,7 +73,9 @@ pub fn get(
     })?;
     let plural = &authoritative.resolved().resource.plural;
     let mut status = KubeStatus::failure(404, "NotFound", format!("{plural} \"{name}\" not found"));
-    status.details = Some(json!({"name": name, "group": authoritative.resolved().resource.group, "kind": plural}));
+    status.details = Some(
+        json!({"name": name, "group": authoritative.resolved().resource.group, "kind": plural}),
+    );
     Some(HostResponse::Error(HostError::api_status(status)))
 }
 
@@ -96,18 +103,29 @@ pub fn list(
     })?;
     let selector = match requested_selector.map(LabelSelector::parse).transpose() {
         Ok(selector) => selector,
-        Err(error) => return Some(HostResponse::Error(HostError::invalid_request(error.to_string()))),
+        Err(error) => {
+            return Some(HostResponse::Error(HostError::invalid_request(
+                error.to_string(),
+            )))
+        }
     };
     let mut objects: Vec<_> = subscription
         .store()
         .state()
         .into_iter()
         .filter(|object| namespace.is_none() || object.namespace().as_deref() == namespace)
-        .filter(|object| selector.as_ref().is_none_or(|selector| selector.matches(object.labels())))
+        .filter(|object| {
+            selector
+                .as_ref()
+                .is_none_or(|selector| selector.matches(object.labels()))
+        })
         .collect();
     // The API server lists in key order: namespace, then name.
-    objects.sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
-    let items: Vec<Value> = objects.iter().map(|object| to_json(object, subscription)).collect();
+    objects.sort_by_key(|object| (object.namespace(), object.name_any()));
+    let items: Vec<Value> = objects
+        .iter()
+        .map(|object| to_json(object, subscription))
+        .collect();
     let resource = &subscription.resolved().resource;
     Some(HostResponse::Ok(json!({
         "apiVersion": resource.api_version,

@@ -44,12 +44,17 @@ pub enum DiscoveryError {
 
 /// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).
 pub fn split_api_version(api_version: &str) -> Result<(&str, &str), DiscoveryError> {
-    let invalid = || DiscoveryError::InvalidApiVersion { api_version: api_version.to_string() };
+    let invalid = || DiscoveryError::InvalidApiVersion {
+        api_version: api_version.to_string(),
+    };
     let (group, version) = match api_version.split_once('/') {
         Some((group, version)) => (group, version),
         None => ("", api_version),
     };
-    if version.is_empty() || version.contains('/') || (api_version.contains('/') && group.is_empty()) {
+    if version.is_empty()
+        || version.contains('/')
+        || (api_version.contains('/') && group.is_empty())
+    {
         return Err(invalid());
     }
     Ok((group, version))
@@ -65,18 +70,29 @@ pub struct Discovery {
 impl Discovery {
     /// `client` is the host's own identity: discovery documents are not operator-specific.
     pub fn new(client: kube::Client) -> Self {
-        Discovery { client, resolved: Arc::default() }
+        Discovery {
+            client,
+            resolved: Arc::default(),
+        }
     }
 
-    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<ResolvedKind, DiscoveryError> {
+    pub async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<ResolvedKind, DiscoveryError> {
         let cache_key = (api_version.to_string(), kind.to_string());
         if let Some(found) = self.lock().get(&cache_key) {
             return Ok(found.clone());
         }
         let (group, version) = split_api_version(api_version)?;
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        let unknown = || DiscoveryError::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() };
-        let (resource, capabilities) = match kube::discovery::pinned_kind(&self.client, &gvk).await {
+        let unknown = || DiscoveryError::UnknownKind {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        };
+        let (resource, capabilities) = match kube::discovery::pinned_kind(&self.client, &gvk).await
+        {
             Ok(found) => found,
             Err(kube::Error::Discovery(_)) => return Err(unknown()),
             Err(kube::Error::Api(status)) if status.code == 404 => return Err(unknown()),
@@ -88,18 +104,24 @@ impl Discovery {
                 })
             }
         };
-        let resolved = ResolvedKind { resource, namespaced: capabilities.scope == Scope::Namespaced };
+        let resolved = ResolvedKind {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
         self.lock().insert(cache_key, resolved.clone());
         Ok(resolved)
     }
 
     /// Drops a cached answer, e.g. after the API server said the resource does not exist.
     pub fn forget(&self, api_version: &str, kind: &str) {
-        self.lock().remove(&(api_version.to_string(), kind.to_string()));
+        self.lock()
+            .remove(&(api_version.to_string(), kind.to_string()));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), ResolvedKind>> {
-        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.resolved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

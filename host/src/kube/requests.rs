@@ -5,11 +5,15 @@
 //! go out under its own credentials (and the API server's RBAC decides). Errors map as:
 //! an error answer from the API server -> `apiStatus` with the server's `Status`; an unknown kind
 //! or a request that cannot be built -> `invalidRequest`; no answer -> `transport`/`timeout`.
-use kube::api::{DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::core::Request;
 use kube::Resource;
 use serde_json::Value;
-use wasm_operator_abi::{HostError, HostResponse, KubeRequest, KubeStatus, PatchType, PropagationPolicy};
+use wasm_operator_abi::{
+    HostError, HostResponse, KubeRequest, KubeStatus, PatchType, PropagationPolicy,
+};
 
 use super::discovery::{Discovery, DiscoveryError, ResolvedKind};
 
@@ -33,23 +37,52 @@ async fn execute_inner(
     field_manager: &str,
     request: KubeRequest,
 ) -> Result<Value, HostError> {
-    let resolved = discovery.resolve(request.api_version(), request.kind()).await.map_err(discovery_error)?;
+    let resolved = discovery
+        .resolve(request.api_version(), request.kind())
+        .await
+        .map_err(discovery_error)?;
     let url_path = url_path(&resolved, &request)?;
     let builder = Request::new(url_path);
     let http_request = match request {
         KubeRequest::Get { name, .. } => builder.get(&name, &GetParams::default()),
-        KubeRequest::List { label_selector, field_selector, .. } => {
-            let params = ListParams { label_selector, field_selector, ..ListParams::default() };
+        KubeRequest::List {
+            label_selector,
+            field_selector,
+            ..
+        } => {
+            let params = ListParams {
+                label_selector,
+                field_selector,
+                ..ListParams::default()
+            };
             builder.list(&params)
         }
-        KubeRequest::Create { body, .. } => builder.create(&PostParams::default(), to_bytes(&body)?),
-        KubeRequest::Update { name, subresource, body, .. } => match subresource {
-            Some(subresource) => {
-                builder.replace_subresource(&subresource, &name, &PostParams::default(), to_bytes(&body)?)
-            }
+        KubeRequest::Create { body, .. } => {
+            builder.create(&PostParams::default(), to_bytes(&body)?)
+        }
+        KubeRequest::Update {
+            name,
+            subresource,
+            body,
+            ..
+        } => match subresource {
+            Some(subresource) => builder.replace_subresource(
+                &subresource,
+                &name,
+                &PostParams::default(),
+                to_bytes(&body)?,
+            ),
             None => builder.replace(&name, &PostParams::default(), to_bytes(&body)?),
         },
-        KubeRequest::Patch { name, subresource, patch_type, field_manager: manager, force, body, .. } => {
+        KubeRequest::Patch {
+            name,
+            subresource,
+            patch_type,
+            field_manager: manager,
+            force,
+            body,
+            ..
+        } => {
             if force && patch_type != PatchType::Apply {
                 return Err(HostError::invalid_request(
                     "force is only allowed with patchType \"apply\" (server-side apply); remove it",
@@ -65,21 +98,28 @@ async fn execute_inner(
                 PatchType::Strategic => Patch::Strategic(body),
                 PatchType::Apply => Patch::Apply(body),
                 PatchType::Json => {
-                    let operations: json_patch::Patch = serde_json::from_value(body).map_err(|error| {
-                        HostError::invalid_request(format!(
+                    let operations: json_patch::Patch =
+                        serde_json::from_value(body).map_err(|error| {
+                            HostError::invalid_request(format!(
                             "a patchType \"json\" body must be a JSON Patch array of operations \
                              ([{{\"op\":\"replace\",\"path\":\"/spec/x\",\"value\":1}}]): {error}"
                         ))
-                    })?;
+                        })?;
                     Patch::Json(operations)
                 }
             };
             match subresource {
-                Some(subresource) => builder.patch_subresource(&subresource, &name, &params, &patch),
+                Some(subresource) => {
+                    builder.patch_subresource(&subresource, &name, &params, &patch)
+                }
                 None => builder.patch(&name, &params, &patch),
             }
         }
-        KubeRequest::Delete { name, propagation_policy, .. } => {
+        KubeRequest::Delete {
+            name,
+            propagation_policy,
+            ..
+        } => {
             let params = DeleteParams {
                 propagation_policy: propagation_policy.map(|policy| match policy {
                     PropagationPolicy::Background => kube::api::PropagationPolicy::Background,
@@ -92,19 +132,26 @@ async fn execute_inner(
         }
     }
     .map_err(|error| HostError::invalid_request(format!("cannot build the request: {error}")))?;
-    client.request::<Value>(http_request).await.map_err(client_error)
+    client
+        .request::<Value>(http_request)
+        .await
+        .map_err(client_error)
 }
 
 /// The collection path of the request's kind, in its namespace when the kind is namespaced.
 fn url_path(resolved: &ResolvedKind, request: &KubeRequest) -> Result<String, HostError> {
     let kind = &resolved.resource.kind;
-    let namespace = request.namespace().filter(|namespace| !namespace.is_empty());
+    let namespace = request
+        .namespace()
+        .filter(|namespace| !namespace.is_empty());
     match (resolved.namespaced, namespace, request) {
         (false, Some(namespace), _) => Err(HostError::invalid_request(format!(
             "{kind} is cluster-scoped: remove namespace {namespace:?} from the request"
         ))),
         // Listing a namespaced kind without a namespace lists all namespaces.
-        (true, None, KubeRequest::List { .. }) => Ok(DynamicObject::url_path(&resolved.resource, None)),
+        (true, None, KubeRequest::List { .. }) => {
+            Ok(DynamicObject::url_path(&resolved.resource, None))
+        }
         (true, None, _) => Err(HostError::invalid_request(format!(
             "{kind} is namespaced: set namespace in the {} request",
             request.verb()
@@ -114,7 +161,8 @@ fn url_path(resolved: &ResolvedKind, request: &KubeRequest) -> Result<String, Ho
 }
 
 fn to_bytes(body: &Value) -> Result<Vec<u8>, HostError> {
-    serde_json::to_vec(body).map_err(|error| HostError::invalid_request(format!("body cannot be encoded: {error}")))
+    serde_json::to_vec(body)
+        .map_err(|error| HostError::invalid_request(format!("body cannot be encoded: {error}")))
 }
 
 pub(crate) fn discovery_error(error: DiscoveryError) -> HostError {
@@ -131,7 +179,11 @@ pub fn client_error(error: kube::Error) -> HostError {
     match error {
         kube::Error::Api(status) => {
             let fallback = || {
-                KubeStatus::failure(i32::from(status.code), status.reason.clone(), status.message.clone())
+                KubeStatus::failure(
+                    i32::from(status.code),
+                    status.reason.clone(),
+                    status.message.clone(),
+                )
             };
             let converted = serde_json::to_value(status.as_ref())
                 .ok()
@@ -139,10 +191,12 @@ pub fn client_error(error: kube::Error) -> HostError {
                 .unwrap_or_else(fallback);
             HostError::api_status(converted)
         }
-        kube::Error::BuildRequest(error) => HostError::invalid_request(format!("cannot build the request: {error}")),
-        kube::Error::SerdeError(error) => {
-            HostError::transport(format!("the API server's answer is not valid JSON: {error}"))
+        kube::Error::BuildRequest(error) => {
+            HostError::invalid_request(format!("cannot build the request: {error}"))
         }
+        kube::Error::SerdeError(error) => HostError::transport(format!(
+            "the API server's answer is not valid JSON: {error}"
+        )),
         other => {
             let message = error_chain(&other);
             if message.contains("timed out") || message.contains("deadline has elapsed") {
@@ -176,10 +230,21 @@ mod tests {
             group: "".into(),
             version: "v1".into(),
             api_version: "v1".into(),
-            kind: if namespaced { "ConfigMap".into() } else { "Namespace".into() },
-            plural: if namespaced { "configmaps".into() } else { "namespaces".into() },
+            kind: if namespaced {
+                "ConfigMap".into()
+            } else {
+                "Namespace".into()
+            },
+            plural: if namespaced {
+                "configmaps".into()
+            } else {
+                "namespaces".into()
+            },
         };
-        ResolvedKind { resource, namespaced }
+        ResolvedKind {
+            resource,
+            namespaced,
+        }
     }
 
     fn get(namespace: Option<&str>) -> KubeRequest {
@@ -194,7 +259,10 @@ mod tests {
 
     #[test]
     fn namespaced_requests_need_a_namespace_except_list() {
-        assert_eq!(url_path(&resolved(true), &get(Some("ns"))).unwrap(), "/api/v1/namespaces/ns/configmaps");
+        assert_eq!(
+            url_path(&resolved(true), &get(Some("ns"))).unwrap(),
+            "/api/v1/namespaces/ns/configmaps"
+        );
         let error = url_path(&resolved(true), &get(None)).unwrap_err();
         assert!(error.to_string().contains("set namespace"), "{error}");
         let list = KubeRequest::List {
@@ -205,19 +273,26 @@ mod tests {
             field_selector: None,
             cached: false,
         };
-        assert_eq!(url_path(&resolved(true), &list).unwrap(), "/api/v1/configmaps");
+        assert_eq!(
+            url_path(&resolved(true), &list).unwrap(),
+            "/api/v1/configmaps"
+        );
     }
 
     #[test]
     fn cluster_scoped_requests_refuse_a_namespace() {
-        assert_eq!(url_path(&resolved(false), &get(None)).unwrap(), "/api/v1/namespaces");
+        assert_eq!(
+            url_path(&resolved(false), &get(None)).unwrap(),
+            "/api/v1/namespaces"
+        );
         let error = url_path(&resolved(false), &get(Some("ns"))).unwrap_err();
         assert_eq!(error.type_name(), "invalidRequest");
     }
 
     #[test]
     fn api_errors_keep_the_servers_status() {
-        let status = kube::core::Status::failure("configmaps \"x\" not found", "NotFound").with_code(404);
+        let status =
+            kube::core::Status::failure("configmaps \"x\" not found", "NotFound").with_code(404);
         let error = client_error(kube::Error::Api(status.boxed()));
         assert!(error.is_not_found());
         assert_eq!(error.message(), "configmaps \"x\" not found");

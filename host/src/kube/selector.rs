@@ -28,7 +28,10 @@ pub struct SelectorError {
 
 impl LabelSelector {
     pub fn parse(selector: &str) -> Result<Self, SelectorError> {
-        let error = |reason: &str| SelectorError { selector: selector.to_string(), reason: reason.to_string() };
+        let error = |reason: &str| SelectorError {
+            selector: selector.to_string(),
+            reason: reason.to_string(),
+        };
         let mut requirements = Vec::new();
         for term in split_terms(selector).map_err(|reason| error(&reason))? {
             let term = term.trim();
@@ -44,14 +47,18 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|requirement| match requirement {
-            Requirement::Equals(key, value) => labels.get(key) == Some(value),
-            Requirement::NotEquals(key, value) => labels.get(key) != Some(value),
-            Requirement::In(key, values) => labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::NotIn(key, values) => !labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::Exists(key) => labels.contains_key(key),
-            Requirement::DoesNotExist(key) => !labels.contains_key(key),
-        })
+        self.requirements
+            .iter()
+            .all(|requirement| match requirement {
+                Requirement::Equals(key, value) => labels.get(key) == Some(value),
+                Requirement::NotEquals(key, value) => labels.get(key) != Some(value),
+                Requirement::In(key, values) => labels.get(key).is_some_and(|v| values.contains(v)),
+                Requirement::NotIn(key, values) => {
+                    !labels.get(key).is_some_and(|v| values.contains(v))
+                }
+                Requirement::Exists(key) => labels.contains_key(key),
+                Requirement::DoesNotExist(key) => !labels.contains_key(key),
+            })
     }
 }
 
@@ -89,23 +96,38 @@ fn parse_requirement(term: &str) -> Result<Requirement, String> {
                 .strip_prefix('(')
                 .and_then(|rest| rest.strip_suffix(')'))
                 .ok_or_else(|| format!("values of {:?} must be in parentheses", key.trim()))?;
-            let values: Vec<String> = inner.split(',').map(|value| value.trim().to_string()).collect();
+            let values: Vec<String> = inner
+                .split(',')
+                .map(|value| value.trim().to_string())
+                .collect();
             let key = checked_key(key.trim())?;
-            return Ok(if negated { Requirement::NotIn(key, values) } else { Requirement::In(key, values) });
+            return Ok(if negated {
+                Requirement::NotIn(key, values)
+            } else {
+                Requirement::In(key, values)
+            });
         }
     }
     if let Some((key, value)) = term.split_once("!=") {
-        return Ok(Requirement::NotEquals(checked_key(key.trim())?, value.trim().to_string()));
+        return Ok(Requirement::NotEquals(
+            checked_key(key.trim())?,
+            value.trim().to_string(),
+        ));
     }
     if let Some((key, value)) = term.split_once("==").or_else(|| term.split_once('=')) {
-        return Ok(Requirement::Equals(checked_key(key.trim())?, value.trim().to_string()));
+        return Ok(Requirement::Equals(
+            checked_key(key.trim())?,
+            value.trim().to_string(),
+        ));
     }
     Ok(Requirement::Exists(checked_key(term)?))
 }
 
 fn checked_key(key: &str) -> Result<String, String> {
     let valid = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
     if valid {
         Ok(key.to_string())
     } else {
@@ -118,7 +140,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

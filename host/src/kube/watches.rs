@@ -83,7 +83,11 @@ pub enum WatchError {
         "{kind} in {api_version} is cluster-scoped, so it cannot be watched in namespace {namespace}: \
          set namespace to null"
     )]
-    NamespaceOnClusterScopedKind { api_version: String, kind: String, namespace: String },
+    NamespaceOnClusterScopedKind {
+        api_version: String,
+        kind: String,
+        namespace: String,
+    },
 }
 
 /// Opens, shares and closes watches for all operators of the host.
@@ -126,7 +130,9 @@ struct Fanout {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Handlers run under these locks; a panicking handler must not wedge every watch after it.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WatchManager {
@@ -156,15 +162,25 @@ impl WatchManager {
     /// The keys of the open watches with their subscriber counts.
     pub fn watch_subscribers(&self) -> Vec<(WatchKey, usize)> {
         let watches = lock(&self.inner.watches);
-        let mut listed: Vec<_> =
-            watches.iter().map(|(key, watch)| (key.clone(), lock(&watch.fanout).handlers.len())).collect();
+        let mut listed: Vec<_> = watches
+            .iter()
+            .map(|(key, watch)| (key.clone(), lock(&watch.fanout).handlers.len()))
+            .collect();
         listed.sort();
         listed
     }
 
     /// Subscribes `handler` to the watch for `key`, opening it if nobody watches it yet.
-    pub async fn subscribe(&self, key: WatchKey, handler: EventHandler) -> Result<Subscription, WatchError> {
-        let resolved = self.inner.discovery.resolve(&key.api_version, &key.kind).await?;
+    pub async fn subscribe(
+        &self,
+        key: WatchKey,
+        handler: EventHandler,
+    ) -> Result<Subscription, WatchError> {
+        let resolved = self
+            .inner
+            .discovery
+            .resolve(&key.api_version, &key.kind)
+            .await?;
         if let (false, Some(namespace)) = (resolved.namespaced, &key.namespace) {
             return Err(WatchError::NamespaceOnClusterScopedKind {
                 api_version: key.api_version.clone(),
@@ -186,14 +202,22 @@ impl WatchManager {
             let mut fanout = lock(&watch.fanout);
             if fanout.synced {
                 for object in watch.store.state() {
-                    handler(&WatchEvent { change: ChangeKind::Added, object, previous: None });
+                    handler(&WatchEvent {
+                        change: ChangeKind::Added,
+                        object,
+                        previous: None,
+                    });
                 }
             }
             fanout.handlers.insert(id, handler);
         }
         update_gauges(&self.inner, &watches);
         drop(watches);
-        Ok(Subscription { watch, id, manager: Arc::downgrade(&self.inner) })
+        Ok(Subscription {
+            watch,
+            id,
+            manager: Arc::downgrade(&self.inner),
+        })
     }
 
     fn open(&self, key: WatchKey, resolved: ResolvedKind) -> Arc<SharedWatch> {
@@ -238,7 +262,10 @@ impl WatchManager {
 fn update_gauges(manager: &ManagerInner, watches: &HashMap<WatchKey, Arc<SharedWatch>>) {
     if let Some(gauges) = &manager.gauges {
         gauges.open.set(watches.len() as i64);
-        let subscriptions: usize = watches.values().map(|watch| lock(&watch.fanout).handlers.len()).sum();
+        let subscriptions: usize = watches
+            .values()
+            .map(|watch| lock(&watch.fanout).handlers.len())
+            .sum();
         gauges.subscriptions.set(subscriptions as i64);
     }
 }
@@ -275,7 +302,9 @@ impl SharedWatch {
             }
             Event::InitApply(object) => {
                 let reference = self.object_ref(&object);
-                fanout.writer.apply_watcher_event(&Event::InitApply(object.clone()));
+                fanout
+                    .writer
+                    .apply_watcher_event(&Event::InitApply(object.clone()));
                 fanout.relist_events.push((reference, object));
             }
             Event::InitDone => {
@@ -292,16 +321,34 @@ impl SharedWatch {
                 for (reference, object) in listed {
                     let previous = before.get(&reference).cloned();
                     still_there.insert(reference.clone());
-                    if previous.as_ref().is_some_and(|old| old.resource_version() == object.resource_version()) {
+                    if previous
+                        .as_ref()
+                        .is_some_and(|old| old.resource_version() == object.resource_version())
+                    {
                         continue; // unchanged across the relist
                     }
-                    let object = self.store.get(&reference).unwrap_or_else(|| Arc::new(object));
-                    let change = if previous.is_some() { ChangeKind::Modified } else { ChangeKind::Added };
-                    fanout.dispatch(&WatchEvent { change, object, previous });
+                    let object = self
+                        .store
+                        .get(&reference)
+                        .unwrap_or_else(|| Arc::new(object));
+                    let change = if previous.is_some() {
+                        ChangeKind::Modified
+                    } else {
+                        ChangeKind::Added
+                    };
+                    fanout.dispatch(&WatchEvent {
+                        change,
+                        object,
+                        previous,
+                    });
                 }
                 for (reference, object) in before {
                     if !still_there.contains(&reference) {
-                        let event = WatchEvent { change: ChangeKind::Deleted, object: object.clone(), previous: Some(object) };
+                        let event = WatchEvent {
+                            change: ChangeKind::Deleted,
+                            object: object.clone(),
+                            previous: Some(object),
+                        };
                         fanout.dispatch(&event);
                     }
                 }
@@ -309,16 +356,35 @@ impl SharedWatch {
             Event::Apply(object) => {
                 let reference = self.object_ref(&object);
                 let previous = self.store.get(&reference);
-                fanout.writer.apply_watcher_event(&Event::Apply(object.clone()));
-                let object = self.store.get(&reference).unwrap_or_else(|| Arc::new(object));
-                let change = if previous.is_some() { ChangeKind::Modified } else { ChangeKind::Added };
-                fanout.dispatch(&WatchEvent { change, object, previous });
+                fanout
+                    .writer
+                    .apply_watcher_event(&Event::Apply(object.clone()));
+                let object = self
+                    .store
+                    .get(&reference)
+                    .unwrap_or_else(|| Arc::new(object));
+                let change = if previous.is_some() {
+                    ChangeKind::Modified
+                } else {
+                    ChangeKind::Added
+                };
+                fanout.dispatch(&WatchEvent {
+                    change,
+                    object,
+                    previous,
+                });
             }
             Event::Delete(object) => {
                 let reference = self.object_ref(&object);
                 let previous = self.store.get(&reference);
-                fanout.writer.apply_watcher_event(&Event::Delete(object.clone()));
-                fanout.dispatch(&WatchEvent { change: ChangeKind::Deleted, object: Arc::new(object), previous });
+                fanout
+                    .writer
+                    .apply_watcher_event(&Event::Delete(object.clone()));
+                fanout.dispatch(&WatchEvent {
+                    change: ChangeKind::Deleted,
+                    object: Arc::new(object),
+                    previous,
+                });
             }
         }
     }
@@ -383,7 +449,10 @@ impl Drop for Subscription {
             fanout.handlers.is_empty()
         };
         if now_unused {
-            if watches.get(&self.watch.key).is_some_and(|open| Arc::ptr_eq(open, &self.watch)) {
+            if watches
+                .get(&self.watch.key)
+                .is_some_and(|open| Arc::ptr_eq(open, &self.watch))
+            {
                 watches.remove(&self.watch.key);
             }
             self.watch.task.abort();

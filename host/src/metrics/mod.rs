@@ -67,16 +67,21 @@ impl HostMetrics {
         let mut registry = Registry::with_prefix("wasm_operator");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
-        let reconcile_duration = Family::<OperatorLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            reconcile_duration_histogram as fn() -> Histogram,
-        );
+        let reconcile_duration =
+            Family::<OperatorLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                reconcile_duration_histogram as fn() -> Histogram,
+            );
         let queue_depth = Family::<OperatorLabels, Gauge>::default();
         let memory_bytes = Family::<OperatorLabels, Gauge>::default();
         let instance_restarts = Family::<OperatorLabels, Counter>::default();
         let operators = Family::<StateLabels, Gauge>::default();
         let watches_open = Gauge::default();
         let watch_subscriptions = Gauge::default();
-        registry.register("reconciles", "Reconciles finished, by operator and result", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles finished, by operator and result",
+            reconciles.clone(),
+        );
         registry.register(
             "reconcile_errors",
             "Failed reconciles, by operator and reason (guest error, trap, deadline, memory, abi, host)",
@@ -87,7 +92,11 @@ impl HostMetrics {
             "Time spent in one reconcile call, including the guest's host calls",
             reconcile_duration.clone(),
         );
-        registry.register("queue_depth", "Keys ready to be reconciled, by operator", queue_depth.clone());
+        registry.register(
+            "queue_depth",
+            "Keys ready to be reconciled, by operator",
+            queue_depth.clone(),
+        );
         registry.register(
             "memory_bytes",
             "Linear memory of the operator's instance, by operator",
@@ -133,7 +142,9 @@ impl HostMetrics {
 
     /// Drops the per-operator series of an unloaded operator so it disappears from /metrics.
     pub fn forget_operator(&self, operator: &str) {
-        let labels = OperatorLabels { operator: operator.to_string() };
+        let labels = OperatorLabels {
+            operator: operator.to_string(),
+        };
         self.queue_depth.remove(&labels);
         self.memory_bytes.remove(&labels);
     }
@@ -142,10 +153,18 @@ impl HostMetrics {
 /// Reads one sample `name{labels}` from the text format (for tests and tools).
 /// `labels` is the exact label text inside the braces, or empty for an unlabelled metric.
 pub fn sample_value(text: &str, name: &str, labels: &str) -> Option<f64> {
-    let series = if labels.is_empty() { name.to_string() } else { format!("{name}{{{labels}}}") };
+    let series = if labels.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{labels}}}")
+    };
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(&series)?;
-        rest.strip_prefix(' ')?.split_whitespace().next()?.parse().ok()
+        rest.strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     })
 }
 
@@ -159,17 +178,42 @@ mod tests {
         metrics.watches_open.set(2);
         metrics
             .reconciles
-            .get_or_create(&ReconcileLabels { operator: "web".into(), result: "success".into() })
+            .get_or_create(&ReconcileLabels {
+                operator: "web".into(),
+                result: "success".into(),
+            })
             .inc();
-        metrics.queue_depth.get_or_create(&OperatorLabels { operator: "web".into() }).set(3);
+        metrics
+            .queue_depth
+            .get_or_create(&OperatorLabels {
+                operator: "web".into(),
+            })
+            .set(3);
         let text = metrics.encode();
-        assert_eq!(sample_value(&text, "wasm_operator_watches_open", ""), Some(2.0));
         assert_eq!(
-            sample_value(&text, "wasm_operator_reconciles_total", "operator=\"web\",result=\"success\""),
+            sample_value(&text, "wasm_operator_watches_open", ""),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample_value(
+                &text,
+                "wasm_operator_reconciles_total",
+                "operator=\"web\",result=\"success\""
+            ),
             Some(1.0)
         );
-        assert_eq!(sample_value(&text, "wasm_operator_queue_depth", "operator=\"web\""), Some(3.0));
+        assert_eq!(
+            sample_value(&text, "wasm_operator_queue_depth", "operator=\"web\""),
+            Some(3.0)
+        );
         metrics.forget_operator("web");
-        assert_eq!(sample_value(&metrics.encode(), "wasm_operator_queue_depth", "operator=\"web\""), None);
+        assert_eq!(
+            sample_value(
+                &metrics.encode(),
+                "wasm_operator_queue_depth",
+                "operator=\"web\""
+            ),
+            None
+        );
     }
 }

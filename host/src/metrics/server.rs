@@ -47,7 +47,10 @@ impl MetricsServer {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<MetricsServer> {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
-            std::io::Error::new(error.kind(), format!("cannot listen on {addr} for /metrics: {error}"))
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot listen on {addr} for /metrics: {error}"),
+            )
         })?;
         let local_addr = listener.local_addr()?;
         let router = Router::new()
@@ -56,7 +59,10 @@ impl MetricsServer {
             .route("/readyz", get(serve_readiness))
             .with_state(ServerState { metrics, readiness });
         let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(%error, "metrics server stopped");
             }
         });
@@ -77,7 +83,10 @@ impl Drop for MetricsServer {
 
 async fn serve_metrics(State(state): State<ServerState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
 }
@@ -86,6 +95,9 @@ async fn serve_readiness(State(state): State<ServerState>) -> impl IntoResponse 
     if state.readiness.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: waiting for the Kubernetes API and the operators to load\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: waiting for the Kubernetes API and the operators to load\n",
+        )
     }
 }

@@ -52,9 +52,14 @@ pub struct OperatorSpec {
 /// What happened in one reconcile, for observers.
 #[derive(Clone, Debug)]
 pub enum ReconcileOutcome {
-    Succeeded { requeue_after: Option<Duration> },
+    Succeeded {
+        requeue_after: Option<Duration>,
+    },
     /// `reason` is the metric label (guest, trap, deadline, memory, abi, host).
-    Failed { reason: &'static str, message: String },
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// One finished reconcile, as seen by the host.
@@ -155,7 +160,9 @@ pub struct OperatorManager {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -174,9 +181,17 @@ fn json_type(value: &Value) -> &'static str {
 impl OperatorManager {
     /// `client` is the host's identity: it runs discovery and the shared watches, and the
     /// requests of operators whose spec has no client of their own.
-    pub fn new(runtime: Runtime, client: kube::Client, metrics: HostMetrics, config: ManagerConfig) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        client: kube::Client,
+        metrics: HostMetrics,
+        config: ManagerConfig,
+    ) -> Self {
         let discovery = Discovery::new(client.clone());
-        let gauges = WatchGauges { open: metrics.watches_open.clone(), subscriptions: metrics.watch_subscriptions.clone() };
+        let gauges = WatchGauges {
+            open: metrics.watches_open.clone(),
+            subscriptions: metrics.watch_subscriptions.clone(),
+        };
         let watches = WatchManager::new(client.clone(), discovery, Some(gauges));
         let board = state::StateBoard::new(metrics.clone());
         OperatorManager {
@@ -201,7 +216,10 @@ impl OperatorManager {
     }
 
     fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, OperatorHandle>> {
-        self.inner.handles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .handles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Loads and starts an operator; returns once it is initialised and watching. On failure the
@@ -213,7 +231,10 @@ impl OperatorManager {
             return Err(OperatorError::InvalidName(name));
         }
         if !spec.config.is_object() {
-            return Err(OperatorError::InvalidConfig { name, found: json_type(&spec.config) });
+            return Err(OperatorError::InvalidConfig {
+                name,
+                found: json_type(&spec.config),
+            });
         }
         if !self.inner.board.claim(&name) {
             return Err(OperatorError::AlreadyLoaded(name));
@@ -226,31 +247,53 @@ impl OperatorManager {
             Ok(egress) => egress,
             Err(error) => {
                 self.inner.board.remove(&name);
-                return Err(OperatorError::InvalidAllowlist { name, reason: error.to_string() });
+                return Err(OperatorError::InvalidAllowlist {
+                    name,
+                    reason: error.to_string(),
+                });
             }
         };
         let module = match self.inner.runtime.load(&spec.wasm).await {
             Ok(module) => module,
             Err(source) => {
-                self.inner.board.set(&name, OperatorState::Failed { reason: source.to_string() });
+                self.inner.board.set(
+                    &name,
+                    OperatorState::Failed {
+                        reason: source.to_string(),
+                    },
+                );
                 return Err(OperatorError::Load { name, source });
             }
         };
-        let client = spec.client.clone().unwrap_or_else(|| self.inner.client.clone());
+        let client = spec
+            .client
+            .clone()
+            .unwrap_or_else(|| self.inner.client.clone());
         let services = Arc::new(services::OperatorServices::new(
             &name,
             client,
             self.inner.watches.discovery().clone(),
             egress,
         ));
-        let depth = self.inner.metrics.queue_depth.get_or_create(&OperatorLabels { operator: name.clone() }).clone();
+        let depth = self
+            .inner
+            .metrics
+            .queue_depth
+            .get_or_create(&OperatorLabels {
+                operator: name.clone(),
+            })
+            .clone();
         let queue = Arc::new(queue::OperatorQueue::new(spec.backoff, depth));
         let (stop, stop_receiver) = watch::channel(false);
         let worker = worker::Worker {
             name: name.clone(),
             module: module.clone(),
             limits: spec.limits,
-            init_input: InitInput { abi_version: 1, operator_name: name.clone(), config: spec.config.clone() },
+            init_input: InitInput {
+                abi_version: 1,
+                operator_name: name.clone(),
+                config: spec.config.clone(),
+            },
             services,
             queue: queue.clone(),
             watches: self.inner.watches.clone(),
@@ -262,9 +305,16 @@ impl OperatorManager {
         };
         let (ready_sender, ready) = oneshot::channel();
         let task = tokio::spawn(worker.run(ready_sender));
-        let handle = OperatorHandle { task, queue, stop, digest: module.digest().to_string() };
+        let handle = OperatorHandle {
+            task,
+            queue,
+            stop,
+            digest: module.digest().to_string(),
+        };
         self.handles().insert(name.clone(), handle);
-        let started = ready.await.unwrap_or_else(|_| Err("its task ended before it was initialised".into()));
+        let started = ready
+            .await
+            .unwrap_or_else(|_| Err("its task ended before it was initialised".into()));
         if self.inner.board.get(&name).is_none() {
             // `unload` ran meanwhile and removed it from the board; finish the job.
             self.stop_operator(&name).await;
@@ -291,7 +341,10 @@ impl OperatorManager {
             let _ = handle.stop.send(true);
             handle.queue.shut_down();
             let deadline = self.inner.config.stop_deadline;
-            if tokio::time::timeout(deadline, &mut handle.task).await.is_err() {
+            if tokio::time::timeout(deadline, &mut handle.task)
+                .await
+                .is_err()
+            {
                 tracing::warn!(
                     operator = name,
                     deadline_ms = deadline.as_millis() as u64,
@@ -306,7 +359,13 @@ impl OperatorManager {
 
     /// Unloads every operator, letting in-flight reconciles finish within the stop deadline.
     pub async fn shutdown(&self) {
-        let names: Vec<String> = self.inner.board.all().into_iter().map(|(name, _)| name).collect();
+        let names: Vec<String> = self
+            .inner
+            .board
+            .all()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         let stops = names.iter().map(|name| self.unload(name));
         futures::future::join_all(stops).await;
     }
@@ -325,7 +384,11 @@ impl OperatorManager {
             .into_iter()
             .map(|(name, state)| {
                 let digest = handles.get(&name).map(|handle| handle.digest.clone());
-                OperatorStatus { name, state, digest }
+                OperatorStatus {
+                    name,
+                    state,
+                    digest,
+                }
             })
             .collect()
     }
@@ -340,7 +403,15 @@ mod tests {
         for good in ["web", "web-app", "a1", &"x".repeat(63)] {
             assert!(valid_name(good), "{good}");
         }
-        for bad in ["", "Web", "web_app", "-web", "web-", "web.app", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Web",
+            "web_app",
+            "-web",
+            "web-",
+            "web.app",
+            &"x".repeat(64),
+        ] {
             assert!(!valid_name(bad), "{bad}");
         }
     }

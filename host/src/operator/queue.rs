@@ -14,7 +14,10 @@ pub(crate) struct OperatorQueue {
 
 impl OperatorQueue {
     pub fn new(backoff: BackoffConfig, depth: Gauge) -> Self {
-        OperatorQueue { queue: WorkQueue::new(backoff), depth }
+        OperatorQueue {
+            queue: WorkQueue::new(backoff),
+            depth,
+        }
     }
 
     fn publish(&self) {

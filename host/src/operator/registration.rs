@@ -29,21 +29,31 @@ impl OperatorWatches {
         let mut object = DynamicObject::clone(&object);
         if object.types.is_none() {
             let resource = &self.primary.resolved().resource;
-            object.types = Some(TypeMeta { api_version: resource.api_version.clone(), kind: resource.kind.clone() });
+            object.types = Some(TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            });
         }
         serde_json::to_value(object).ok()
     }
 }
 
 fn watch_key(spec: &WatchSpec) -> Result<WatchKey, String> {
-    let label_selector = spec.label_selector.clone().filter(|selector| !selector.trim().is_empty());
+    let label_selector = spec
+        .label_selector
+        .clone()
+        .filter(|selector| !selector.trim().is_empty());
     if let Some(selector) = &label_selector {
-        LabelSelector::parse(selector).map_err(|error| format!("watch of {}: {error}", spec.kind))?;
+        LabelSelector::parse(selector)
+            .map_err(|error| format!("watch of {}: {error}", spec.kind))?;
     }
     Ok(WatchKey {
         api_version: spec.api_version.clone(),
         kind: spec.kind.clone(),
-        namespace: spec.namespace.clone().filter(|namespace| !namespace.is_empty()),
+        namespace: spec
+            .namespace
+            .clone()
+            .filter(|namespace| !namespace.is_empty()),
         label_selector,
     })
 }
@@ -59,7 +69,13 @@ fn handler(
             primary_store
                 .as_ref()
                 .map(|store| {
-                    store.state().iter().map(|object| ObjectKey::new(object.namespace().as_deref(), &object.name_any())).collect()
+                    store
+                        .state()
+                        .iter()
+                        .map(|object| {
+                            ObjectKey::new(object.namespace().as_deref(), &object.name_any())
+                        })
+                        .collect()
                 })
                 .unwrap_or_default()
         };
@@ -85,30 +101,61 @@ pub(crate) async fn subscribe(
         group: resolved.resource.group.clone(),
         kind: resolved.resource.kind.clone(),
         namespaced: resolved.namespaced,
-        namespace: for_spec.namespace.clone().filter(|namespace| !namespace.is_empty()),
+        namespace: for_spec
+            .namespace
+            .clone()
+            .filter(|namespace| !namespace.is_empty()),
     };
-    let source = EventSource::For { predicates: for_spec.predicates.clone() };
+    let source = EventSource::For {
+        predicates: for_spec.predicates.clone(),
+    };
     let primary = watches
-        .subscribe(watch_key(for_spec)?, handler(source, for_kind.clone(), queue.clone(), None))
+        .subscribe(
+            watch_key(for_spec)?,
+            handler(source, for_kind.clone(), queue.clone(), None),
+        )
         .await
         .map_err(|error| format!("the `for` watch cannot be opened: {error}"))?;
     let primary = Arc::new(primary);
     let mut all = vec![primary.clone()];
     for owned in &registration.owns {
-        let source = EventSource::Owns { predicates: owned.predicates.clone() };
+        let source = EventSource::Owns {
+            predicates: owned.predicates.clone(),
+        };
         let subscription = watches
-            .subscribe(watch_key(owned)?, handler(source, for_kind.clone(), queue.clone(), None))
+            .subscribe(
+                watch_key(owned)?,
+                handler(source, for_kind.clone(), queue.clone(), None),
+            )
             .await
-            .map_err(|error| format!("the `owns` watch of {} cannot be opened: {error}", owned.kind))?;
+            .map_err(|error| {
+                format!(
+                    "the `owns` watch of {} cannot be opened: {error}",
+                    owned.kind
+                )
+            })?;
         all.push(Arc::new(subscription));
     }
     for watch in &registration.watches {
-        let source = EventSource::Watches { predicates: watch.spec.predicates.clone(), mapping: watch.mapping.clone() };
-        let handler = handler(source, for_kind.clone(), queue.clone(), Some(primary.store()));
+        let source = EventSource::Watches {
+            predicates: watch.spec.predicates.clone(),
+            mapping: watch.mapping.clone(),
+        };
+        let handler = handler(
+            source,
+            for_kind.clone(),
+            queue.clone(),
+            Some(primary.store()),
+        );
         let subscription = watches
             .subscribe(watch_key(&watch.spec)?, handler)
             .await
-            .map_err(|error| format!("the `watches` watch of {} cannot be opened: {error}", watch.spec.kind))?;
+            .map_err(|error| {
+                format!(
+                    "the `watches` watch of {} cannot be opened: {error}",
+                    watch.spec.kind
+                )
+            })?;
         all.push(Arc::new(subscription));
     }
     Ok(OperatorWatches { primary, all })

@@ -34,25 +34,40 @@ impl OperatorServices {
     }
 
     pub fn set_watches(&self, watches: Vec<Arc<Subscription>>) {
-        *self.watches.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = watches;
+        *self
+            .watches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = watches;
     }
 
     fn cached(&self, request: &KubeRequest) -> Option<HostResponse> {
-        let watches = self.watches.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let watches = self
+            .watches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match request {
-            KubeRequest::Get { api_version, kind, namespace, name, cached: true } => {
-                cache::get(&watches, api_version, kind, namespace.as_deref(), name)
-            }
-            KubeRequest::List { api_version, kind, namespace, label_selector, field_selector, cached: true } => {
-                cache::list(
-                    &watches,
-                    api_version,
-                    kind,
-                    namespace.as_deref(),
-                    label_selector.as_deref(),
-                    field_selector.as_deref(),
-                )
-            }
+            KubeRequest::Get {
+                api_version,
+                kind,
+                namespace,
+                name,
+                cached: true,
+            } => cache::get(&watches, api_version, kind, namespace.as_deref(), name),
+            KubeRequest::List {
+                api_version,
+                kind,
+                namespace,
+                label_selector,
+                field_selector,
+                cached: true,
+            } => cache::list(
+                &watches,
+                api_version,
+                kind,
+                namespace.as_deref(),
+                label_selector.as_deref(),
+                field_selector.as_deref(),
+            ),
             _ => None,
         }
     }
@@ -63,7 +78,11 @@ impl HostServices for OperatorServices {
         if let Some(answer) = self.cached(&request) {
             return futures::future::ready(answer).boxed();
         }
-        let (client, discovery, name) = (self.client.clone(), self.discovery.clone(), self.name.clone());
+        let (client, discovery, name) = (
+            self.client.clone(),
+            self.discovery.clone(),
+            self.name.clone(),
+        );
         async move { requests::execute(&client, &discovery, &name, request).await }.boxed()
     }
 

@@ -8,7 +8,9 @@ use crate::metrics::{HostMetrics, StateLabels};
 /// What an operator is doing now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OperatorState {
-    /// Its module is being compiled (or taken from the cache), instantiated and initialised.
+    /// Its module is being compiled (or taken from the cache), instantiated and initialised;
+    /// also while its instance is recreated after a trap, deadline overrun, memory-cap hit or
+    /// ABI violation.
     Loading,
     /// A reconcile is in progress.
     Running,
@@ -50,13 +52,18 @@ pub(crate) struct StateBoard {
 
 impl StateBoard {
     pub fn new(metrics: HostMetrics) -> Self {
-        let board = StateBoard { states: Arc::default(), metrics };
+        let board = StateBoard {
+            states: Arc::default(),
+            metrics,
+        };
         board.publish(&BTreeMap::new());
         board
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, OperatorState>> {
-        self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a new operator as Loading; false if the name is taken.
@@ -90,13 +97,24 @@ impl StateBoard {
     }
 
     pub fn all(&self) -> Vec<(String, OperatorState)> {
-        self.lock().iter().map(|(name, state)| (name.clone(), state.clone())).collect()
+        self.lock()
+            .iter()
+            .map(|(name, state)| (name.clone(), state.clone()))
+            .collect()
     }
 
     fn publish(&self, states: &BTreeMap<String, OperatorState>) {
         for label in ALL_LABELS {
-            let count = states.values().filter(|state| state.label() == label).count();
-            self.metrics.operators.get_or_create(&StateLabels { state: label.to_string() }).set(count as i64);
+            let count = states
+                .values()
+                .filter(|state| state.label() == label)
+                .count();
+            self.metrics
+                .operators
+                .get_or_create(&StateLabels {
+                    state: label.to_string(),
+                })
+                .set(count as i64);
         }
     }
 }

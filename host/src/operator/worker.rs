@@ -57,20 +57,31 @@ impl Worker {
             Ok(started) => started,
             Err(error) => {
                 let reason = format!("init failed: {error}");
-                self.board.set(&self.name, OperatorState::Failed { reason: reason.clone() });
+                self.board.set(
+                    &self.name,
+                    OperatorState::Failed {
+                        reason: reason.clone(),
+                    },
+                );
                 let _ = ready.send(Err(reason));
                 return;
             }
         };
-        let watches = match registration::subscribe(&self.watches, &registration, self.queue.clone()).await {
-            Ok(watches) => watches,
-            Err(error) => {
-                let reason = format!("its registration cannot be served: {error}");
-                self.board.set(&self.name, OperatorState::Failed { reason: reason.clone() });
-                let _ = ready.send(Err(reason));
-                return;
-            }
-        };
+        let watches =
+            match registration::subscribe(&self.watches, &registration, self.queue.clone()).await {
+                Ok(watches) => watches,
+                Err(error) => {
+                    let reason = format!("its registration cannot be served: {error}");
+                    self.board.set(
+                        &self.name,
+                        OperatorState::Failed {
+                            reason: reason.clone(),
+                        },
+                    );
+                    let _ = ready.send(Err(reason));
+                    return;
+                }
+            };
         self.services.set_watches(watches.all.clone());
         self.publish_memory(&instance);
         self.board.set(&self.name, OperatorState::Idle);
@@ -82,47 +93,55 @@ impl Worker {
 
     async fn start_instance(&self) -> Result<(OperatorInstance, Registration), CallError> {
         let services: Arc<dyn crate::runtime::HostServices> = self.services.clone();
-        let mut instance = self.module.instantiate(&self.name, self.limits, services).await?;
+        let mut instance = self
+            .module
+            .instantiate(&self.name, self.limits, services)
+            .await?;
         let registration = instance.init(&self.init_input).await?;
         Ok((instance, registration))
     }
 
-    async fn reconcile_loop(&mut self, instance: OperatorInstance, registration: Registration, watches: OperatorWatches) {
-        let mut instance = Some(instance);
+    async fn reconcile_loop(
+        &mut self,
+        mut instance: OperatorInstance,
+        registration: Registration,
+        watches: OperatorWatches,
+    ) {
         let mut restart_failures: u32 = 0;
         while let Some(key) = self.queue.next().await {
-            if instance.is_none() {
-                // The previous instance became unusable: recreate it before anything else runs.
-                restart_failures += 1;
-                instance = self.recreate(&registration, &mut restart_failures).await;
-                let Some(_) = &instance else {
-                    self.queue.done(&key);
-                    break; // stopped while waiting
-                };
-            }
-            let Some(current) = instance.as_mut() else { break };
             self.board.set(&self.name, OperatorState::Running);
-            let outcome = self.reconcile(current, &watches, &key).await;
-            self.publish_memory(current);
+            let outcome = self.reconcile(&mut instance, &watches, &key).await;
+            self.publish_memory(&instance);
+            self.queue.done(&key);
             match outcome {
                 Ok(()) => restart_failures = 0,
                 Err(error) if error.instance_unusable() => {
-                    tracing::warn!(operator = %self.name, key = %key, "dropping the instance; it is recreated before the next reconcile");
-                    instance = None;
-                    self.metrics.instance_restarts.get_or_create(&self.labels()).inc();
+                    // The instance may be inconsistent: replace it now, so the next key (and
+                    // the operator's state) does not wait on a broken instance.
+                    self.metrics
+                        .instance_restarts
+                        .get_or_create(&self.labels())
+                        .inc();
+                    self.board.set(&self.name, OperatorState::Loading);
+                    restart_failures += 1;
+                    match self.recreate(&registration, &mut restart_failures).await {
+                        Some(fresh) => instance = fresh,
+                        None => break, // stopped while waiting to recreate
+                    }
                 }
                 Err(_) => {}
             }
-            self.queue.done(&key);
-            if instance.is_some() {
-                self.board.set(&self.name, OperatorState::Idle);
-            }
+            self.board.set(&self.name, OperatorState::Idle);
         }
     }
 
     /// Instantiates and initialises a fresh instance, retrying with backoff until it works or
     /// the operator is stopped.
-    async fn recreate(&mut self, registration: &Registration, failures: &mut u32) -> Option<OperatorInstance> {
+    async fn recreate(
+        &mut self,
+        registration: &Registration,
+        failures: &mut u32,
+    ) -> Option<OperatorInstance> {
         loop {
             let delay = self.backoff.delay(*failures);
             tokio::select! {
@@ -139,6 +158,7 @@ impl Worker {
                         );
                     }
                     tracing::info!(operator = %self.name, "instance recreated");
+                    self.publish_memory(&instance);
                     return Some(instance);
                 }
                 Err(error) => {
@@ -174,17 +194,23 @@ impl Worker {
         let started_at = Instant::now();
         let result = instance.reconcile(&request).await;
         let duration = started_at.elapsed();
-        self.metrics.reconcile_duration.get_or_create(&self.labels()).observe(duration.as_secs_f64());
+        self.metrics
+            .reconcile_duration
+            .get_or_create(&self.labels())
+            .observe(duration.as_secs_f64());
         let outcome = match &result {
             Ok(result) => {
                 self.queue.forget(key);
                 self.schedule_after_success(key, result);
-                ReconcileOutcome::Succeeded { requeue_after: result.requeue_after_ms.map(Duration::from_millis) }
+                ReconcileOutcome::Succeeded {
+                    requeue_after: result.requeue_after_ms.map(Duration::from_millis),
+                }
             }
             Err(error) => {
                 let retry_in = match error {
                     CallError::Guest(guest) if guest.requeue_after_ms.is_some() => {
-                        let delay = Duration::from_millis(guest.requeue_after_ms.unwrap_or_default());
+                        let delay =
+                            Duration::from_millis(guest.requeue_after_ms.unwrap_or_default());
                         self.queue.add_failed_after(key.clone(), delay);
                         delay
                     }
@@ -199,15 +225,24 @@ impl Worker {
                 );
                 self.metrics
                     .reconcile_errors
-                    .get_or_create(&ErrorLabels { operator: self.name.clone(), reason: reason_label(error).into() })
+                    .get_or_create(&ErrorLabels {
+                        operator: self.name.clone(),
+                        reason: reason_label(error).into(),
+                    })
                     .inc();
-                ReconcileOutcome::Failed { reason: reason_label(error), message: error.to_string() }
+                ReconcileOutcome::Failed {
+                    reason: reason_label(error),
+                    message: error.to_string(),
+                }
             }
         };
         let result_label = if result.is_ok() { "success" } else { "error" };
         self.metrics
             .reconciles
-            .get_or_create(&ReconcileLabels { operator: self.name.clone(), result: result_label.into() })
+            .get_or_create(&ReconcileLabels {
+                operator: self.name.clone(),
+                result: result_label.into(),
+            })
             .inc();
         if let Some(observer) = &self.observer {
             observer(&ReconcileRecord {
@@ -224,17 +259,23 @@ impl Worker {
 
     fn schedule_after_success(&self, key: &ObjectKey, result: &ReconcileResult) {
         if let Some(delay) = result.requeue_after_ms {
-            self.queue.add_after(key.clone(), Duration::from_millis(delay));
+            self.queue
+                .add_after(key.clone(), Duration::from_millis(delay));
         } else if result.requeue {
             self.queue.add_rate_limited(key.clone());
         }
     }
 
     fn labels(&self) -> OperatorLabels {
-        OperatorLabels { operator: self.name.clone() }
+        OperatorLabels {
+            operator: self.name.clone(),
+        }
     }
 
     fn publish_memory(&self, instance: &OperatorInstance) {
-        self.metrics.memory_bytes.get_or_create(&self.labels()).set(instance.memory_bytes() as i64);
+        self.metrics
+            .memory_bytes
+            .get_or_create(&self.labels())
+            .set(instance.memory_bytes() as i64);
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! An artifact's file name is keyed by the SHA-256 of the module bytes *and* the engine's
 //! precompile-compatibility hash, so a host upgrade or a configuration change simply misses the
-//! cache instead of loading incompatible code. Each artifact has a sidecar file holding the
+//! cache instead of loading incompatible code. A module compiled after a load-time transformation
+//! (the instrumentation for swap) is keyed by the original module's digest plus a variant naming
+//! the transformation and its version, so transformed and untransformed code never mix. Each artifact has a sidecar file holding the
 //! SHA-256 of the artifact itself; both are written to a temporary name, fsynced and renamed, so
 //! a crash never leaves a half-written file under a final name.
 //!
@@ -56,26 +58,42 @@ impl ModuleCache {
         })
     }
 
-    /// Returns the module for `wasm` (whose SHA-256 hex digest is `module_sha256`), from the cache
-    /// when a valid artifact exists, otherwise compiled and then cached.
-    pub fn load_or_compile(
+    /// The valid cached artifact for the module whose SHA-256 hex digest is `module_sha256`,
+    /// transformed as `variant` names (`None`: as is). An unusable artifact is removed.
+    pub fn cached(
         &self,
         engine: &Engine,
-        wasm: &[u8],
         module_sha256: &str,
-    ) -> wasmtime::Result<(Module, LoadSource)> {
-        let artifact = self.artifact_path(module_sha256);
+        variant: Option<&str>,
+    ) -> Option<Module> {
+        let artifact = self.artifact_path(module_sha256, variant);
         match self.load_cached(engine, &artifact) {
-            Ok(Some(module)) => return Ok((module, LoadSource::Cache)),
-            Ok(None) => {}
+            Ok(module) => module,
             Err(reason) => {
                 tracing::warn!(
                     path = %artifact.display(),
                     "ignoring unusable precompiled module ({reason}); recompiling"
                 );
                 remove_artifact(&artifact);
+                None
             }
         }
+    }
+
+    /// Returns the module for `wasm`, from the cache when a valid artifact exists, otherwise
+    /// compiled and then cached. `wasm` is the module whose SHA-256 hex digest is `module_sha256`,
+    /// transformed as `variant` names (`None`: as is).
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        module_sha256: &str,
+        variant: Option<&str>,
+    ) -> wasmtime::Result<(Module, LoadSource)> {
+        if let Some(module) = self.cached(engine, module_sha256, variant) {
+            return Ok((module, LoadSource::Cache));
+        }
+        let artifact = self.artifact_path(module_sha256, variant);
 
         let compiled = engine.precompile_module(wasm)?;
         match write_artifact(&artifact, &compiled) {
@@ -102,9 +120,10 @@ impl ModuleCache {
         Ok((module, LoadSource::Compiled))
     }
 
-    fn artifact_path(&self, module_sha256: &str) -> PathBuf {
+    fn artifact_path(&self, module_sha256: &str, variant: Option<&str>) -> PathBuf {
+        let variant = variant.map(|variant| format!("-{variant}")).unwrap_or_default();
         self.dir
-            .join(format!("{module_sha256}-{}.cwasm", self.engine_key))
+            .join(format!("{module_sha256}-{}{variant}.cwasm", self.engine_key))
     }
 
     /// `Ok(None)` on a plain miss; `Err` with a reason when a file exists but is unusable.

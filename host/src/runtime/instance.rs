@@ -1,6 +1,7 @@
 //! [`OperatorInstance`]: one live instance of an operator module in its own wasmtime `Store`,
-//! and the two calls the ABI defines on it (init and reconcile).
+//! the two calls the ABI defines on it (init and reconcile), and swapping it out to disk.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -9,13 +10,15 @@ use wasm_operator_abi::names::{
     INITIALIZE_EXPORT, INIT_EXPORT, MEMORY_EXPORT, RECONCILE_EXPORT, RETURN_ERROR, RETURN_OK,
 };
 use wasm_operator_abi::{GuestError, InitInput, ReconcileRequest, ReconcileResult, Registration};
-use wasmtime::{Memory, Store, TypedFunc};
+use wasmtime::{Instance, Memory, Store, TypedFunc};
 
 use super::error::{classify, CallError};
 use super::limits::{InstanceLimits, MemoryLimiter};
 use super::module::{LoadedModule, ModuleInner};
 use super::services::HostServices;
 use super::state::{CallState, StoreState};
+use super::swap::clock::GuestClock;
+use super::swap::{MappedSnapshot, SwapOutError, SwappedInstance};
 use super::wasi;
 
 /// A live operator instance. Calls are sequential (`&mut self`), matching the ABI's "one call at
@@ -23,9 +26,10 @@ use super::wasi;
 /// further call fails with that same error without entering the guest: drop the instance and
 /// instantiate a new one.
 pub struct OperatorInstance {
-    module: LoadedModule,
-    store: Store<StoreState>,
-    memory: Memory,
+    pub(super) module: LoadedModule,
+    pub(super) store: Store<StoreState>,
+    pub(super) instance: Instance,
+    pub(super) memory: Memory,
     init_export: TypedFunc<i32, i32>,
     reconcile_export: TypedFunc<i32, i32>,
     limits: InstanceLimits,
@@ -35,23 +39,42 @@ pub struct OperatorInstance {
     /// True while a call is running; still true at the next call if the previous call's future
     /// was dropped midway, which leaves the guest's state undefined.
     call_in_progress: bool,
+    /// Set when the memory is a copy-on-write mapping of a snapshot (a lazy swap-in).
+    pub(super) mapped: Option<MappedSnapshot>,
 }
 
 impl OperatorInstance {
+    /// A fresh instance, initialised by `_initialize` if the module exports it.
     pub(crate) async fn new(
         module: LoadedModule,
         operator: &str,
         limits: InstanceLimits,
         services: Arc<dyn HostServices>,
     ) -> Result<OperatorInstance, CallError> {
+        let mut instance =
+            OperatorInstance::create(module, operator, limits, services, GuestClock::starting_now())
+                .await?;
+        instance.run_initialize().await?;
+        Ok(instance)
+    }
+
+    /// A fresh instance without running `_initialize`: what swap-in restores state into.
+    pub(super) async fn create(
+        module: LoadedModule,
+        operator: &str,
+        limits: InstanceLimits,
+        services: Arc<dyn HostServices>,
+        clock: GuestClock,
+    ) -> Result<OperatorInstance, CallError> {
         let inner = &module.inner;
         let state = StoreState {
-            wasi: wasi::build_context(operator),
+            wasi: wasi::build_context(operator, clock),
             limiter: MemoryLimiter::new(limits.max_memory_bytes),
             operator: operator.into(),
             services,
             memory: None,
             call: None,
+            clock,
         };
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -73,27 +96,74 @@ impl OperatorInstance {
         let init_export = typed_export(&instance, &mut store, INIT_EXPORT)?;
         let reconcile_export = typed_export(&instance, &mut store, RECONCILE_EXPORT)?;
 
-        if let Some(initialize) = instance.get_func(&mut store, INITIALIZE_EXPORT) {
-            let initialize = initialize.typed::<(), ()>(&store).map_err(|error| {
-                CallError::AbiViolation(format!(
-                    "`{INITIALIZE_EXPORT}` has the wrong signature: {error}"
-                ))
-            })?;
-            if let Err(error) = initialize.call_async(&mut store, ()).await {
-                return Err(classify_in(&store, &limits, inner, error));
-            }
-        }
-
         Ok(OperatorInstance {
             module,
             store,
+            instance,
             memory,
             init_export,
             reconcile_export,
             limits,
             unusable: None,
             call_in_progress: false,
+            mapped: None,
         })
+    }
+
+    async fn run_initialize(&mut self) -> Result<(), CallError> {
+        let Some(initialize) = self.instance.get_func(&mut self.store, INITIALIZE_EXPORT) else {
+            return Ok(());
+        };
+        let initialize = initialize.typed::<(), ()>(&self.store).map_err(|error| {
+            CallError::AbiViolation(format!(
+                "`{INITIALIZE_EXPORT}` has the wrong signature: {error}"
+            ))
+        })?;
+        initialize
+            .call_async(&mut self.store, ())
+            .await
+            .map_err(|error| classify_in(&self.store, &self.limits, &self.module.inner, error))
+    }
+
+    /// Writes the instance's state (linear memory and mutable globals) to a new snapshot file in
+    /// `dir`, then drops the instance so its memory returns to the operating system.
+    ///
+    /// The file is written crash-safely (temporary name, fsync, rename) with mode 0600; `dir` is
+    /// created (mode 0700) if missing. This does blocking file I/O proportional to what changed
+    /// since the last swap-in: run it on a blocking thread (`tokio::task::spawn_blocking`). On
+    /// failure the instance comes back unchanged in the error. See the `swap` module docs.
+    pub fn swap_out(self, dir: &Path) -> Result<SwappedInstance, SwapOutError> {
+        super::swap::swap_out(self, dir)
+    }
+
+    /// Whether this instance's memory is a copy-on-write mapping of a snapshot (it was swapped
+    /// in lazily), as opposed to ordinary anonymous memory.
+    pub fn maps_snapshot(&self) -> bool {
+        self.mapped.is_some()
+    }
+
+    /// The error that makes this instance unusable, if any: its state is then not worth saving.
+    pub(super) fn failure(&self) -> Option<CallError> {
+        if self.call_in_progress {
+            return Some(CallError::Trap(
+                "an earlier call was cancelled before it finished".to_owned(),
+            ));
+        }
+        self.unusable.clone()
+    }
+
+    pub(super) fn operator_name(&self) -> Arc<str> {
+        self.store.data().operator.clone()
+    }
+
+    pub(super) fn clock(&self) -> GuestClock {
+        self.store.data().clock
+    }
+
+    /// The memory limit, if a growth was refused for exceeding it.
+    pub(super) fn memory_limit_hit(&self) -> Option<usize> {
+        let limiter = &self.store.data().limiter;
+        limiter.limit_was_hit().then(|| limiter.max_memory_bytes())
     }
 
     /// Calls `wasm_operator_init`: the guest answers with what it wants to watch.

@@ -5,6 +5,8 @@
 //! precompiled cache) and resolves its imports once; [`LoadedModule::instantiate`] creates an
 //! isolated [`OperatorInstance`] with its own memory cap and call deadline; calls on it run the
 //! guest on a fiber so host calls can be awaited without blocking a thread.
+//! [`OperatorInstance::swap_out`] and [`SwappedInstance::swap_in`] move an idle instance's state
+//! to disk and back (see the `swap` module).
 
 mod cache;
 mod engine;
@@ -15,6 +17,7 @@ mod limits;
 mod module;
 mod services;
 mod state;
+mod swap;
 mod wasi;
 
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ pub use instance::OperatorInstance;
 pub use limits::InstanceLimits;
 pub use module::LoadedModule;
 pub use services::HostServices;
+pub use swap::{remove_snapshots, RestoreMode, SwapError, SwapOutError, SwappedInstance};
 
 use cache::ModuleCache;
 use engine::EpochTicker;
@@ -99,10 +103,9 @@ impl Runtime {
                 .map_err(|error| LoadError::Invalid(error.to_string()))?;
             let sha256 = hex::encode(Sha256::digest(&wasm));
             let started = Instant::now();
-            let (module, load_source) = runtime
-                .cache
-                .load_or_compile(&runtime.engine, &wasm, &sha256)
-                .map_err(|error| LoadError::Compile(format!("{error:#}")))?;
+            let (module, load_source, swap) =
+                swap::instrument::load_module(&runtime.cache, &runtime.engine, &wasm, &sha256)
+                    .map_err(|error| LoadError::Compile(format!("{error:#}")))?;
             let load_time = started.elapsed();
             let instance_pre = runtime
                 .linker
@@ -117,6 +120,7 @@ impl Runtime {
                 ticker: runtime.ticker.clone(),
                 load_source,
                 load_time,
+                swap,
             })
         })
         .await

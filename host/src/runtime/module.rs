@@ -14,6 +14,7 @@ use super::instance::OperatorInstance;
 use super::limits::InstanceLimits;
 use super::services::HostServices;
 use super::state::StoreState;
+use super::swap::instrument::SwapSupport;
 
 /// A compiled operator module. Cheap to clone; every instance of the module shares its code.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub(crate) struct ModuleInner {
     /// Export names by function index, to name frames in trap messages: release builds of
     /// operators are usually stripped of their name section.
     pub export_names: HashMap<u32, String>,
+    /// Whether instances can be swapped out, and where their state lives.
+    pub swap: SwapSupport,
 }
 
 /// Function index -> export name, from the module's export section.
@@ -76,6 +79,21 @@ impl LoadedModule {
     /// How long compiling (or loading from the cache) took, excluding validation.
     pub fn load_time(&self) -> Duration {
         self.inner.load_time
+    }
+
+    /// Whether instances of this module can be swapped out to disk
+    /// ([`OperatorInstance::swap_out`]).
+    pub fn swappable(&self) -> bool {
+        matches!(self.inner.swap, SwapSupport::Supported(_))
+    }
+
+    /// Why instances of this module cannot be swapped out, when they cannot (e.g. the module
+    /// changes its tables at run time, which a snapshot of memory and globals would not capture).
+    pub fn swap_unsupported_reason(&self) -> Option<&str> {
+        match &self.inner.swap {
+            SwapSupport::Supported(_) => None,
+            SwapSupport::Unsupported(reason) => Some(reason),
+        }
     }
 
     /// Creates a fresh instance for `operator` and runs its `_initialize` export, if any.

@@ -10,6 +10,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use super::error::outside_call;
 use super::limits::MemoryLimiter;
 use super::services::HostServices;
+use super::swap::clock::GuestClock;
 
 pub(crate) struct StoreState {
     pub wasi: WasiP1Ctx,
@@ -20,6 +21,9 @@ pub(crate) struct StoreState {
     pub memory: Option<Memory>,
     /// Present exactly while the host is inside `wasm_operator_init` or `wasm_operator_reconcile`.
     pub call: Option<CallState>,
+    /// The monotonic clock the WASI context reads; carried over to the instance's next
+    /// incarnation when it is swapped out and in.
+    pub clock: GuestClock,
 }
 
 /// The buffers of one export call. The ABI is pull-based: the host keeps the input and the last

@@ -6,6 +6,7 @@
 //! numbers are the host's own. Standard output and error are split into lines and each line is
 //! emitted as a `tracing` event tagged with the operator's name, so `println!` debugging from a
 //! guest lands in the host's structured logs instead of interleaving raw bytes on its stdout.
+//! The monotonic clock is the instance's [`GuestClock`], which keeps counting across swaps.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::WasiCtxBuilder;
 
+use super::swap::clock::GuestClock;
+
 /// A guest line longer than this is emitted in pieces, so a guest that never writes a newline
 /// cannot make the host buffer unbounded output.
 const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -24,11 +27,12 @@ const MAX_LINE_BYTES: usize = 16 * 1024;
 /// The largest single write wasmtime-wasi may hand us (its own permit size for stdio).
 const WRITE_PERMIT_BYTES: usize = 64 * 1024;
 
-/// Builds the WASI context for one instance of `operator`.
-pub(crate) fn build_context(operator: &str) -> WasiP1Ctx {
+/// Builds the WASI context for one instance of `operator`, reading `clock` as monotonic time.
+pub(crate) fn build_context(operator: &str, clock: GuestClock) -> WasiP1Ctx {
     WasiCtxBuilder::new()
         .stdout(GuestOutput::new(operator, Stream::Stdout))
         .stderr(GuestOutput::new(operator, Stream::Stderr))
+        .monotonic_clock(clock)
         .build_p1()
 }
 

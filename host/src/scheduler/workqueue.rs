@@ -35,7 +35,10 @@ impl Default for BackoffConfig {
     /// controller-runtime's per-item defaults are 5 ms .. 1000 s; a host running many operators
     /// against one API server caps lower so a broken operator is retried within minutes.
     fn default() -> Self {
-        BackoffConfig { base: Duration::from_millis(5), max: Duration::from_secs(300) }
+        BackoffConfig {
+            base: Duration::from_millis(5),
+            max: Duration::from_secs(300),
+        }
     }
 }
 
@@ -94,7 +97,9 @@ impl<K: Clone + Eq + Hash + Ord> WorkQueue<K> {
     fn lock(&self) -> std::sync::MutexGuard<'_, State<K>> {
         // A poisoned lock only means another thread panicked while holding it; the state is a
         // set of keys that stays consistent between statements, so keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues `key` now unless it is already queued.
@@ -230,7 +235,9 @@ impl<K: Clone + Eq + Hash + Ord> WorkQueue<K> {
             if *deadline > now {
                 break;
             }
-            let Some((_, _, key)) = state.timers.pop_first() else { break };
+            let Some((_, _, key)) = state.timers.pop_first() else {
+                break;
+            };
             state.timer_of.remove(&key);
             Self::add_locked(state, key);
         }
@@ -259,7 +266,10 @@ mod tests {
     use super::*;
 
     fn queue() -> WorkQueue<&'static str> {
-        WorkQueue::new(BackoffConfig { base: Duration::from_millis(10), max: Duration::from_millis(100) })
+        WorkQueue::new(BackoffConfig {
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+        })
     }
 
     #[tokio::test]
@@ -281,12 +291,20 @@ mod tests {
         assert_eq!(queue.next().await, Some("a"));
         queue.add("a");
         queue.add("a");
-        assert_eq!(queue.depth(), 0, "a key being reconciled must not be handed out twice at once");
+        assert_eq!(
+            queue.depth(),
+            0,
+            "a key being reconciled must not be handed out twice at once"
+        );
         queue.done(&"a");
         assert_eq!(queue.depth(), 1);
         assert_eq!(queue.next().await, Some("a"));
         queue.done(&"a");
-        assert_eq!(queue.depth(), 0, "one re-add during processing gives exactly one more reconcile");
+        assert_eq!(
+            queue.depth(),
+            0,
+            "one re-add during processing gives exactly one more reconcile"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -330,14 +348,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failures_back_off_exponentially_up_to_the_cap_and_reset_on_forget() {
         let queue = queue();
-        let delays: Vec<Duration> = (0..6)
-            .map(|_| {
-                let delay = queue.add_rate_limited("a");
-                delay
-            })
-            .collect();
+        let delays: Vec<Duration> = (0..6).map(|_| queue.add_rate_limited("a")).collect();
         let ms = |n| Duration::from_millis(n);
-        assert_eq!(delays, vec![ms(10), ms(20), ms(40), ms(80), ms(100), ms(100)]);
+        assert_eq!(
+            delays,
+            vec![ms(10), ms(20), ms(40), ms(80), ms(100), ms(100)]
+        );
         assert_eq!(queue.failures(&"a"), 6);
         queue.forget(&"a");
         assert_eq!(queue.failures(&"a"), 0);
@@ -377,7 +393,10 @@ mod tests {
 
     #[test]
     fn backoff_delay_saturates_instead_of_overflowing() {
-        let backoff = BackoffConfig { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+        let backoff = BackoffConfig {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
         assert_eq!(backoff.delay(1), Duration::from_secs(1));
         assert_eq!(backoff.delay(200), Duration::from_secs(60));
         assert_eq!(backoff.delay(u32::MAX), Duration::from_secs(60));

@@ -12,7 +12,8 @@ use kube::Client;
 use serde_json::{json, Value};
 use wasm_operator::metrics::HostMetrics;
 use wasm_operator::operator::{
-    ManagerConfig, OperatorManager, OperatorSpec, ReconcileObserver, ReconcileOutcome, ReconcileRecord,
+    ManagerConfig, OperatorManager, OperatorSpec, ReconcileObserver, ReconcileOutcome,
+    ReconcileRecord,
 };
 use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use wasm_operator::scheduler::workqueue::BackoffConfig;
@@ -67,7 +68,12 @@ pub fn widgets(client: &Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &widget_resource())
 }
 
-pub async fn create_widget(client: &Client, namespace: &str, name: &str, spec: Value) -> DynamicObject {
+pub async fn create_widget(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    spec: Value,
+) -> DynamicObject {
     let widget: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "e2e.wasm-operator.dev/v1",
         "kind": "Widget",
@@ -75,7 +81,10 @@ pub async fn create_widget(client: &Client, namespace: &str, name: &str, spec: V
         "spec": spec,
     }))
     .unwrap();
-    widgets(client, namespace).create(&PostParams::default(), &widget).await.expect("creating a Widget")
+    widgets(client, namespace)
+        .create(&PostParams::default(), &widget)
+        .await
+        .expect("creating a Widget")
 }
 
 /// The Widget CRD, applied once per test process.
@@ -83,7 +92,9 @@ pub async fn ensure_widget_crd(client: &Client) {
     static APPLIED: OnceLock<tokio::sync::Mutex<bool>> = OnceLock::new();
     let mut applied = APPLIED.get_or_init(Default::default).lock().await;
     if !*applied {
-        apply_crd(client, WIDGET_CRD).await.expect("applying the Widget CRD");
+        apply_crd(client, WIDGET_CRD)
+            .await
+            .expect("applying the Widget CRD");
         *applied = true;
     }
 }
@@ -99,11 +110,20 @@ impl Reconciles {
     }
 
     pub fn of(&self, operator: &str) -> Vec<ReconcileRecord> {
-        self.0.lock().unwrap().iter().filter(|record| record.operator == operator).cloned().collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|record| record.operator == operator)
+            .cloned()
+            .collect()
     }
 
     pub fn of_key(&self, operator: &str, key: &str) -> Vec<ReconcileRecord> {
-        self.of(operator).into_iter().filter(|record| record.key.to_string() == key).collect()
+        self.of(operator)
+            .into_iter()
+            .filter(|record| record.key.to_string() == key)
+            .collect()
     }
 
     pub fn failures(&self, operator: &str, reason: &str) -> Vec<ReconcileRecord> {
@@ -131,7 +151,8 @@ pub struct TestHost {
 
 /// Precompiled modules are shared by the tests of a process, as in a real host.
 fn module_cache_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasm-operator-e2e-modules-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("wasm-operator-e2e-modules-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -140,13 +161,24 @@ impl TestHost {
     pub async fn start() -> TestHost {
         let client = control_plane().client().await;
         ensure_widget_crd(&client).await;
-        let runtime = Runtime::new(RuntimeConfig { cache_dir: module_cache_dir(), epoch_tick: Duration::from_millis(10) })
-            .expect("starting the Wasm runtime");
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: module_cache_dir(),
+            epoch_tick: Duration::from_millis(10),
+        })
+        .expect("starting the Wasm runtime");
         let metrics = HostMetrics::new();
         let reconciles = Reconciles::default();
-        let config = ManagerConfig { reconcile_observer: Some(reconciles.observer()), ..ManagerConfig::default() };
+        let config = ManagerConfig {
+            reconcile_observer: Some(reconciles.observer()),
+            ..ManagerConfig::default()
+        };
         let manager = OperatorManager::new(runtime, client.clone(), metrics.clone(), config);
-        TestHost { client, manager, metrics, reconciles }
+        TestHost {
+            client,
+            manager,
+            metrics,
+            reconciles,
+        }
     }
 }
 
@@ -162,9 +194,15 @@ pub fn spec(name: &str, wasm: Arc<[u8]>, config: Value) -> OperatorSpec {
         name: name.into(),
         wasm,
         allow_http: Vec::new(),
-        limits: InstanceLimits { max_memory_bytes: 64 << 20, call_deadline: Duration::from_secs(5) },
+        limits: InstanceLimits {
+            max_memory_bytes: 64 << 20,
+            call_deadline: Duration::from_secs(5),
+        },
         config,
-        backoff: BackoffConfig { base: Duration::from_millis(50), max: Duration::from_secs(2) },
+        backoff: BackoffConfig {
+            base: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+        },
         client: None,
     }
 }
@@ -177,14 +215,19 @@ pub async fn wait_for_config_map(
     what: &str,
     check: impl Fn(&serde_json::Map<String, Value>) -> bool,
 ) -> serde_json::Map<String, Value> {
-    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), namespace);
     wait_for(what, PROMPTLY, || {
         let config_maps = config_maps.clone();
         let check = &check;
         async move {
             let found = config_maps.get_opt(name).await.ok()??;
-            let data: serde_json::Map<String, Value> =
-                found.data.unwrap_or_default().into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let data: serde_json::Map<String, Value> = found
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
             check(&data).then_some(data)
         }
     })
@@ -192,7 +235,8 @@ pub async fn wait_for_config_map(
 }
 
 pub async fn wait_for_config_map_gone(client: &Client, namespace: &str, name: &str, what: &str) {
-    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), namespace);
     wait_for(what, PROMPTLY, || {
         let config_maps = config_maps.clone();
         async move { matches!(config_maps.get_opt(name).await, Ok(None)).then_some(()) }

@@ -21,8 +21,8 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use test_guest_glue::export_operator;
 use wasm_operator_abi::{
-    GuestError, HostResponse, HttpRequest, InitInput, KubeRequest, LogLevel, PatchType, Predicate, ReconcileRequest,
-    ReconcileResult, Registration, WatchSpec,
+    GuestError, HostResponse, HttpRequest, InitInput, KubeRequest, LogLevel, PatchType, Predicate,
+    ReconcileRequest, ReconcileResult, Registration, WatchSpec,
 };
 
 const WIDGET_API_VERSION: &str = "e2e.wasm-operator.dev/v1";
@@ -42,11 +42,24 @@ export_operator!(init, reconcile);
 
 fn init(input: InitInput) -> Result<Registration, GuestError> {
     let config = &input.config;
-    let namespace = config.get("namespace").and_then(Value::as_str).map(str::to_owned);
-    let suffix = config.get("suffix").and_then(Value::as_str).unwrap_or("config").to_owned();
-    let cached_reads = config.get("cachedReads").and_then(Value::as_bool).unwrap_or(false);
-    *SETTINGS.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some(Settings { suffix, cached_reads, operator: input.operator_name });
+    let namespace = config
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let suffix = config
+        .get("suffix")
+        .and_then(Value::as_str)
+        .unwrap_or("config")
+        .to_owned();
+    let cached_reads = config
+        .get("cachedReads")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    *SETTINGS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Settings {
+        suffix,
+        cached_reads,
+        operator: input.operator_name,
+    });
     let mut widgets = WatchSpec::new(WIDGET_API_VERSION, "Widget");
     widgets.namespace = namespace.clone();
     widgets.predicates = vec![Predicate::GenerationChanged];
@@ -62,7 +75,10 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
     let Some(settings) = settings.as_ref() else {
         return Err(GuestError::new("reconcile before init"));
     };
-    let namespace = request.namespace.clone().ok_or_else(|| GuestError::new("Widget must be namespaced"))?;
+    let namespace = request
+        .namespace
+        .clone()
+        .ok_or_else(|| GuestError::new("Widget must be namespaced"))?;
     let config_map_name = format!("{}-{}", request.name, settings.suffix);
     let Some(widget) = request.object else {
         return delete_config_map(&namespace, &config_map_name);
@@ -78,7 +94,10 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
             cached: true,
         });
         let found = matches!(cached, HostResponse::Ok(_));
-        test_guest_glue::log(LogLevel::Debug, &format!("cached get of {config_map_name}: found={found}"));
+        test_guest_glue::log(
+            LogLevel::Debug,
+            &format!("cached get of {config_map_name}: found={found}"),
+        );
     }
 
     let reconciles = {
@@ -86,12 +105,26 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
         *count += 1;
         *count
     };
-    let generation = widget.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-    let uid = widget.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+    let generation = widget
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let uid = widget
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut data = serde_json::Map::new();
     if let Some(spec_data) = widget.pointer("/spec/data").and_then(Value::as_object) {
         for (key, value) in spec_data {
-            data.insert(key.clone(), Value::String(value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string())));
+            data.insert(
+                key.clone(),
+                Value::String(
+                    value
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| value.to_string()),
+                ),
+            );
         }
     }
     data.insert("generation".into(), Value::String(generation.to_string()));
@@ -142,15 +175,26 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
             body: json!({"status": {"configMapName": config_map_name, "observedGeneration": generation, "reconciles": reconciles}}),
         }),
     )?;
-    let requeue_after_ms = widget.pointer("/spec/requeueAfterMs").and_then(Value::as_u64);
-    Ok(ReconcileResult { requeue_after_ms, ..ReconcileResult::default() })
+    let requeue_after_ms = widget
+        .pointer("/spec/requeueAfterMs")
+        .and_then(Value::as_u64);
+    Ok(ReconcileResult {
+        requeue_after_ms,
+        ..ReconcileResult::default()
+    })
 }
 
 fn probe(url: &str) -> String {
     match test_guest_glue::http(&HttpRequest::get(url)) {
         HostResponse::Ok(response) => {
-            let status = response.get("status").and_then(Value::as_u64).unwrap_or_default();
-            let body = response.get("body").and_then(Value::as_str).unwrap_or_default();
+            let status = response
+                .get("status")
+                .and_then(Value::as_u64)
+                .unwrap_or_default();
+            let body = response
+                .get("body")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             format!("status {status}: {body}")
         }
         HostResponse::Error(error) => format!("error {}: {}", error.type_name(), error.message()),
@@ -168,10 +212,14 @@ fn delete_config_map(namespace: &str, name: &str) -> Result<ReconcileResult, Gue
     match response {
         HostResponse::Ok(_) => Ok(ReconcileResult::default()),
         HostResponse::Error(error) if error.is_not_found() => Ok(ReconcileResult::default()),
-        HostResponse::Error(error) => Err(GuestError::new(format!("delete ConfigMap {name}: {error}"))),
+        HostResponse::Error(error) => {
+            Err(GuestError::new(format!("delete ConfigMap {name}: {error}")))
+        }
     }
 }
 
 fn expect_ok(what: &str, response: HostResponse) -> Result<Value, GuestError> {
-    response.into_result().map_err(|error| GuestError::new(format!("{what}: {error}")))
+    response
+        .into_result()
+        .map_err(|error| GuestError::new(format!("{what}: {error}")))
 }

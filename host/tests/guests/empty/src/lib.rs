@@ -3,7 +3,9 @@
 //! (input copy, JSON decode and encode in the guest, result copy, fiber switch).
 
 use test_guest_glue::export_operator;
-use wasm_operator_abi::{GuestError, InitInput, ReconcileRequest, ReconcileResult, Registration, WatchSpec};
+use wasm_operator_abi::{
+    GuestError, InitInput, ReconcileRequest, ReconcileResult, Registration, WatchSpec,
+};
 
 export_operator!(init, reconcile);
 

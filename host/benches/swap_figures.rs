@@ -1,0 +1,405 @@
+//! Swap figures, with real guests (the stateful Rust guest and its Go twin) holding about 1 MiB
+//! and about 64 MiB of live state:
+//!
+//! - swap-out time and peak RSS during swap-out, the first time (everything written) and after a
+//!   lazy swap-in and one reconcile (only what changed is read from memory);
+//! - swap-in time, lazily mapped against eagerly copied (the baseline, in the same run), with the
+//!   page cache warm and, for lazy restores, with the snapshot evicted from it first;
+//! - event-to-reconcile latency: a reconcile into a resident instance (the baseline) against
+//!   swap-in plus the same reconcile, and the RSS that reconcile makes resident again;
+//! - host RSS per swapped-out operator, against the host with no operator (baseline).
+//!
+//! Run: `cargo bench -p wasm-operator --bench swap_figures --profile release-host`
+//! (needs `rustup target add wasm32-wasip1` and Go >= 1.24). Prints a Markdown report and writes
+//! it into docs/benchmarks.md between the `swap_figures` markers.
+#[path = "../tests/runtime_support/mod.rs"]
+mod runtime_support;
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasm_operator::runtime::{InstanceLimits, LoadedModule, OperatorInstance, RestoreMode, SwappedInstance};
+use wasm_operator_test_support::workspace_root;
+
+use runtime_support::{init_input, reconcile_request, test_runtime, FakeServices};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const RESIDENT_CALLS: usize = 201;
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+fn rss() -> u64 {
+    status_kib("VmRSS:") * KIB
+}
+
+fn peak_rss() -> u64 {
+    status_kib("VmHWM:") * KIB
+}
+
+/// Resets VmHWM to the current RSS, so the next reading is the peak of what follows.
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak RSS (clear_refs)");
+}
+
+/// Drops the snapshot's pages from the page cache, as memory pressure would.
+fn evict_from_page_cache(path: &Path) {
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY: posix_fadvise only takes a descriptor (open for the call) and plain integers.
+    let result = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(result, 0, "posix_fadvise failed");
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn ms(duration: Duration) -> String {
+    let ms = duration.as_secs_f64() * 1e3;
+    if ms < 1.0 {
+        format!("{ms:.3}")
+    } else {
+        format!("{ms:.1}")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / MIB as f64)
+}
+
+struct Guest {
+    name: &'static str,
+    module: LoadedModule,
+    wasm_bytes: usize,
+}
+
+async fn instance_with_state(guest: &Guest, state_bytes: u64, services: Arc<FakeServices>) -> OperatorInstance {
+    let limits = InstanceLimits {
+        max_memory_bytes: 1 << 30,
+        call_deadline: Duration::from_secs(60),
+    };
+    let mut instance = guest.module.instantiate("bench", limits, services).await.unwrap();
+    instance
+        .init(&init_input("bench", json!({ "stateBytes": state_bytes, "touchPerReconcile": 16 })))
+        .await
+        .unwrap();
+    instance
+}
+
+async fn reconcile(instance: &mut OperatorInstance, name: &str) {
+    instance.reconcile(&reconcile_request(name)).await.unwrap();
+}
+
+#[derive(Default)]
+struct Cycle {
+    swap_in: Vec<Duration>,
+    first_reconcile: Vec<Duration>,
+    swap_out: Vec<Duration>,
+    /// RSS above the swapped-out baseline after swap-in and one reconcile.
+    resident_after_reconcile: Vec<u64>,
+    /// Peak RSS during swap-out over RSS just before it, both above the baseline.
+    peak_ratio: Vec<f64>,
+}
+
+struct SizeFigures {
+    guest: &'static str,
+    state_bytes: u64,
+    memory_bytes: usize,
+    snapshot_bytes: u64,
+    resident_bytes: u64,
+    first_swap_out: Duration,
+    first_peak_ratio: f64,
+    resident_reconcile: Duration,
+    lazy: Cycle,
+    lazy_cold: Cycle,
+    eager: Cycle,
+}
+
+/// Swap-in, one reconcile, swap-out: `cycles` times in `mode`.
+async fn run_cycles(
+    mut swapped: SwappedInstance,
+    services: &Arc<FakeServices>,
+    dir: &Path,
+    mode: RestoreMode,
+    cold: bool,
+    cycles: usize,
+    baseline: u64,
+) -> (SwappedInstance, Cycle) {
+    let mut figures = Cycle::default();
+    for _ in 0..cycles {
+        if cold {
+            evict_from_page_cache(swapped.snapshot_path());
+        }
+        let started = Instant::now();
+        let mut instance = swapped.swap_in_with(services.clone(), mode).await.unwrap();
+        let restored = Instant::now();
+        reconcile(&mut instance, "touch").await;
+        figures.first_reconcile.push(restored.elapsed());
+        figures.swap_in.push(restored - started);
+        let before = rss();
+        figures.resident_after_reconcile.push(before.saturating_sub(baseline));
+        reset_peak_rss();
+        let started = Instant::now();
+        swapped = instance.swap_out(dir).unwrap();
+        figures.swap_out.push(started.elapsed());
+        let peak = peak_rss();
+        figures
+            .peak_ratio
+            .push(peak.saturating_sub(baseline) as f64 / before.saturating_sub(baseline).max(1) as f64);
+    }
+    (swapped, figures)
+}
+
+async fn measure_size(guest: &Guest, state_bytes: u64, cycles: usize, dir: &Path) -> SizeFigures {
+    let services = FakeServices::new();
+    let mut instance = instance_with_state(guest, state_bytes, services.clone()).await;
+    let mut resident_calls = Vec::new();
+    for _ in 0..RESIDENT_CALLS {
+        let started = Instant::now();
+        reconcile(&mut instance, "touch").await;
+        resident_calls.push(started.elapsed());
+    }
+    let memory_bytes = instance.memory_bytes();
+    let before = rss();
+    reset_peak_rss();
+    let started = Instant::now();
+    let swapped = instance.swap_out(dir).unwrap();
+    let first_swap_out = started.elapsed();
+    let peak = peak_rss();
+    // The host without this operator resident: the baseline of every RSS figure below.
+    let baseline = rss();
+    let resident_bytes = before.saturating_sub(baseline);
+    let first_peak_ratio = peak.saturating_sub(baseline) as f64 / resident_bytes.max(1) as f64;
+
+    let (swapped, lazy) = run_cycles(swapped, &services, dir, RestoreMode::Lazy, false, cycles, baseline).await;
+    let (swapped, lazy_cold) =
+        run_cycles(swapped, &services, dir, RestoreMode::Lazy, true, cycles.min(11), baseline).await;
+    let (swapped, eager) = run_cycles(swapped, &services, dir, RestoreMode::Eager, false, cycles, baseline).await;
+    let snapshot_bytes = swapped.snapshot_bytes();
+    swapped.discard().unwrap();
+    SizeFigures {
+        guest: guest.name,
+        state_bytes,
+        memory_bytes,
+        snapshot_bytes,
+        resident_bytes,
+        first_swap_out,
+        first_peak_ratio,
+        resident_reconcile: median(&mut resident_calls),
+        lazy,
+        lazy_cold,
+        eager,
+    }
+}
+
+struct Population {
+    guest: &'static str,
+    operators: usize,
+    baseline: u64,
+    resident: u64,
+    swapped: u64,
+    swapped_trimmed: u64,
+}
+
+async fn measure_population(guest: &Guest, operators: usize, dir: &Path) -> Population {
+    let services = FakeServices::new();
+    // Warm up the allocator and wasmtime's per-thread state with one full cycle first.
+    let warm = instance_with_state(guest, MIB, services.clone()).await;
+    warm.swap_out(dir).unwrap().discard().unwrap();
+    let baseline = rss();
+    let mut instances = Vec::new();
+    for _ in 0..operators {
+        let mut instance = instance_with_state(guest, MIB, services.clone()).await;
+        reconcile(&mut instance, "touch").await;
+        instances.push(instance);
+    }
+    let resident = rss();
+    let swapped: Vec<SwappedInstance> = instances.into_iter().map(|instance| instance.swap_out(dir).unwrap()).collect();
+    let swapped_rss = rss();
+    // SAFETY: malloc_trim only returns free heap memory to the operating system.
+    unsafe { libc::malloc_trim(0) };
+    let swapped_trimmed = rss();
+    for instance in swapped {
+        instance.discard().unwrap();
+    }
+    Population {
+        guest: guest.name,
+        operators,
+        baseline,
+        resident,
+        swapped: swapped_rss,
+        swapped_trimmed,
+    }
+}
+
+fn cycle_row(label: &str, figures: &SizeFigures, cycle: &Cycle) -> String {
+    let mut swap_in = cycle.swap_in.clone();
+    let mut first = cycle.first_reconcile.clone();
+    let mut swap_out = cycle.swap_out.clone();
+    let mut event: Vec<Duration> = cycle.swap_in.iter().zip(&cycle.first_reconcile).map(|(a, b)| *a + *b).collect();
+    let mut resident = cycle.resident_after_reconcile.clone();
+    resident.sort_unstable();
+    let mut peaks = cycle.peak_ratio.clone();
+    peaks.sort_by(f64::total_cmp);
+    format!(
+        "| {} | {} | {label} | {} | {} | {} | {} | {} | {} | {:.2} (max {:.2}) |",
+        figures.guest,
+        mib(figures.state_bytes),
+        swap_in.len(),
+        ms(median(&mut swap_in)),
+        ms(median(&mut first)),
+        ms(median(&mut event)),
+        mib(resident[resident.len() / 2]),
+        ms(median(&mut swap_out)),
+        peaks[peaks.len() / 2],
+        peaks[peaks.len() - 1],
+    )
+}
+
+fn report(guests: &[Guest], sizes: &[SizeFigures], populations: &[Population]) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find_map(|line| line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = String::new();
+    out.push_str("## Swap (`swap_figures`)\n\n");
+    out.push_str("Command: `cargo bench -p wasm-operator --bench swap_figures --profile release-host`\n\n");
+    out.push_str(&format!(
+        "Machine: {cpu}, {cores} cores available, ext4 on a virtual disk. One run; every baseline is measured in the same process.\n\n"
+    ));
+    let modules: Vec<String> = guests.iter().map(|guest| format!("`{}` ({} KiB module)", guest.name, guest.wasm_bytes / 1024)).collect();
+    out.push_str(&format!(
+        "Guests: {}. Each holds the given amount of pseudo-random live state; an ordinary reconcile changes 16 bytes at random places in it. \
+         Every swap-out writes a new file and fsyncs it (and its directory) before returning.\n\n",
+        modules.join(" and ")
+    ));
+
+    out.push_str("### Swap-out from a fresh instance\n\n");
+    out.push_str("Everything the instance holds is written. Peak ratio: peak RSS during swap-out over RSS before it, both above the host's RSS once the operator is swapped out.\n\n");
+    out.push_str("| guest | live state (MiB) | linear memory (MiB) | resident (MiB) | snapshot on disk (MiB) | swap-out (ms) | peak ratio |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for size in sizes {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {:.2} |\n",
+            size.guest,
+            mib(size.state_bytes),
+            mib(size.memory_bytes as u64),
+            mib(size.resident_bytes),
+            mib(size.snapshot_bytes),
+            ms(size.first_swap_out),
+            size.first_peak_ratio
+        ));
+    }
+
+    out.push_str("\n### Swap cycles: swap-in, one reconcile, swap-out\n\n");
+    out.push_str(
+        "Medians over the cycles. *lazy*: the snapshot is mapped copy-on-write (the default). *lazy, cold*: the same with the snapshot evicted from \
+         the page cache before each swap-in (`POSIX_FADV_DONTNEED`), as under memory pressure. *eager*: the baseline, the whole image copied into \
+         memory and every chunk's checksum verified. Event to reconcile = swap-in + the first reconcile. Resident after = RSS above the swapped-out \
+         host after that reconcile. Swap-out here follows a swap-in: chunks not written since are copied file to file from the previous snapshot.\n\n",
+    );
+    out.push_str("| guest | live state (MiB) | restore | cycles | swap-in (ms) | first reconcile (ms) | event to reconcile (ms) | resident after (MiB) | swap-out (ms) | swap-out peak ratio |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for size in sizes {
+        out.push_str(&cycle_row("lazy", size, &size.lazy));
+        out.push('\n');
+        out.push_str(&cycle_row("lazy, cold", size, &size.lazy_cold));
+        out.push('\n');
+        out.push_str(&cycle_row("eager (baseline)", size, &size.eager));
+        out.push('\n');
+    }
+
+    out.push_str("\n### A reconcile into a resident instance (baseline for event to reconcile)\n\n");
+    out.push_str(&format!("Median of {RESIDENT_CALLS} reconciles into the resident instance before its first swap-out.\n\n"));
+    out.push_str("| guest | live state (MiB) | resident reconcile (ms) | lazy swap-in + reconcile (ms) | ratio |\n|---|---:|---:|---:|---:|\n");
+    for size in sizes {
+        let mut event: Vec<Duration> = size.lazy.swap_in.iter().zip(&size.lazy.first_reconcile).map(|(a, b)| *a + *b).collect();
+        let event = median(&mut event);
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} |\n",
+            size.guest,
+            mib(size.state_bytes),
+            ms(size.resident_reconcile),
+            ms(event),
+            event.as_secs_f64() / size.resident_reconcile.as_secs_f64().max(1e-9)
+        ));
+    }
+
+    out.push_str("\n### Host memory per swapped-out operator\n\n");
+    out.push_str(
+        "N operators, each with 1 MiB of live state and one reconcile done, then all swapped out. Baseline: the host before they were created. \
+         *trimmed*: after `malloc_trim(0)`, which returns the allocator's free heap to the system.\n\n",
+    );
+    out.push_str("| guest | operators | baseline RSS (MiB) | all resident (MiB) | all swapped out (MiB) | per swapped operator (KiB) | trimmed, per swapped operator (KiB) |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for population in populations {
+        let per = |rss: u64| rss.saturating_sub(population.baseline) as f64 / population.operators as f64 / KIB as f64;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+            population.guest,
+            population.operators,
+            mib(population.baseline),
+            mib(population.resident),
+            mib(population.swapped),
+            per(population.swapped),
+            per(population.swapped_trimmed)
+        ));
+    }
+    out
+}
+
+fn write_report(report: &str) {
+    const BEGIN: &str = "<!-- swap_figures:begin -->";
+    const END: &str = "<!-- swap_figures:end -->";
+    let path = workspace_root().join("docs").join("benchmarks.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    let section = format!("{BEGIN}\n{}{END}\n", report);
+    let updated = match (existing.find(BEGIN), existing.find(END)) {
+        (Some(begin), Some(end)) if begin < end => format!(
+            "{}{section}{}",
+            &existing[..begin],
+            existing[end + END.len()..].trim_start_matches('\n')
+        ),
+        _ => format!("{}\n\n{section}", existing.trim_end_matches('\n')),
+    };
+    std::fs::write(&path, updated).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    eprintln!("wrote {}", path.display());
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let report = runtime.block_on(async {
+        let test = test_runtime();
+        let state_dir = tempfile::tempdir().unwrap();
+        let rust_wasm = std::fs::read(wasm_operator_test_support::guest_module("test-guest-stateful")).unwrap();
+        let go_wasm = std::fs::read(wasm_operator_test_support::go_guest_module("host/tests/guests/go-stateful")).unwrap();
+        let guests = vec![
+            Guest { name: "Rust", module: test.runtime.load(&rust_wasm).await.unwrap(), wasm_bytes: rust_wasm.len() },
+            Guest { name: "Go", module: test.runtime.load(&go_wasm).await.unwrap(), wasm_bytes: go_wasm.len() },
+        ];
+        let mut sizes = Vec::new();
+        for guest in &guests {
+            for (state_bytes, cycles) in [(MIB, 51), (64 * MIB, 11)] {
+                eprintln!("{}: {} MiB of state", guest.name, state_bytes / MIB);
+                sizes.push(measure_size(guest, state_bytes, cycles, state_dir.path()).await);
+            }
+        }
+        let mut populations = Vec::new();
+        for (guest, operators) in guests.iter().zip([100, 20]) {
+            eprintln!("{}: {operators} swapped-out operators", guest.name);
+            populations.push(measure_population(guest, operators, state_dir.path()).await);
+        }
+        report(&guests, &sizes, &populations)
+    });
+    println!("{report}");
+    write_report(&report);
+}

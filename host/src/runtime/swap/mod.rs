@@ -1,0 +1,262 @@
+//! Swap: writing an idle operator's instance state to a file and dropping the instance, then
+//! restoring that state into a fresh instance when the operator is needed again.
+//!
+//! # What is saved
+//!
+//! An instance's state is its linear memory and its mutable globals. The module is instrumented
+//! at load ([`instrument`]) so every mutable global is exported; tables are immutable in modules
+//! that pass the instrumentation, so they need no saving. The WASI context is rebuilt (operators
+//! have no files or sockets), except for the monotonic clock, which continues ([`clock`]).
+//! `_initialize` and init are not run again: the restored memory already holds what they built.
+//!
+//! # Swap-out ([`OperatorInstance::swap_out`](super::OperatorInstance::swap_out))
+//!
+//! Memory is written in 64 KiB chunks into a new sparse file ([`format`]): all-zero chunks become
+//! holes. Nothing is copied into host memory first, so swapping out never doubles the operator's
+//! footprint. Untouched pages are found from the page table ([`pagemap`]) and skipped. For an
+//! instance that was itself restored by mapping, chunks the guest did not write since are copied
+//! file to file inside the kernel from the previous snapshot, so swap-out costs what the
+//! operator changed, not what it holds. The file is written under a temporary name, fsynced,
+//! renamed and the directory fsynced; it is created with mode 0600. Then the store is dropped and
+//! its memory returns to the operating system; compiled code stays shared with the module.
+//!
+//! # Swap-in ([`SwappedInstance::swap_in`])
+//!
+//! A fresh instance is created without `_initialize`, its memory grown to the saved size, and the
+//! saved image mapped over it copy-on-write (`mmap(MAP_PRIVATE | MAP_FIXED)`): restoring costs the
+//! same whatever the state's size, and only the pages the next calls touch are read back in. The
+//! globals are set, the snapshot's name is removed (the mapping keeps the file alive), and the
+//! instance is ready. [`RestoreMode::Eager`] copies the image into memory instead.
+//!
+//! # Integrity, and what is checksummed when
+//!
+//! A snapshot must be detected as damaged before any of its data reaches the guest. Every
+//! swap-in checks, at a cost independent of the state's size:
+//!
+//! - the header (magic, format version, sizes), and a SHA-256 over header, chunk table, globals;
+//! - that this metadata digest is the one recorded in memory when the file was written: a
+//!   snapshot of another operator, module or moment is refused, not just a damaged one;
+//! - that the file's length is exactly what the header implies (truncation, extension).
+//!
+//! The memory image carries a CRC-32 per 64 KiB chunk. Verifying those means reading the whole
+//! image, which is what lazy restore exists to avoid, so the image is verified only when the file
+//! may have changed since the host wrote it:
+//!
+//! - right after writing, the host sets the file's modification time to 1970 and records the
+//!   file's identity (device, inode, length, modification time);
+//! - any later write, truncation, hole punch or store through a shared mapping makes the kernel
+//!   set the modification time to the current time, however soon after and whatever the
+//!   filesystem's timestamp granularity, so the identity no longer matches;
+//! - when it matches, the image is mapped without reading it; when it does not, the image is read
+//!   into memory instead of mapped, every chunk's CRC is checked as it arrives, and a mismatch
+//!   fails the swap-in with [`SwapError::Corrupt`]. Data is never used before it is verified, and
+//!   the verified copy cannot change afterwards.
+//!
+//! What this leaves unchecked, deliberately: a process running as the host's user that rewrites
+//! a snapshot and then restores its modification time with `utimensat` (that user can equally
+//! rewrite the precompiled code the host executes, see the module cache), and media errors the
+//! disk and filesystem do not report. A read error the kernel does report while the guest touches
+//! a mapped page raises SIGBUS, as for any memory-mapped file, including the precompiled code.
+//! To keep the file from being shortened under the mapping, its name is removed as soon as it is
+//! mapped: the snapshot then exists only as long as the instance that maps it, no other process
+//! can open it by name, and a crash leaves nothing behind to clean up.
+//!
+//! Snapshot files belong to the process that wrote them: restoring needs the record held by the
+//! [`SwappedInstance`], and dropping or discarding a `SwappedInstance` removes its file. A state
+//! directory left behind by a crashed host holds nothing reusable; [`remove_snapshots`] clears it.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "swapping operators out maps snapshot files over linear memory and reads /proc/self/pagemap; \
+     the host supports Linux only"
+);
+
+pub(crate) mod clock;
+mod format;
+pub(crate) mod instrument;
+mod pagemap;
+mod restore;
+mod swapped;
+mod sys;
+mod write;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use swapped::SwappedInstance;
+
+use super::error::CallError;
+use super::instance::OperatorInstance;
+use format::Chunk;
+
+/// File name extension of snapshot files.
+const SNAPSHOT_EXTENSION: &str = "wosnap";
+
+/// How [`SwappedInstance::swap_in_with`] puts the saved memory back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestoreMode {
+    /// Map the snapshot copy-on-write: constant time, pages come back as they are touched.
+    /// Falls back to [`RestoreMode::Eager`] when the file's data must be verified first.
+    #[default]
+    Lazy,
+    /// Read the whole image into memory, verifying every chunk's checksum: time and resident
+    /// memory proportional to the state's size.
+    Eager,
+}
+
+/// Why a swap-out or swap-in did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    /// The snapshot file is gone. The operator's state is lost: start it fresh.
+    #[error("the snapshot {} does not exist; the operator must start fresh", path.display())]
+    Missing { path: PathBuf },
+    /// The snapshot file is damaged or is not the one this instance was swapped out to. The
+    /// operator's state is lost: start it fresh.
+    #[error("the snapshot {} is unusable ({reason}); the operator must start fresh", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    /// Reading or writing the snapshot failed (disk full, permissions, ...).
+    #[error("snapshot I/O on {} failed: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The module cannot be swapped (its state is not fully capturable); keep it resident.
+    #[error("this operator's module cannot be swapped out: {0}")]
+    Unsupported(String),
+    /// The instance failed or was interrupted mid-call, so its state is not worth saving: drop
+    /// it and start the operator fresh.
+    #[error("the instance cannot be swapped out: {0}")]
+    InstanceUnusable(CallError),
+    /// Creating the fresh instance to restore into failed (e.g. the memory limit).
+    #[error("could not create an instance to restore into: {0}")]
+    Instantiate(CallError),
+}
+
+impl SwapError {
+    /// A short, stable label for logs and metrics: `missing`, `corrupt`, `io`, `unsupported`,
+    /// `instance_unusable` or `instantiate`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SwapError::Missing { .. } => "missing",
+            SwapError::Corrupt { .. } => "corrupt",
+            SwapError::Io { .. } => "io",
+            SwapError::Unsupported(_) => "unsupported",
+            SwapError::InstanceUnusable(_) => "instance_unusable",
+            SwapError::Instantiate(_) => "instantiate",
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: io::Error) -> SwapError {
+        SwapError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> SwapError {
+        SwapError::Corrupt {
+            path: path.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A failed swap-out: why, and the instance, unchanged and still resident.
+pub struct SwapOutError {
+    pub error: SwapError,
+    pub instance: OperatorInstance,
+}
+
+impl std::fmt::Debug for SwapOutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwapOutError")
+            .field("error", &self.error)
+            .field("operator", &self.instance.operator())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for SwapOutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "swapping out operator {}: {}", self.instance.operator(), self.error)
+    }
+}
+
+impl std::error::Error for SwapOutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// A restored instance's memory is a private mapping of this (unlinked) snapshot file.
+pub(crate) struct MappedSnapshot {
+    /// Kept open: the file has no name any more, and the next swap-out copies from it.
+    pub file: File,
+    /// Where the mapping starts; if linear memory ever moved, the mapping no longer backs it.
+    pub base: usize,
+    pub len: u64,
+    pub data_offset: u64,
+    pub chunks: Vec<Chunk>,
+}
+
+/// What the host remembers about a snapshot it wrote; see "Integrity" above.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotRecord {
+    pub path: PathBuf,
+    pub identity: FileIdentity,
+    pub metadata_digest: [u8; 32],
+    pub memory_bytes: u64,
+    /// Metadata plus the chunks actually stored (holes excluded).
+    pub stored_bytes: u64,
+}
+
+/// The properties of a file that any change to its content through the kernel alters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified_seconds: i64,
+    modified_nanoseconds: i64,
+}
+
+impl FileIdentity {
+    pub fn of(metadata: &std::fs::Metadata) -> FileIdentity {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            len: metadata.len(),
+            modified_seconds: metadata.mtime(),
+            modified_nanoseconds: metadata.mtime_nsec(),
+        }
+    }
+}
+
+/// Removes every snapshot and leftover temporary file in `dir` (e.g. at startup, after a crash:
+/// snapshots are only usable by the process that wrote them). Returns how many files went.
+pub fn remove_snapshots(dir: &Path) -> io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if write::is_snapshot_file_name(&name) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+pub(crate) use write::swap_out;

@@ -1,0 +1,3 @@
+module wasm-operator.dev/test-guest-go-stateful
+
+go 1.24

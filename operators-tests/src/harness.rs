@@ -1,0 +1,154 @@
+//! One host per test: the runtime, an operator manager on the admin identity, the example CRDs,
+//! and every reconcile the host reports.
+//!
+//! Tests of one process run one at a time: the examples watch their kinds in every namespace, so
+//! two hosts running the same example side by side would both reconcile each other's objects.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use kube::Client;
+use serde_json::Value;
+use tokio::sync::OwnedMutexGuard;
+use wasm_operator::metrics::HostMetrics;
+use wasm_operator::operator::{
+    ManagerConfig, OperatorManager, OperatorSpec, ReconcileOutcome, ReconcileRecord,
+};
+use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
+use wasm_operator::scheduler::workqueue::BackoffConfig;
+use wasm_operator_test_support::{apply_crd, control_plane};
+
+use crate::lang::Lang;
+
+/// How long a test waits for something an operator should do promptly.
+pub const PROMPTLY: Duration = Duration::from_secs(60);
+
+const EXAMPLE_CRDS: [&str; 4] = [
+    include_str!("../../crds/webapp.yaml"),
+    include_str!("../../crds/metricscaler.yaml"),
+    include_str!("../../crds/testresource.yaml"),
+    include_str!("../../crds/counter.yaml"),
+];
+
+/// A host for one test. Dropping it ends the test's exclusive use of the examples' kinds;
+/// [`Harness::stop`] unloads its operators first.
+pub struct Harness {
+    pub client: Client,
+    pub manager: OperatorManager,
+    reconciles: Arc<Mutex<Vec<ReconcileRecord>>>,
+    _one_test_at_a_time: OwnedMutexGuard<()>,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        static ONE_TEST_AT_A_TIME: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
+        let turn = ONE_TEST_AT_A_TIME
+            .get_or_init(Default::default)
+            .clone()
+            .lock_owned()
+            .await;
+        let client = control_plane().client().await;
+        apply_example_crds(&client).await;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: module_cache_dir(),
+            epoch_tick: Duration::from_millis(10),
+        })
+        .expect("starting the Wasm runtime");
+        let reconciles: Arc<Mutex<Vec<ReconcileRecord>>> = Arc::default();
+        let record = reconciles.clone();
+        let observer = Arc::new(move |reconcile: &ReconcileRecord| {
+            // Printed as they happen: a test that times out shows why the operator did not get there.
+            if let ReconcileOutcome::Failed { reason, message } = &reconcile.outcome {
+                eprintln!(
+                    "{} failed to reconcile {} ({reason}): {message}",
+                    reconcile.operator, reconcile.key
+                );
+            }
+            record
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(reconcile.clone());
+        });
+        let config = ManagerConfig {
+            reconcile_observer: Some(observer),
+            ..ManagerConfig::default()
+        };
+        let manager = OperatorManager::new(runtime, client.clone(), HostMetrics::new(), config);
+        Harness {
+            client,
+            manager,
+            reconciles,
+            _one_test_at_a_time: turn,
+        }
+    }
+
+    /// Loads `example` in `lang` as operator `name` with `config`, and no outbound HTTP.
+    pub async fn load(&self, name: &str, lang: Lang, example: &str, config: Value) {
+        self.load_spec(spec(name, lang, example, config)).await;
+    }
+
+    /// Loads an operator from a spec made with [`spec`] (to grant HTTP, for instance).
+    pub async fn load_spec(&self, spec: OperatorSpec) {
+        let name = spec.name.clone();
+        // Shown with a failing test's output: which implementation it was running.
+        eprintln!("loading operator {name}");
+        self.manager
+            .load(spec)
+            .await
+            .unwrap_or_else(|e| panic!("loading operator {name}: {e}"));
+    }
+
+    /// Every reconcile of `operator` so far, in order.
+    pub fn reconciles_of(&self, operator: &str) -> Vec<ReconcileRecord> {
+        let all = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .filter(|record| record.operator == operator)
+            .cloned()
+            .collect()
+    }
+
+    /// Unloads every operator, so the next implementation or test has the kinds to itself.
+    pub async fn stop(self) {
+        self.manager.shutdown().await;
+    }
+}
+
+/// An operator spec for `example` in `lang`, with limits and backoff suited to tests.
+pub fn spec(name: &str, lang: Lang, example: &str, config: Value) -> OperatorSpec {
+    OperatorSpec {
+        name: name.to_owned(),
+        wasm: lang.module(example),
+        allow_http: Vec::new(),
+        limits: InstanceLimits {
+            max_memory_bytes: 128 << 20,
+            call_deadline: Duration::from_secs(10),
+        },
+        config,
+        backoff: BackoffConfig {
+            base: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+        },
+        client: None,
+    }
+}
+
+/// The example CRDs, applied once per test process.
+async fn apply_example_crds(client: &Client) {
+    static APPLIED: OnceLock<tokio::sync::Mutex<bool>> = OnceLock::new();
+    let mut applied = APPLIED.get_or_init(Default::default).lock().await;
+    if !*applied {
+        for crd in EXAMPLE_CRDS {
+            apply_crd(client, crd)
+                .await
+                .expect("applying an example CRD");
+        }
+        *applied = true;
+    }
+}
+
+/// Precompiled modules, shared by the tests of a process as in a real host.
+fn module_cache_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasm-operator-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creating the module cache directory");
+    dir
+}

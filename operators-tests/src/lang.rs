@@ -1,0 +1,49 @@
+//! Which implementations of an example a test runs: Rust always, Go when `operators-go/<x>/`
+//! exists in the checkout. Both must pass the same test.
+
+use std::fmt;
+use std::sync::Arc;
+
+use wasm_operator_test_support::{go_guest_module, guest_module, workspace_root};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Rust,
+    Go,
+}
+
+impl Lang {
+    /// The implementations of `example` (`webapp`, `metrics-scaler`, `ring`, `counter`) present.
+    pub fn available(example: &str) -> Vec<Lang> {
+        let mut langs = vec![Lang::Rust];
+        if workspace_root().join("operators-go").join(example).is_dir() {
+            langs.push(Lang::Go);
+        }
+        langs
+    }
+
+    /// The `.wasm` bytes of `example` in this language, built from source once per process.
+    pub fn module(self, example: &str) -> Arc<[u8]> {
+        let path = match self {
+            Lang::Rust => guest_module(&format!("operator-{example}")),
+            Lang::Go => go_guest_module(&format!("operators-go/{example}")),
+        };
+        Arc::from(
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+        )
+    }
+
+    /// Lower-case, for operator names and namespace prefixes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Go => "go",
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

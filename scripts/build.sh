@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the host and every example operator (Rust and Go). `make build` and the demo use it.
+#
+#   scripts/build.sh [PROFILE]   PROFILE: dev (default; shares artefacts with `make test`) or release-host
+#
+# Outputs (under $CARGO_TARGET_DIR, i.e. $WASM_OPERATOR_CACHE/target by default):
+#   <profile dir>/wasm-operator                              the host
+#   wasm-guests/wasm32-wasip1/release/operator_<name>.wasm    Rust operators
+#   go-guests/operators-go-<name>.wasm                        Go operators
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+profile=${1:-dev}
+examples=(webapp metrics-scaler ring counter)
+
+cargo build --locked --profile "$profile" -p wasm-operator
+
+rust_packages=()
+for name in "${examples[@]}"; do rust_packages+=(-p "operator-$name"); done
+CARGO_TARGET_DIR=$CARGO_TARGET_DIR/wasm-guests cargo build --locked --release --target wasm32-wasip1 "${rust_packages[@]}"
+
+mkdir -p "$CARGO_TARGET_DIR/go-guests"
+for name in "${examples[@]}"; do
+  (cd "operators-go/$name" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath \
+    -o "$CARGO_TARGET_DIR/go-guests/operators-go-$name.wasm" .)
+done
