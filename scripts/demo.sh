@@ -22,7 +22,9 @@ wait_until() {
   deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
     if [ $SECONDS -ge $deadline ]; then
-      echo "timed out after ${timeout}s waiting for $what; host log: $work/host.log" >&2
+      echo "timed out after ${timeout}s waiting for $what; the objects' status:" >&2
+      kubectl -n demo get webapps,metricscalers,counters -o custom-columns=KIND:.kind,NAME:.metadata.name,STATUS:.status >&2 || true
+      echo "the host's last log lines (whole log kept in $work/host.log):" >&2
       tail -n 20 "$work/host.log" >&2 || true
       exit 1
     fi
@@ -33,10 +35,12 @@ wait_until() {
 work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-demo.XXXXXX")
 host_pid="" metrics_pid=""
 cleanup() {
-  [ -n "$host_pid" ] && kill -TERM "$host_pid" 2>/dev/null && wait "$host_pid" 2>/dev/null
-  [ -n "$metrics_pid" ] && kill "$metrics_pid" 2>/dev/null && wait "$metrics_pid" 2>/dev/null
+  local status=$?
+  # The host shuts down gracefully on SIGTERM; the metrics server just dies of it.
+  if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null; wait "$host_pid" 2>/dev/null || true; fi
+  if [ -n "$metrics_pid" ]; then kill "$metrics_pid" 2>/dev/null; wait "$metrics_pid" 2>/dev/null || true; fi
   stop_private_controlplane
-  rm -rf "$work"
+  if [ "$status" -eq 0 ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
 
@@ -55,7 +59,7 @@ kubectl apply -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 for ns in demo demo-registry ring-0 ring-1 ring-2; do kubectl create namespace "$ns" >/dev/null; done
 
-say "Starting a metrics API on loopback (it reports 25 requests/s; the scaler targets 10 per replica)"
+say "Starting a metrics API on loopback (it reports 25 jobs/s; the scaler targets 10 per replica)"
 python3 demo/metrics_server.py "$work/metrics.port" 25 &
 metrics_pid=$!
 wait_until "the metrics server" 10 test -f "$work/metrics.port"
@@ -74,7 +78,7 @@ operators:
   - {name: ring-1, module: $guests/wasm32-wasip1/release/operator_ring.wasm, config: {inNamespace: ring-1, outNamespace: ring-2}}
   - {name: ring-2, module: $guests/wasm32-wasip1/release/operator_ring.wasm, config: {inNamespace: ring-2, outNamespace: ring-0}}
 YAML
-RUST_LOG=${RUST_LOG:-info} "$host_bin" run --config "$work/host.yaml" >"$work/host.log" 2>&1 &
+NO_COLOR=1 RUST_LOG=${RUST_LOG:-info} "$host_bin" run --config "$work/host.yaml" >"$work/host.log" 2>&1 &
 host_pid=$!
 wait_until "the host to start its metrics server" 60 grep -q "metrics server listening on" "$work/host.log"
 metrics_addr=$(sed -n 's/.*metrics server listening on \([0-9.:]*\).*/\1/p' "$work/host.log" | head -n1)
@@ -86,7 +90,7 @@ sed "s#__METRICS_URL__#$metrics_url#" demo/samples.yaml | kubectl apply -f -
 say "Waiting for the operators to reconcile"
 wait_until "webapp to create Deployment demo/shop" 60 kubectl -n demo get deployment shop
 wait_until "webapp to report status" 60 sh -c "kubectl -n demo get webapp shop -o jsonpath='{.status.observedGeneration}' | grep -q 1"
-wait_until "metrics-scaler to scale demo/shop to 3" 60 sh -c "kubectl -n demo get deployment shop -o jsonpath='{.spec.replicas}' | grep -qx 3"
+wait_until "metrics-scaler to scale demo/queue-worker to 3" 60 sh -c "kubectl -n demo get deployment queue-worker -o jsonpath='{.spec.replicas}' | grep -qx 3"
 wait_until "counter to record generation 1" 60 sh -c "kubectl -n demo get counter visits -o jsonpath='{.status.totalSeen}' | grep -qx 1"
 wait_until "the ring to carry the nonce around" 60 kubectl -n ring-2 get testresource token
 kubectl -n demo patch counter visits --type merge -p '{"spec":{"note":"second"}}' >/dev/null
@@ -98,7 +102,7 @@ kubectl -n demo-registry get configmaps -l app.kubernetes.io/name=webapp
 kubectl get testresources -A
 echo
 echo "WebApp status:       $(kubectl -n demo get webapp shop -o jsonpath='{.status}')"
-echo "MetricScaler status: $(kubectl -n demo get metricscaler shop -o jsonpath='{.status}')"
+echo "MetricScaler status: $(kubectl -n demo get metricscaler queue-worker -o jsonpath='{.status}')"
 echo "Counter status:      $(kubectl -n demo get counter visits -o jsonpath='{.status}')"
 echo
 kubectl -n demo get events.events.k8s.io -o custom-columns=REASON:.reason,OBJECT:.regarding.name,NOTE:.note

@@ -12,6 +12,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WASM_OPERATOR_CACHE/target}
 # until it is ready and sets CONTROLPLANE_KUBECONFIG. The caller must `trap stop_private_controlplane EXIT`.
 start_private_controlplane() {
   local run_dir=$1 bin
+  mkdir -p "$run_dir"
   bin=$("$REPO_ROOT/scripts/controlplane.sh" build | tail -n1)
   CONTROLPLANE_BIN=$bin
   CONTROLPLANE_RUN_DIR=$run_dir

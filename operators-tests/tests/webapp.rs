@@ -32,6 +32,17 @@ async fn start(lang: Lang, prefix: &str) -> (Harness, TestNamespace, TestNamespa
     (harness, namespace, registry)
 }
 
+/// Deletes a WebApp and waits until its finalizer let it go, so no WebApp holding the finalizer
+/// outlives the operator that would remove it (its namespace could not be deleted).
+async fn delete_and_wait(harness: &Harness, namespace: &str, name: &str) {
+    let webapps = kinds::api(&harness.client, namespace, Kind::WebApp);
+    webapps
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_absence(&webapps, name, "the WebApp to be deleted").await;
+}
+
 fn ready_condition(webapp: &kube::api::DynamicObject) -> Option<(String, String, String)> {
     let condition = field(webapp, "/status/conditions")?
         .as_array()?
@@ -136,6 +147,7 @@ async fn webapp_creates_deployment_service_registry_entry_status_and_events() {
             d.spec.replicas == Some(2)
         })
         .await;
+        delete_and_wait(&harness, ns, "shop").await;
         harness.stop().await;
     }
 }
@@ -202,6 +214,7 @@ async fn webapp_repairs_a_deleted_or_edited_deployment_and_service() {
         )
         .await;
         assert_eq!(service.spec.unwrap().ports.unwrap()[0].port, 9000);
+        delete_and_wait(&harness, ns, "drift").await;
         harness.stop().await;
     }
 }

@@ -2,8 +2,9 @@
 //! show, with kube-rs's `Recorder` / `Reporter` / `Event` shape.
 //!
 //! Each [`Recorder::publish`] creates one Event object named `<object name>-<random suffix>`
-//! (`metadata.generateName`); repeats are not folded into a series. The operator needs RBAC to
-//! create `events.events.k8s.io`.
+//! (`metadata.generateName`); repeats are not folded into a series, so nothing about Events has to
+//! survive a swap. [`Recorder::publish_or_log`] is the best-effort variant most operators want.
+//! The operator needs RBAC to create `events.events.k8s.io`.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -41,7 +42,7 @@ pub struct Event {
     pub type_: EventType,
     /// Why, in UpperCamelCase: `Scaled`, `DeploymentReady`.
     pub reason: String,
-    /// What happened, for people (the API server accepts up to 1 kB).
+    /// What happened, for people; longer than 1 kB (the API server's limit), it is cut.
     pub note: Option<String>,
     /// What the operator did or tried: `Reconcile`, `Scale`.
     pub action: String,
@@ -83,7 +84,7 @@ impl Recorder {
             reporting_instance: self.reporter.instance.clone(),
             action: Some(event.action.clone()),
             reason: Some(event.reason.clone()),
-            note: event.note.clone(),
+            note: event.note.as_deref().map(truncate_note),
             type_: Some(event.type_.as_str().to_owned()),
             regarding: Some(regarding.clone()),
             related: event.secondary.clone(),
@@ -100,4 +101,31 @@ impl Recorder {
                 event.reason
             ))
     }
+
+    /// Like [`Recorder::publish`], best effort: a failure is logged as a warning
+    /// (`could not record event`, with fields `reason`, `regarding` and `error`) instead of
+    /// returned, so recording an Event never fails a reconcile.
+    pub fn publish_or_log(&self, event: &Event, regarding: &ObjectReference) {
+        if let Err(error) = self.publish(event, regarding) {
+            crate::log::Logger::new()
+                .with("reason", event.reason.as_str())
+                .with("regarding", regarding.name.clone().unwrap_or_default())
+                .with("error", error.cause_message())
+                .warn("could not record event");
+        }
+    }
+}
+
+/// The API server refuses notes over 1 kB: keep the first 1021 bytes (whole characters) and mark
+/// the cut with `...`.
+fn truncate_note(note: &str) -> String {
+    const MAX_NOTE_BYTES: usize = 1024;
+    if note.len() <= MAX_NOTE_BYTES {
+        return note.to_owned();
+    }
+    let mut end = MAX_NOTE_BYTES - 3;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &note[..end])
 }

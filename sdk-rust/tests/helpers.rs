@@ -215,6 +215,49 @@ fn an_event_is_one_create_of_an_events_v1_event() {
 }
 
 #[test]
+fn a_failed_event_is_logged_not_returned_and_long_notes_are_cut() {
+    let host = FakeHost::install();
+    host.on_kube(|_| testing::api_error(403, "Forbidden", "events.events.k8s.io is forbidden"));
+    let regarding = config_map("web", Some("uid-1")).object_ref(&());
+    let recorder = Recorder::new(Reporter {
+        controller: "example.com/x".into(),
+        instance: None,
+    });
+    let long_note = format!("{}é{}", "a".repeat(1020), "b".repeat(100));
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "Broken".into(),
+        note: Some(long_note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder.publish_or_log(&event, &regarding);
+
+    let note = host.raw_kube_requests()[0]["body"]["note"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        note,
+        format!("{}...", "a".repeat(1020)),
+        "cut before the character crossing byte 1021"
+    );
+    assert!(host.raw_kube_requests()[0]["body"]
+        .get("reportingInstance")
+        .is_none());
+    let logs = host.logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(
+        (logs[0].level, logs[0].message.as_str()),
+        (LogLevel::Warn, "could not record event")
+    );
+    assert_eq!(
+        serde_json::to_value(&logs[0].fields).unwrap(),
+        json!({"reason": "Broken", "regarding": "web", "error": "events.events.k8s.io is forbidden"})
+    );
+}
+
+#[test]
 fn http_requests_carry_method_headers_body_and_timeout() {
     let host = FakeHost::install();
     host.on_http(|request| match request.method.as_str() {

@@ -121,7 +121,7 @@ fn measure_and_scale(scaler: &MetricScaler, namespace: &str) -> Result<Measureme
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        recorder().publish(&event, &scaler.object_ref(&()))?;
+        recorder().publish_or_log(&event, &scaler.object_ref(&()));
     }
     Ok(Measurement::Available {
         sample,

@@ -165,7 +165,7 @@ fn update_status(webapps: &Api<WebApp>, app: &WebApp, ready_replicas: i32) -> Re
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        recorder().publish(&event, &app.object_ref(&()))?;
+        recorder().publish_or_log(&event, &app.object_ref(&()));
     }
     Ok(())
 }

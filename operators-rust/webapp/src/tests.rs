@@ -304,3 +304,25 @@ fn deletion_without_the_finalizer_and_a_gone_object_make_no_calls() {
         .reconcile_result();
     assert!(host.kube_requests().is_empty());
 }
+
+#[test]
+fn a_refused_event_is_logged_and_the_reconcile_still_succeeds() {
+    let host = host(json!({}));
+    let mut answer_writes = answer(None);
+    host.on_kube(move |request| match request {
+        KubeRequest::Create { kind, .. } if kind == "Event" => {
+            testing::api_error(403, "Forbidden", "events.events.k8s.io is forbidden")
+        }
+        _ => answer_writes(request),
+    });
+    let app = webapp(json!(["demo.wasm-operator.dev/registry"]), None);
+    host.reconcile(wasm_operator_reconcile, request(app))
+        .reconcile_result();
+    let logs = host.logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].message, "could not record event");
+    assert_eq!(
+        serde_json::to_value(&logs[0].fields).unwrap(),
+        json!({"reason": "DeploymentNotReady", "regarding": "web", "error": "events.events.k8s.io is forbidden"})
+    );
+}

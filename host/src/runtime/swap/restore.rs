@@ -38,7 +38,9 @@ pub(super) async fn restore(
         SwapSupport::Unsupported(reason) => return Err(SwapError::Unsupported(reason.clone())),
     };
     let record = &swapped.record;
+    let t0 = std::time::Instant::now();
     let mut checked = check(record, layout, &swapped.operator)?;
+    let t1 = t0.elapsed();
     let globals = std::mem::take(&mut checked.meta.globals);
     let mut instance = OperatorInstance::create(
         swapped.module.clone(),
@@ -49,13 +51,17 @@ pub(super) async fn restore(
     )
     .await
     .map_err(SwapError::Instantiate)?;
+    let t2 = t0.elapsed();
     let fresh_bytes = grow_to(&mut instance, record, checked.meta.memory_bytes)?;
+    let t3 = t0.elapsed();
     if mode == RestoreMode::Lazy && checked.unchanged {
         map_image(&mut instance, record, checked)?;
     } else {
         copy_image(&mut instance, record, &checked, fresh_bytes)?;
     }
+    let t4 = t0.elapsed();
     set_globals(&mut instance, record, layout, &globals)?;
+    if std::env::var_os("SWAP_TRACE").is_some() { eprintln!("check {t1:?} create {t2:?} grow {t3:?} map {t4:?} globals {:?}", t0.elapsed()); }
     Ok(instance)
 }
 
@@ -193,10 +199,12 @@ fn map_image(
         //   anything reading its memory.
         unsafe { sys::map_file_private_fixed(base, byte_len, &checked.file, checked.data_offset) }
             .map_err(|error| SwapError::io(&record.path, error))?;
+        let tm = std::time::Instant::now();
         // No other process can open the file by name from here on. A change made before this
         // point altered its identity; check again now that nothing can change it by name.
         std::fs::remove_file(&record.path).map_err(|error| SwapError::io(&record.path, error))?;
         let stat = checked.file.metadata().map_err(|error| SwapError::io(&record.path, error))?;
+        if std::env::var_os("SWAP_TRACE").is_some() { eprintln!("unlink+stat {:?}", tm.elapsed()); }
         if FileIdentity::of(&stat) != record.identity {
             return Err(SwapError::corrupt(&record.path, "it changed while being restored"));
         }

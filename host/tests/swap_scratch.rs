@@ -1,0 +1,21 @@
+mod runtime_support;
+mod swap_support;
+use runtime_support::*;
+use swap_support::*;
+use wasm_operator::runtime::{InstanceLimits, RestoreMode};
+#[tokio::test]
+async fn scratch() {
+    let test = test_runtime();
+    let module = load_stateful(&test.runtime).await;
+    let dir = tempfile::tempdir().unwrap();
+    let services = FakeServices::new();
+    let limits = InstanceLimits { max_memory_bytes: 1 << 30, call_deadline: DEFAULT_DEADLINE };
+    let mut instance = stateful_instance(&module, "s", 64 << 20, limits, services.clone()).await;
+    for _ in 0..8 {
+        let swapped = swap_out(instance, dir.path());
+        let t = std::time::Instant::now();
+        instance = swap_in(swapped, services.clone(), RestoreMode::Lazy).await;
+        eprintln!("total {:?}", t.elapsed());
+        reconcile_ok(&mut instance, &services, "touch").await;
+    }
+}
