@@ -26,6 +26,9 @@ start_private_controlplane "$run_dir"
 export WASM_OPERATOR_KUBECONFIG=$CONTROLPLANE_KUBECONFIG
 export WASM_OPERATOR_CONTROLPLANE=$CONTROLPLANE_BIN
 
+echo "== unit tests of the Rust example operators (native target, fake host)"
+cargo test --locked -q -p operator-webapp -p operator-metrics-scaler -p operator-ring -p operator-counter
+
 echo "== cargo test"
 # The default members: the native crates. Wasm guests are workspace members built for
 # wasm32-wasip1 by the tests themselves (test-support builds them from source).

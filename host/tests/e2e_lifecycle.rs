@@ -24,7 +24,12 @@ async fn an_operator_loads_and_unloads_repeatedly_without_restarting_the_host() 
             ))
             .await
             .unwrap();
-        assert_eq!(host.manager.state("cycler"), Some(OperatorState::Idle));
+        // Loaded and initialised; it may already be reconciling the widgets of earlier rounds.
+        let state = host.manager.state("cycler");
+        assert!(
+            matches!(state, Some(OperatorState::Idle | OperatorState::Running)),
+            "after load the operator runs, got {state:?}"
+        );
         let listed = host.manager.list();
         assert_eq!(listed.len(), 1);
         assert!(listed[0]

@@ -26,7 +26,7 @@ func (c Config) validate() error {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("ring: config key %s is required", missing[0])
+		return fmt.Errorf("config key %s is required", missing[0])
 	}
-	return fmt.Errorf("ring: config keys %s are required", strings.Join(missing, " and "))
+	return fmt.Errorf("config keys %s are required", strings.Join(missing, " and "))
 }
