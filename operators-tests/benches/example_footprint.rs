@@ -166,7 +166,7 @@ async fn measure(example: &'static str, lang: Lang, module_bytes: usize) -> Row 
     let setup = set_up(&harness, example, lang).await;
     let operator = setup.spec.name.clone();
     let rss_before = median_rss().await;
-    harness.load_spec(setup.spec).await;
+    harness.load_spec(setup.spec.clone()).await;
 
     // The first successful reconcile of the sample, and the worker back to Idle: the memory
     // gauge is published between the two.
