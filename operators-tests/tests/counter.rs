@@ -122,6 +122,13 @@ async fn counter_keeps_its_map_across_many_updates() {
             field(&counter, "/status/checksum"),
             Some(&json!(format!("{checksum:016x}")))
         );
+        // The next language's operator watches every namespace and counts every Counter it
+        // sees: leave none behind (a namespace's deletion finishes in the background).
+        counters
+            .delete("tally", &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_for_absence(&counters, "tally", "the Counter to be gone before the next language").await;
         harness.stop().await;
     }
 }

@@ -61,7 +61,7 @@ pub(super) async fn restore(
     }
     let t4 = t0.elapsed();
     set_globals(&mut instance, record, layout, &globals)?;
-    if std::env::var_os("SWAP_TRACE").is_some() { eprintln!("check {t1:?} create {t2:?} grow {t3:?} map {t4:?} globals {:?}", t0.elapsed()); }
+    if std::env::var_os("SWAP_TRACE").is_some() { super::TRACE.lock().unwrap().push(format!("check {t1:?} create {t2:?} grow {t3:?} map {t4:?} globals {:?}", t0.elapsed())); }
     Ok(instance)
 }
 
@@ -204,7 +204,7 @@ fn map_image(
         // point altered its identity; check again now that nothing can change it by name.
         std::fs::remove_file(&record.path).map_err(|error| SwapError::io(&record.path, error))?;
         let stat = checked.file.metadata().map_err(|error| SwapError::io(&record.path, error))?;
-        if std::env::var_os("SWAP_TRACE").is_some() { eprintln!("unlink+stat {:?}", tm.elapsed()); }
+        if std::env::var_os("SWAP_TRACE").is_some() { super::TRACE.lock().unwrap().push(format!("unlink+stat {:?}", tm.elapsed())); }
         if FileIdentity::of(&stat) != record.identity {
             return Err(SwapError::corrupt(&record.path, "it changed while being restored"));
         }
