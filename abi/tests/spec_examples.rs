@@ -10,7 +10,13 @@ use serde::Serialize;
 use serde_json::Value;
 use wasm_operator_abi::*;
 
-const SPEC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/abi.md");
+/// Read at run time relative to the package cargo runs the test in: the target directory is
+/// shared between checkouts, so a path compiled in could name another checkout's copy.
+fn spec_path() -> std::path::PathBuf {
+    let package =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    std::path::Path::new(&package).join("../docs/abi.md")
+}
 
 /// The info-string prefix that marks a checked example.
 const EXAMPLE_TAG: &str = "abi:";
@@ -222,8 +228,9 @@ fn required_coverage() -> BTreeSet<String> {
 
 #[test]
 fn every_example_in_the_spec_is_a_valid_message_and_every_message_has_one() {
-    let markdown = std::fs::read_to_string(SPEC_PATH)
-        .unwrap_or_else(|error| panic!("reading {SPEC_PATH}: {error}"));
+    let path = spec_path();
+    let markdown = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
     let examples = extract_examples(&markdown);
 
     let mut failures = Vec::new();

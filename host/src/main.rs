@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use wasm_operator::cli;
 
 #[derive(Parser)]
-#[command(name = "wasm-operator", version, about = "Runs Kubernetes operators as WebAssembly modules in one host")]
+#[command(
+    name = "wasm-operator",
+    version,
+    about = "Runs Kubernetes operators as WebAssembly modules in one host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -142,7 +142,9 @@ async fn editing_an_owned_configmap_reconciles_its_widget() {
     wait_for(
         "the owned ConfigMap's change to have reconciled the Widget",
         PROMPTLY,
-        || async { (host.reconciles.of_key("mapper", &key).len() > reconciles_before).then_some(()) },
+        || async {
+            (host.reconciles.of_key("mapper", &key).len() > reconciles_before).then_some(())
+        },
     )
     .await;
 }

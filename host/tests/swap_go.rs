@@ -14,7 +14,10 @@ const MIB: u64 = 1 << 20;
 
 async fn load_go_stateful(runtime: &Runtime) -> LoadedModule {
     let path = wasm_operator_test_support::go_guest_module("host/tests/guests/go-stateful");
-    let module = runtime.load(&std::fs::read(path).unwrap()).await.expect("the Go guest loads");
+    let module = runtime
+        .load(&std::fs::read(path).unwrap())
+        .await
+        .expect("the Go guest loads");
     assert!(module.swappable(), "{:?}", module.swap_unsupported_reason());
     module
 }
@@ -24,7 +27,11 @@ fn distinct_names(services: &FakeServices) -> u64 {
     messages
         .iter()
         .rev()
-        .find_map(|message| message.split(' ').find_map(|pair| pair.strip_prefix("names=")))
+        .find_map(|message| {
+            message
+                .split(' ')
+                .find_map(|pair| pair.strip_prefix("names="))
+        })
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("the Go guest reported no names; its log: {messages:?}"))
 }
@@ -44,7 +51,11 @@ async fn a_go_operator_keeps_its_heap_map_and_clock_across_swap_cycles() {
     assert_eq!((expected.reconciles, expected.inits), (1, 1));
 
     for cycle in 0..12u64 {
-        let mode = if cycle % 3 == 1 { RestoreMode::Eager } else { RestoreMode::Lazy };
+        let mode = if cycle % 3 == 1 {
+            RestoreMode::Eager
+        } else {
+            RestoreMode::Lazy
+        };
         instance = swap_in(swap_out(instance, state_dir.path()), services.clone(), mode).await;
         let report = reconcile_ok(&mut instance, &services, "verify").await;
         assert_eq!(

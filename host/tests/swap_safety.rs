@@ -25,16 +25,31 @@ async fn snapshots_are_private_to_the_host_user_and_gone_once_swapped_in() {
     let parent = tempfile::tempdir().unwrap();
     let state_dir = parent.path().join("state");
     let services = FakeServices::new();
-    let instance = stateful_instance(&module, "private", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let instance = stateful_instance(
+        &module,
+        "private",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
 
     let swapped = swap_out(instance, &state_dir);
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(swapped.snapshot_path()), 0o600);
-    assert_eq!(mode(&state_dir), 0o700, "the state directory is created private");
+    assert_eq!(
+        mode(&state_dir),
+        0o700,
+        "the state directory is created private"
+    );
     assert_eq!(files_in(&state_dir).len(), 1, "{:?}", files_in(&state_dir));
 
     let _instance = swap_in(swapped, services, RestoreMode::Lazy).await;
-    assert!(files_in(&state_dir).is_empty(), "{:?}", files_in(&state_dir));
+    assert!(
+        files_in(&state_dir).is_empty(),
+        "{:?}",
+        files_in(&state_dir)
+    );
 }
 
 /// For each restore mode: swaps out a stateful instance, damages its snapshot with `damage`,
@@ -46,8 +61,14 @@ async fn damaged_snapshot_is_refused(what: &str, damage: impl Fn(&Path)) {
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
     for mode in [RestoreMode::Lazy, RestoreMode::Eager] {
-        let mut instance =
-            stateful_instance(&module, "damaged", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+        let mut instance = stateful_instance(
+            &module,
+            "damaged",
+            MIB,
+            limits(DEFAULT_DEADLINE),
+            services.clone(),
+        )
+        .await;
         reconcile_ok(&mut instance, &services, "touch").await;
         let swapped = swap_out(instance, state_dir.path());
         let path = swapped.snapshot_path().to_owned();
@@ -55,22 +76,34 @@ async fn damaged_snapshot_is_refused(what: &str, damage: impl Fn(&Path)) {
 
         let error = swapped.swap_in_with(services.clone(), mode).await.err();
         match &error {
-            Some(SwapError::Corrupt { reason, .. }) => eprintln!("{what}, {mode:?}: refused because {reason}"),
+            Some(SwapError::Corrupt { reason, .. }) => {
+                eprintln!("{what}, {mode:?}: refused because {reason}")
+            }
             other => panic!("{what}, {mode:?}: expected Corrupt, got {other:?}"),
         }
         assert_eq!(error.unwrap().kind(), "corrupt");
         assert!(!path.exists(), "{what}: the unusable snapshot is removed");
 
         // The operator recovers fresh: a new instance, a new init, a new count.
-        let mut fresh =
-            stateful_instance(&module, "damaged", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+        let mut fresh = stateful_instance(
+            &module,
+            "damaged",
+            MIB,
+            limits(DEFAULT_DEADLINE),
+            services.clone(),
+        )
+        .await;
         let report = reconcile_ok(&mut fresh, &services, "verify").await;
         assert_eq!(report.reconciles, 1, "{what}, {mode:?}");
     }
 }
 
 fn flip_byte(path: &Path, offset: u64) {
-    let file = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, offset).unwrap();
     file.write_all_at(&[byte[0] ^ 0x01], offset).unwrap();
@@ -133,11 +166,21 @@ async fn a_missing_snapshot_is_reported_as_missing() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let instance = stateful_instance(&module, "missing", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let instance = stateful_instance(
+        &module,
+        "missing",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let swapped = swap_out(instance, state_dir.path());
     fs::remove_file(swapped.snapshot_path()).unwrap();
     let error = swapped.swap_in(services).await.err();
-    assert!(matches!(error, Some(SwapError::Missing { .. })), "{error:?}");
+    assert!(
+        matches!(error, Some(SwapError::Missing { .. })),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +190,14 @@ async fn an_identical_copy_of_a_snapshot_is_verified_then_restored() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = stateful_instance(&module, "copied", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let mut instance = stateful_instance(
+        &module,
+        "copied",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let before = reconcile_ok(&mut instance, &services, "touch").await;
     let swapped = swap_out(instance, state_dir.path());
     let path = swapped.snapshot_path().to_owned();
@@ -156,7 +206,10 @@ async fn an_identical_copy_of_a_snapshot_is_verified_then_restored() {
     fs::rename(&copy, &path).unwrap();
 
     let mut instance = swap_in(swapped, services.clone(), RestoreMode::Lazy).await;
-    assert!(!instance.maps_snapshot(), "an unverified file is never mapped");
+    assert!(
+        !instance.maps_snapshot(),
+        "an unverified file is never mapped"
+    );
     let after = reconcile_ok(&mut instance, &services, "verify").await;
     assert_eq!(after.sum, before.sum);
 }
@@ -169,16 +222,28 @@ async fn a_change_outside_the_stored_chunks_does_not_reach_the_guest() {
     let module = test.runtime.load(&zeroed_segment_operator()).await.unwrap();
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = module.instantiate("holes", limits(DEFAULT_DEADLINE), services.clone()).await.unwrap();
-    instance.reconcile(&reconcile_request("zero it")).await.unwrap();
+    let mut instance = module
+        .instantiate("holes", limits(DEFAULT_DEADLINE), services.clone())
+        .await
+        .unwrap();
+    instance
+        .reconcile(&reconcile_request("zero it"))
+        .await
+        .unwrap();
     let swapped = swap_out(instance, state_dir.path());
     let bytes = fs::read(swapped.snapshot_path()).unwrap();
     let data_offset = u64::from_le_bytes(bytes[40..48].try_into().unwrap());
-    let file = OpenOptions::new().write(true).open(swapped.snapshot_path()).unwrap();
+    let file = OpenOptions::new()
+        .write(true)
+        .open(swapped.snapshot_path())
+        .unwrap();
     file.write_all_at(b"not zero", data_offset + 65536).unwrap();
 
     let mut instance = swap_in(swapped, services, RestoreMode::Lazy).await;
-    instance.reconcile(&reconcile_request("check")).await.unwrap();
+    instance
+        .reconcile(&reconcile_request("check"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -187,8 +252,22 @@ async fn another_operators_snapshot_is_refused() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let first = stateful_instance(&module, "first", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
-    let second = stateful_instance(&module, "second", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let first = stateful_instance(
+        &module,
+        "first",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
+    let second = stateful_instance(
+        &module,
+        "second",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let first = swap_out(first, state_dir.path());
     let second = swap_out(second, state_dir.path());
     fs::copy(first.snapshot_path(), second.snapshot_path()).unwrap();
@@ -196,7 +275,10 @@ async fn another_operators_snapshot_is_refused() {
     let error = second.swap_in(services.clone()).await.err();
     match error {
         Some(SwapError::Corrupt { reason, .. }) => {
-            assert!(reason.contains("not the snapshot this instance"), "{reason}")
+            assert!(
+                reason.contains("not the snapshot this instance"),
+                "{reason}"
+            )
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
@@ -211,14 +293,28 @@ async fn discarding_or_dropping_a_swapped_instance_removes_its_snapshot() {
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
 
-    let instance = stateful_instance(&module, "discarded", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let instance = stateful_instance(
+        &module,
+        "discarded",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let swapped = swap_out(instance, state_dir.path());
     let path = swapped.snapshot_path().to_owned();
     assert!(path.exists());
     swapped.discard().unwrap();
     assert!(!path.exists());
 
-    let instance = stateful_instance(&module, "dropped", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let instance = stateful_instance(
+        &module,
+        "dropped",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let swapped = swap_out(instance, state_dir.path());
     let path = swapped.snapshot_path().to_owned();
     drop(swapped);
@@ -233,14 +329,24 @@ async fn leftover_snapshots_are_cleared_and_other_files_kept() {
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
     for name in ["crashed-a", "crashed-b"] {
-        let instance = stateful_instance(&module, name, MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+        let instance = stateful_instance(
+            &module,
+            name,
+            MIB,
+            limits(DEFAULT_DEADLINE),
+            services.clone(),
+        )
+        .await;
         // As if the host had crashed: nothing removes the file.
         std::mem::forget(swap_out(instance, state_dir.path()));
     }
     fs::write(state_dir.path().join("notes.txt"), b"keep me").unwrap();
     assert_eq!(remove_snapshots(state_dir.path()).unwrap(), 2);
     assert_eq!(files_in(state_dir.path()), ["notes.txt"]);
-    assert_eq!(remove_snapshots(&state_dir.path().join("absent")).unwrap(), 0);
+    assert_eq!(
+        remove_snapshots(&state_dir.path().join("absent")).unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -255,10 +361,21 @@ async fn an_unusable_instance_is_not_swapped_out_and_comes_back() {
     };
     let mut instance = stateful_instance(&module, "spinner", MIB, limits, services).await;
     let spun = instance.reconcile(&reconcile_request("spin")).await;
-    assert!(matches!(spun, Err(CallError::DeadlineExceeded(_))), "{spun:?}");
+    assert!(
+        matches!(spun, Err(CallError::DeadlineExceeded(_))),
+        "{spun:?}"
+    );
 
-    let failure = instance.swap_out(state_dir.path()).err().expect("swap-out is refused");
-    assert!(matches!(failure.error, SwapError::InstanceUnusable(CallError::DeadlineExceeded(_))), "{failure}");
+    let failure = instance
+        .swap_out(state_dir.path())
+        .expect_err("swap-out is refused");
+    assert!(
+        matches!(
+            failure.error,
+            SwapError::InstanceUnusable(CallError::DeadlineExceeded(_))
+        ),
+        "{failure}"
+    );
     assert_eq!(failure.instance.operator(), "spinner");
     assert!(files_in(state_dir.path()).is_empty());
 }
@@ -272,10 +389,18 @@ async fn a_module_that_cannot_be_instrumented_runs_but_stays_resident() {
     assert!(reason.contains("table.grow"), "{reason}");
 
     let state_dir = tempfile::tempdir().unwrap();
-    let mut instance = module.instantiate("tables", limits(DEFAULT_DEADLINE), FakeServices::new()).await.unwrap();
+    let mut instance = module
+        .instantiate("tables", limits(DEFAULT_DEADLINE), FakeServices::new())
+        .await
+        .unwrap();
     instance.reconcile(&reconcile_request("a")).await.unwrap();
-    let failure = instance.swap_out(state_dir.path()).err().expect("swap-out is refused");
-    assert!(matches!(failure.error, SwapError::Unsupported(_)), "{failure}");
+    let failure = instance
+        .swap_out(state_dir.path())
+        .expect_err("swap-out is refused");
+    assert!(
+        matches!(failure.error, SwapError::Unsupported(_)),
+        "{failure}"
+    );
     let mut instance = failure.instance;
     instance.reconcile(&reconcile_request("b")).await.unwrap();
     assert!(files_in(state_dir.path()).is_empty());
@@ -305,8 +430,23 @@ async fn instrumented_code_is_cached_apart_and_restores_after_a_restart() {
 
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = stateful_instance(&module, "cached", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let mut instance = stateful_instance(
+        &module,
+        "cached",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let before = reconcile_ok(&mut instance, &services, "touch").await;
-    let mut instance = swap_in(swap_out(instance, state_dir.path()), services.clone(), RestoreMode::Lazy).await;
-    assert_eq!(reconcile_ok(&mut instance, &services, "verify").await.sum, before.sum);
+    let mut instance = swap_in(
+        swap_out(instance, state_dir.path()),
+        services.clone(),
+        RestoreMode::Lazy,
+    )
+    .await;
+    assert_eq!(
+        reconcile_ok(&mut instance, &services, "verify").await.sum,
+        before.sum
+    );
 }

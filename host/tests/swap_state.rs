@@ -19,15 +19,25 @@ async fn state_survives_cycles(mode: RestoreMode) {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance =
-        stateful_instance(&module, "keeper", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let mut instance = stateful_instance(
+        &module,
+        "keeper",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let mut expected = reconcile_ok(&mut instance, &services, "verify").await;
     assert_eq!((expected.reconciles, expected.inits), (1, 1));
 
     for cycle in 0..20u64 {
         let swapped = swap_out(instance, state_dir.path());
         assert!(swapped.snapshot_path().exists());
-        assert!(swapped.snapshot_bytes() >= MIB, "{} bytes stored", swapped.snapshot_bytes());
+        assert!(
+            swapped.snapshot_bytes() >= MIB,
+            "{} bytes stored",
+            swapped.snapshot_bytes()
+        );
         instance = swap_in(swapped, services.clone(), mode).await;
         assert_eq!(instance.maps_snapshot(), mode == RestoreMode::Lazy);
 
@@ -71,13 +81,29 @@ async fn the_same_state_survives_alternating_restore_modes() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance =
-        stateful_instance(&module, "keeper", MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let mut instance = stateful_instance(
+        &module,
+        "keeper",
+        MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     let mut before = reconcile_ok(&mut instance, &services, "touch").await;
-    for mode in [RestoreMode::Lazy, RestoreMode::Eager, RestoreMode::Lazy, RestoreMode::Lazy, RestoreMode::Eager] {
+    for mode in [
+        RestoreMode::Lazy,
+        RestoreMode::Eager,
+        RestoreMode::Lazy,
+        RestoreMode::Lazy,
+        RestoreMode::Eager,
+    ] {
         instance = swap_in(swap_out(instance, state_dir.path()), services.clone(), mode).await;
         let after = reconcile_ok(&mut instance, &services, "verify").await;
-        assert_eq!((after.sum, after.reconciles), (before.sum, before.reconciles + 1), "{mode:?}");
+        assert_eq!(
+            (after.sum, after.reconciles),
+            (before.sum, before.reconciles + 1),
+            "{mode:?}"
+        );
         before = reconcile_ok(&mut instance, &services, "touch").await;
     }
 }
@@ -122,16 +148,28 @@ async fn a_page_zeroed_over_a_data_segment_stays_zero_after_restore() {
             .instantiate("segments", limits(DEFAULT_DEADLINE), services.clone())
             .await
             .unwrap();
-        instance.reconcile(&reconcile_request("zero it")).await.unwrap();
-        instance.reconcile(&reconcile_request("check")).await.unwrap();
+        instance
+            .reconcile(&reconcile_request("zero it"))
+            .await
+            .unwrap();
+        instance
+            .reconcile(&reconcile_request("check"))
+            .await
+            .unwrap();
         let swapped = swap_out(instance, state_dir.path());
         // One page of registration and scratch data; the zeroed page is a hole.
-        assert!(swapped.snapshot_bytes() < 2 * 64 * 1024, "{mode:?}: {}", swapped.snapshot_bytes());
+        assert!(
+            swapped.snapshot_bytes() < 2 * 64 * 1024,
+            "{mode:?}: {}",
+            swapped.snapshot_bytes()
+        );
         let mut instance = swap_in(swapped, services.clone(), mode).await;
         instance
             .reconcile(&reconcile_request("check"))
             .await
-            .unwrap_or_else(|error| panic!("{mode:?}: the zeroed page came back non-zero: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("{mode:?}: the zeroed page came back non-zero: {error}")
+            });
     }
 }
 
@@ -145,9 +183,15 @@ async fn a_lazily_restored_instance_keeps_working_while_its_memory_grows() {
         max_memory_bytes: 256 << 20,
         call_deadline: DEFAULT_DEADLINE,
     };
-    let mut instance = stateful_instance(&module, "grower", 4 * MIB, limits, services.clone()).await;
+    let mut instance =
+        stateful_instance(&module, "grower", 4 * MIB, limits, services.clone()).await;
     for cycle in 0..6 {
-        instance = swap_in(swap_out(instance, state_dir.path()), services.clone(), RestoreMode::Lazy).await;
+        instance = swap_in(
+            swap_out(instance, state_dir.path()),
+            services.clone(),
+            RestoreMode::Lazy,
+        )
+        .await;
         assert!(instance.maps_snapshot());
         let mapped_bytes = instance.memory_bytes();
         for _ in 0..40 {
@@ -185,9 +229,14 @@ async fn deadline_and_memory_limit_still_hold_after_restore() {
         assert_eq!(spun, Err(CallError::DeadlineExceeded(deadline)), "{mode:?}");
 
         let instance = stateful_instance(&module, "bounded", MIB, limits, services.clone()).await;
-        let mut instance = swap_in(swap_out(instance, state_dir.path()), services.clone(), mode).await;
+        let mut instance =
+            swap_in(swap_out(instance, state_dir.path()), services.clone(), mode).await;
         let hoarded = instance.reconcile(&reconcile_request("hoard")).await;
-        assert_eq!(hoarded, Err(CallError::MemoryLimitExceeded { limit: 16 << 20 }), "{mode:?}");
+        assert_eq!(
+            hoarded,
+            Err(CallError::MemoryLimitExceeded { limit: 16 << 20 }),
+            "{mode:?}"
+        );
         assert!(instance.memory_bytes() <= 16 << 20);
     }
 }
@@ -201,8 +250,14 @@ async fn the_guest_clock_keeps_advancing_across_swaps() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance =
-        stateful_instance(&module, "clock", 8 * MIB, limits(DEFAULT_DEADLINE), services.clone()).await;
+    let mut instance = stateful_instance(
+        &module,
+        "clock",
+        8 * MIB,
+        limits(DEFAULT_DEADLINE),
+        services.clone(),
+    )
+    .await;
     reconcile_ok(&mut instance, &services, "verify").await;
     for mode in [RestoreMode::Lazy, RestoreMode::Eager] {
         instance = swap_in(swap_out(instance, state_dir.path()), services.clone(), mode).await;

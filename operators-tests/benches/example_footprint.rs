@@ -190,7 +190,8 @@ async fn measure(example: &'static str, lang: Lang, module_bytes: usize) -> Row 
         "wasm_operator_memory_bytes",
         &format!("operator=\"{operator}\""),
     )
-    .unwrap_or_else(|| panic!("no wasm_operator_memory_bytes for {operator}")) as u64;
+    .unwrap_or_else(|| panic!("no wasm_operator_memory_bytes for {operator}"))
+        as u64;
 
     harness.stop().await;
     drop(setup);

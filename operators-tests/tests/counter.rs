@@ -128,7 +128,12 @@ async fn counter_keeps_its_map_across_many_updates() {
             .delete("tally", &DeleteParams::default())
             .await
             .unwrap();
-        wait_for_absence(&counters, "tally", "the Counter to be gone before the next language").await;
+        wait_for_absence(
+            &counters,
+            "tally",
+            "the Counter to be gone before the next language",
+        )
+        .await;
         harness.stop().await;
     }
 }

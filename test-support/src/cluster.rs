@@ -28,7 +28,10 @@ pub struct ControlPlane {
 pub fn control_plane() -> &'static ControlPlane {
     static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
     CONTROL_PLANE.get_or_init(|| match std::env::var_os("WASM_OPERATOR_KUBECONFIG") {
-        Some(path) => ControlPlane { kubeconfig: PathBuf::from(path), _owned: None },
+        Some(path) => ControlPlane {
+            kubeconfig: PathBuf::from(path),
+            _owned: None,
+        },
         None => start().unwrap_or_else(|e| panic!("could not start the test control plane: {e:#}")),
     })
 }
@@ -73,7 +76,8 @@ fn start() -> anyhow::Result<ControlPlane> {
     let dir = std::env::temp_dir().join(format!("wasm-operator-cp-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let kubeconfig = dir.join("kubeconfig");
-    let log_path = std::env::temp_dir().join(format!("wasm-operator-cp-{}.log", std::process::id()));
+    let log_path =
+        std::env::temp_dir().join(format!("wasm-operator-cp-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path)?;
     let mut child = Command::new(&binary)
         .arg("run")
@@ -95,11 +99,17 @@ fn start() -> anyhow::Result<ControlPlane> {
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            anyhow::bail!("controlplane not ready within {READY_TIMEOUT:?}; log: {}", log_path.display());
+            anyhow::bail!(
+                "controlplane not ready within {READY_TIMEOUT:?}; log: {}",
+                log_path.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(ControlPlane { kubeconfig, _owned: Some(Mutex::new((child, stdin))) })
+    Ok(ControlPlane {
+        kubeconfig,
+        _owned: Some(Mutex::new((child, stdin))),
+    })
 }
 
 /// The controlplane binary: `WASM_OPERATOR_CONTROLPLANE`, or built (and cached) by
@@ -109,10 +119,23 @@ fn controlplane_binary() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let script = workspace_root().join("scripts").join("controlplane.sh");
-    let output = Command::new("bash").arg(&script).arg("build").stderr(Stdio::inherit()).output()?;
-    anyhow::ensure!(output.status.success(), "{} build failed ({})", script.display(), output.status);
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("build")
+        .stderr(Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} build failed ({})",
+        script.display(),
+        output.status
+    );
     let stdout = String::from_utf8(output.stdout)?;
     let path = stdout.lines().last().unwrap_or_default().trim();
-    anyhow::ensure!(!path.is_empty(), "{} build printed no path", script.display());
+    anyhow::ensure!(
+        !path.is_empty(),
+        "{} build printed no path",
+        script.display()
+    );
     Ok(PathBuf::from(path))
 }

@@ -1,14 +1,25 @@
 //! Building Wasm guest crates of this workspace from source for tests.
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-/// The root of the repository (the Cargo workspace).
+/// The root of the repository (the Cargo workspace) this test runs from.
+///
+/// Found at run time from the directory cargo runs the test in (`CARGO_MANIFEST_DIR`, else the
+/// working directory), not baked in at compile time: the target directory is shared between
+/// checkouts (see scripts/lib.sh), so a compiled-in path could point at another checkout.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("test-support lives one level below the workspace root")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().expect("the working directory is readable"));
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.contains("[workspace]"))
+        })
+        .unwrap_or_else(|| panic!("no Cargo workspace above {}", start.display()))
         .to_path_buf()
 }
 
@@ -19,7 +30,10 @@ pub fn workspace_root() -> PathBuf {
 /// may still hold the lock on the main one.
 pub fn guest_module(package: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(path) = built.get(package) {
         return path.clone();
     }
@@ -31,7 +45,15 @@ pub fn guest_module(package: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1", "-p", package])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            package,
+        ])
         .env("CARGO_TARGET_DIR", &target_dir)
         .status()
         .unwrap_or_else(|e| panic!("could not run cargo to build guest {package}: {e}"));
@@ -41,7 +63,11 @@ pub fn guest_module(package: &str) -> PathBuf {
     );
     let file = format!("{}.wasm", package.replace('-', "_"));
     let path = target_dir.join("wasm32-wasip1").join("release").join(file);
-    assert!(path.exists(), "cargo built {package} but {} does not exist: is it a cdylib?", path.display());
+    assert!(
+        path.exists(),
+        "cargo built {package} but {} does not exist: is it a cdylib?",
+        path.display()
+    );
     built.insert(package.to_string(), path.clone());
     path
 }
@@ -51,7 +77,10 @@ pub fn guest_module(package: &str) -> PathBuf {
 /// per process, and returns the path of the `.wasm` file.
 pub fn go_guest_module(dir: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(path) = built.get(dir) {
         return path.clone();
     }
@@ -61,7 +90,10 @@ pub fn go_guest_module(dir: &str) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
         .join("go-guests");
     std::fs::create_dir_all(&out_dir).expect("creating the Go guest output directory");
-    let path = out_dir.join(format!("{}.wasm", dir.trim_end_matches('/').replace('/', "-")));
+    let path = out_dir.join(format!(
+        "{}.wasm",
+        dir.trim_end_matches('/').replace('/', "-")
+    ));
     let status = Command::new("go")
         .current_dir(root.join(dir))
         .args(["build", "-buildmode=c-shared", "-trimpath", "-o"])
@@ -71,7 +103,10 @@ pub fn go_guest_module(dir: &str) -> PathBuf {
         .env("GOARCH", "wasm")
         .status()
         .unwrap_or_else(|e| panic!("could not run go to build {dir}: {e}"));
-    assert!(status.success(), "building Go guest {dir} failed ({status}); Go >= 1.24 is needed");
+    assert!(
+        status.success(),
+        "building Go guest {dir} failed ({status}); Go >= 1.24 is needed"
+    );
     built.insert(dir.to_string(), path.clone());
     path
 }

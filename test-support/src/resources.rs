@@ -21,14 +21,19 @@ pub struct TestNamespace {
 pub async fn test_namespace(client: &Client, prefix: &str) -> TestNamespace {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace = Namespace {
-        metadata: ObjectMeta { generate_name: Some(format!("{prefix}-")), ..Default::default() },
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{prefix}-")),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let created = namespaces
         .create(&PostParams::default(), &namespace)
         .await
         .unwrap_or_else(|e| panic!("creating a test namespace: {e}"));
-    TestNamespace { name: created.metadata.name.expect("the API server names it") }
+    TestNamespace {
+        name: created.metadata.name.expect("the API server names it"),
+    }
 }
 
 impl Drop for TestNamespace {
@@ -42,10 +47,16 @@ impl Drop for TestNamespace {
         // away at the end of the run anyway.
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async move {
                 let namespaces: Api<Namespace> = Api::all(control_plane().client().await);
-                namespaces.delete(&name, &DeleteParams::background()).await.ok()
+                namespaces
+                    .delete(&name, &DeleteParams::background())
+                    .await
+                    .ok()
             })
         })
         .join();
@@ -56,18 +67,35 @@ impl Drop for TestNamespace {
 /// Established, so the caller can create objects of the new kind at once.
 pub async fn apply_crd(client: &Client, crd_yaml: &str) -> anyhow::Result<()> {
     let crd: CustomResourceDefinition = serde_yaml::from_str(crd_yaml)?;
-    let name = crd.metadata.name.clone().ok_or_else(|| anyhow::anyhow!("the CRD has no metadata.name"))?;
+    let name = crd
+        .metadata
+        .name
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the CRD has no metadata.name"))?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd)).await?;
-    wait_for(&format!("CRD {name} to be Established"), Duration::from_secs(30), || {
-        let crds = crds.clone();
-        let name = name.clone();
-        async move {
-            let crd = crds.get(&name).await.ok()?;
-            let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
-            established.then_some(())
-        }
-    })
+    crds.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await?;
+    wait_for(
+        &format!("CRD {name} to be Established"),
+        Duration::from_secs(30),
+        || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await.ok()?;
+                let established = crd
+                    .status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                established.then_some(())
+            }
+        },
+    )
     .await;
     Ok(())
 }

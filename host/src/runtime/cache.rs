@@ -121,9 +121,13 @@ impl ModuleCache {
     }
 
     fn artifact_path(&self, module_sha256: &str, variant: Option<&str>) -> PathBuf {
-        let variant = variant.map(|variant| format!("-{variant}")).unwrap_or_default();
-        self.dir
-            .join(format!("{module_sha256}-{}{variant}.cwasm", self.engine_key))
+        let variant = variant
+            .map(|variant| format!("-{variant}"))
+            .unwrap_or_default();
+        self.dir.join(format!(
+            "{module_sha256}-{}{variant}.cwasm",
+            self.engine_key
+        ))
     }
 
     /// `Ok(None)` on a plain miss; `Err` with a reason when a file exists but is unusable.

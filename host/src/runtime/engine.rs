@@ -13,6 +13,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, Strategy};
 
+/// Whether every linear memory is a mapping of its own, as the on-demand allocator below makes
+/// it. Lazy swap-in maps snapshot files over linear memory and relies on this; with a pooling
+/// allocator, a recycled slot could keep a snapshot's pages, so swap-in copies instead. Keep this
+/// in step with the allocation strategy.
+pub(crate) const MEMORIES_HAVE_OWN_MAPPINGS: bool = true;
+
 /// Builds the engine every operator module is compiled for and runs on.
 pub(crate) fn build_engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();

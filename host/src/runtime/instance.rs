@@ -51,9 +51,14 @@ impl OperatorInstance {
         limits: InstanceLimits,
         services: Arc<dyn HostServices>,
     ) -> Result<OperatorInstance, CallError> {
-        let mut instance =
-            OperatorInstance::create(module, operator, limits, services, GuestClock::starting_now())
-                .await?;
+        let mut instance = OperatorInstance::create(
+            module,
+            operator,
+            limits,
+            services,
+            GuestClock::starting_now(),
+        )
+        .await?;
         instance.run_initialize().await?;
         Ok(instance)
     }
@@ -132,7 +137,7 @@ impl OperatorInstance {
     /// created (mode 0700) if missing. This does blocking file I/O proportional to what changed
     /// since the last swap-in: run it on a blocking thread (`tokio::task::spawn_blocking`). On
     /// failure the instance comes back unchanged in the error. See the `swap` module docs.
-    pub fn swap_out(self, dir: &Path) -> Result<SwappedInstance, SwapOutError> {
+    pub fn swap_out(self, dir: &Path) -> Result<SwappedInstance, Box<SwapOutError>> {
         super::swap::swap_out(self, dir)
     }
 

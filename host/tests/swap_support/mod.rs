@@ -14,11 +14,17 @@ use wasm_operator::runtime::{
 use crate::runtime_support::{init_input, reconcile_request, FakeServices};
 
 pub fn stateful_wasm() -> Vec<u8> {
-    std::fs::read(wasm_operator_test_support::guest_module("test-guest-stateful")).unwrap()
+    std::fs::read(wasm_operator_test_support::guest_module(
+        "test-guest-stateful",
+    ))
+    .unwrap()
 }
 
 pub async fn load_stateful(runtime: &Runtime) -> LoadedModule {
-    let module = runtime.load(&stateful_wasm()).await.expect("the stateful guest loads");
+    let module = runtime
+        .load(&stateful_wasm())
+        .await
+        .expect("the stateful guest loads");
     assert!(
         module.swappable(),
         "the stateful guest must be swappable: {:?}",
@@ -35,9 +41,15 @@ pub async fn stateful_instance(
     limits: InstanceLimits,
     services: Arc<FakeServices>,
 ) -> OperatorInstance {
-    let mut instance = module.instantiate(operator, limits, services).await.expect("instantiates");
+    let mut instance = module
+        .instantiate(operator, limits, services)
+        .await
+        .expect("instantiates");
     instance
-        .init(&init_input(operator, json!({ "stateBytes": state_bytes, "seed": 7 })))
+        .init(&init_input(
+            operator,
+            json!({ "stateBytes": state_bytes, "seed": 7 }),
+        ))
         .await
         .expect("init succeeds");
     instance
@@ -148,7 +160,8 @@ fn wat_module(memory_pages: u32, extra_fields: &str, reconcile_body: &str) -> Ve
         registration = REGISTRATION.replace('"', "\\\""),
         len = REGISTRATION.len(),
     );
-    wat::parse_str(&source).unwrap_or_else(|error| panic!("test WAT does not parse: {error}\n{source}"))
+    wat::parse_str(&source)
+        .unwrap_or_else(|error| panic!("test WAT does not parse: {error}\n{source}"))
 }
 
 /// An operator with a mutable global of every value type. Call `n` (see [`numbered_request`])

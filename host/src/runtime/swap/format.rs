@@ -90,7 +90,9 @@ impl GlobalBits {
             if bits <= limit {
                 Ok(())
             } else {
-                Err(format!("a global value of type 0x{type_code:02x} has stray high bits"))
+                Err(format!(
+                    "a global value of type 0x{type_code:02x} has stray high bits"
+                ))
             }
         };
         Ok(match type_code {
@@ -135,7 +137,11 @@ pub(crate) struct FixedHeader {
 impl FixedHeader {
     /// Length of the metadata block (header, tables, digest).
     pub fn metadata_bytes(&self) -> u64 {
-        metadata_bytes(self.operator_name_bytes, self.chunk_count, self.global_count)
+        metadata_bytes(
+            self.operator_name_bytes,
+            self.chunk_count,
+            self.global_count,
+        )
     }
 
     /// The length the whole file must have.
@@ -153,8 +159,16 @@ fn metadata_bytes(name_bytes: u64, chunk_count: u64, global_count: u64) -> u64 {
 }
 
 /// Where the memory image starts in a snapshot with these table sizes.
-pub(crate) fn data_offset_for_counts(name_bytes: usize, chunk_count: usize, global_count: usize) -> u64 {
-    data_offset_for(metadata_bytes(name_bytes as u64, chunk_count as u64, global_count as u64))
+pub(crate) fn data_offset_for_counts(
+    name_bytes: usize,
+    chunk_count: usize,
+    global_count: usize,
+) -> u64 {
+    data_offset_for(metadata_bytes(
+        name_bytes as u64,
+        chunk_count as u64,
+        global_count as u64,
+    ))
 }
 
 /// Where the memory image starts for a snapshot with this metadata length.
@@ -282,7 +296,9 @@ pub(crate) fn decode_fixed_header(bytes: &[u8]) -> Result<FixedHeader, String> {
         return Err("reserved header bytes are not zero".to_owned());
     }
     if chunk_bytes != CHUNK_BYTES {
-        return Err(format!("its chunk size is {chunk_bytes}, not {CHUNK_BYTES}"));
+        return Err(format!(
+            "its chunk size is {chunk_bytes}, not {CHUNK_BYTES}"
+        ));
     }
     if chunk_count > MAX_CHUNKS || memory_bytes != chunk_count * CHUNK_BYTES {
         return Err(format!(
@@ -384,11 +400,26 @@ mod tests {
                 Chunk::Data { crc: 1 },
             ],
             globals: vec![
-                GlobalValue { index: 0, value: GlobalBits::I32(0x1_0000) },
-                GlobalValue { index: 3, value: GlobalBits::I64(u64::MAX) },
-                GlobalValue { index: 4, value: GlobalBits::F32(1.5f32.to_bits()) },
-                GlobalValue { index: 5, value: GlobalBits::F64((-2.25f64).to_bits()) },
-                GlobalValue { index: 9, value: GlobalBits::V128(u128::MAX - 5) },
+                GlobalValue {
+                    index: 0,
+                    value: GlobalBits::I32(0x1_0000),
+                },
+                GlobalValue {
+                    index: 3,
+                    value: GlobalBits::I64(u64::MAX),
+                },
+                GlobalValue {
+                    index: 4,
+                    value: GlobalBits::F32(1.5f32.to_bits()),
+                },
+                GlobalValue {
+                    index: 5,
+                    value: GlobalBits::F64((-2.25f64).to_bits()),
+                },
+                GlobalValue {
+                    index: 9,
+                    value: GlobalBits::V128(u128::MAX - 5),
+                },
             ],
         }
     }
@@ -459,7 +490,9 @@ mod tests {
     fn absurd_sizes_are_refused_before_anything_is_allocated() {
         let (mut bytes, _) = sample().encode();
         bytes[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_fixed_header(&bytes).unwrap_err().contains("chunk count"));
+        assert!(decode_fixed_header(&bytes)
+            .unwrap_err()
+            .contains("chunk count"));
         let (mut bytes, _) = sample().encode();
         bytes[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode_fixed_header(&bytes).unwrap_err().contains("globals"));

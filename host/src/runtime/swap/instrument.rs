@@ -158,7 +158,9 @@ fn precheck(wasm: &[u8]) -> Result<(), String> {
         }
     }
     if memories != 1 {
-        return Err(format!("it defines {memories} memories; swap handles exactly one"));
+        return Err(format!(
+            "it defines {memories} memories; swap handles exactly one"
+        ));
     }
     if exports + mutable_globals + memories > MAX_EXPORTS {
         return Err("it has too many exports and globals to export its state".to_owned());
@@ -179,9 +181,9 @@ pub(crate) fn layout(module: &Module, module_sha256_hex: &str) -> Result<SwapLay
                 let Some(index) = export.name().strip_prefix(GLOBAL_EXPORT_PREFIX) else {
                     continue;
                 };
-                let index: u32 = index
-                    .parse()
-                    .map_err(|_| format!("unexpected instrumentation export `{}`", export.name()))?;
+                let index: u32 = index.parse().map_err(|_| {
+                    format!("unexpected instrumentation export `{}`", export.name())
+                })?;
                 if global.mutability() != Mutability::Var {
                     continue;
                 }
@@ -210,8 +212,8 @@ pub(crate) fn layout(module: &Module, module_sha256_hex: &str) -> Result<SwapLay
         }
     }
     globals.sort_by_key(|global| global.index);
-    let initial_memory_bytes = initial_memory_bytes
-        .ok_or_else(|| "the module does not export its memory".to_owned())?;
+    let initial_memory_bytes =
+        initial_memory_bytes.ok_or_else(|| "the module does not export its memory".to_owned())?;
     Ok(SwapLayout {
         globals,
         initial_memory_bytes,
@@ -241,11 +243,18 @@ mod tests {
         let engine = wasmtime::Engine::default();
         let module = Module::new(&engine, &instrumented).unwrap();
         let layout = layout(&module, &"ab".repeat(32)).unwrap();
-        let globals: Vec<(u32, GlobalType)> =
-            layout.globals.iter().map(|global| (global.index, global.ty)).collect();
+        let globals: Vec<(u32, GlobalType)> = layout
+            .globals
+            .iter()
+            .map(|global| (global.index, global.ty))
+            .collect();
         assert_eq!(
             globals,
-            [(0, GlobalType::I32), (2, GlobalType::F64), (3, GlobalType::V128)]
+            [
+                (0, GlobalType::I32),
+                (2, GlobalType::F64),
+                (3, GlobalType::V128)
+            ]
         );
         assert_eq!(layout.initial_memory_bytes, 2 * CHUNK_BYTES);
         assert_eq!(layout.module_digest, [0xab; 32]);
@@ -261,12 +270,15 @@ mod tests {
         );
         assert!(instrument(&grows_table).unwrap_err().contains("table.grow"));
 
-        let taken_name = wasm(
-            r#"(module (memory (export "memory") 1) (func (export "__wizer_global_0")))"#,
-        );
-        assert!(instrument(&taken_name).unwrap_err().contains("__wizer_global_0"));
+        let taken_name =
+            wasm(r#"(module (memory (export "memory") 1) (func (export "__wizer_global_0")))"#);
+        assert!(instrument(&taken_name)
+            .unwrap_err()
+            .contains("__wizer_global_0"));
 
         let two_memories = wasm(r#"(module (memory (export "memory") 1) (memory 1))"#);
-        assert!(instrument(&two_memories).unwrap_err().contains("2 memories"));
+        assert!(instrument(&two_memories)
+            .unwrap_err()
+            .contains("2 memories"));
     }
 }

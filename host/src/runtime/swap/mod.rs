@@ -180,7 +180,12 @@ impl std::fmt::Debug for SwapOutError {
 
 impl std::fmt::Display for SwapOutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "swapping out operator {}: {}", self.instance.operator(), self.error)
+        write!(
+            f,
+            "swapping out operator {}: {}",
+            self.instance.operator(),
+            self.error
+        )
     }
 }
 
@@ -237,9 +242,7 @@ impl FileIdentity {
 
 /// Removes every snapshot and leftover temporary file in `dir` (e.g. at startup, after a crash:
 /// snapshots are only usable by the process that wrote them). Returns how many files went.
-pub static TRACE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 pub fn remove_snapshots(dir: &Path) -> io::Result<usize> {
-    for line in TRACE.lock().unwrap().drain(..) { eprintln!("{line}"); }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),

@@ -56,7 +56,9 @@ impl Pagemap {
         match File::open("/proc/self/pagemap") {
             Ok(file) => Some(Pagemap { file, page_bytes }),
             Err(error) => {
-                tracing::debug!("/proc/self/pagemap is not readable ({error}); swap-out reads every page");
+                tracing::debug!(
+                    "/proc/self/pagemap is not readable ({error}); swap-out reads every page"
+                );
                 None
             }
         }
@@ -86,7 +88,10 @@ mod tests {
     fn entries_are_classified_by_their_flag_bits() {
         assert_eq!(state_of(0), PageState::Untouched);
         assert_eq!(state_of(FILE_OR_SHARED), PageState::Untouched);
-        assert_eq!(state_of(PRESENT | FILE_OR_SHARED | 1234), PageState::FilePage);
+        assert_eq!(
+            state_of(PRESENT | FILE_OR_SHARED | 1234),
+            PageState::FilePage
+        );
         assert_eq!(state_of(PRESENT | 1234), PageState::Private);
         assert_eq!(state_of(SWAPPED), PageState::Private);
         assert_eq!(state_of(SWAPPED | FILE_OR_SHARED), PageState::Private);
@@ -119,6 +124,11 @@ mod tests {
         read.unwrap();
         assert_eq!(states.len(), pages);
         assert_eq!(states[0], PageState::Private);
-        assert!(states[1..].iter().all(|state| *state == PageState::Untouched), "{states:?}");
+        assert!(
+            states[1..]
+                .iter()
+                .all(|state| *state == PageState::Untouched),
+            "{states:?}"
+        );
     }
 }

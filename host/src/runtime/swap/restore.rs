@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use wasmtime::Val;
 
-use super::format::{self, Chunk, GlobalBits, GlobalValue, SnapshotMeta, CHUNK_BYTES, FIXED_HEADER_BYTES};
+use super::format::{
+    self, Chunk, GlobalBits, GlobalValue, SnapshotMeta, CHUNK_BYTES, FIXED_HEADER_BYTES,
+};
 use super::instrument::{GlobalType, SwapLayout, SwapSupport};
 use super::swapped::SwappedInstance;
 use super::{sys, FileIdentity, MappedSnapshot, RestoreMode, SnapshotRecord, SwapError};
+use crate::runtime::engine::MEMORIES_HAVE_OWN_MAPPINGS;
 use crate::runtime::error::CallError;
 use crate::runtime::instance::OperatorInstance;
 use crate::runtime::services::HostServices;
@@ -38,9 +41,7 @@ pub(super) async fn restore(
         SwapSupport::Unsupported(reason) => return Err(SwapError::Unsupported(reason.clone())),
     };
     let record = &swapped.record;
-    let t0 = std::time::Instant::now();
     let mut checked = check(record, layout, &swapped.operator)?;
-    let t1 = t0.elapsed();
     let globals = std::mem::take(&mut checked.meta.globals);
     let mut instance = OperatorInstance::create(
         swapped.module.clone(),
@@ -51,17 +52,13 @@ pub(super) async fn restore(
     )
     .await
     .map_err(SwapError::Instantiate)?;
-    let t2 = t0.elapsed();
     let fresh_bytes = grow_to(&mut instance, record, checked.meta.memory_bytes)?;
-    let t3 = t0.elapsed();
-    if mode == RestoreMode::Lazy && checked.unchanged {
+    if mode == RestoreMode::Lazy && checked.unchanged && MEMORIES_HAVE_OWN_MAPPINGS {
         map_image(&mut instance, record, checked)?;
     } else {
         copy_image(&mut instance, record, &checked, fresh_bytes)?;
     }
-    let t4 = t0.elapsed();
     set_globals(&mut instance, record, layout, &globals)?;
-    if std::env::var_os("SWAP_TRACE").is_some() { super::TRACE.lock().unwrap().push(format!("check {t1:?} create {t2:?} grow {t3:?} map {t4:?} globals {:?}", t0.elapsed())); }
     Ok(instance)
 }
 
@@ -76,10 +73,13 @@ fn check(
         io::ErrorKind::NotFound => SwapError::Missing { path: path.clone() },
         _ => SwapError::io(path, error),
     })?;
-    let stat = file.metadata().map_err(|error| SwapError::io(path, error))?;
+    let stat = file
+        .metadata()
+        .map_err(|error| SwapError::io(path, error))?;
     let mut fixed = [0u8; FIXED_HEADER_BYTES];
     read_exact_at(&file, &mut fixed, 0, record)?;
-    let header = format::decode_fixed_header(&fixed).map_err(|reason| SwapError::corrupt(path, reason))?;
+    let header =
+        format::decode_fixed_header(&fixed).map_err(|reason| SwapError::corrupt(path, reason))?;
     if header.global_count != layout.globals.len() as u64 {
         return Err(SwapError::corrupt(
             path,
@@ -93,14 +93,18 @@ fn check(
     if stat.len() != header.file_bytes() {
         return Err(SwapError::corrupt(
             path,
-            format!("it is {} bytes long, its header says {}", stat.len(), header.file_bytes()),
+            format!(
+                "it is {} bytes long, its header says {}",
+                stat.len(),
+                header.file_bytes()
+            ),
         ));
     }
     // Bounded by the header checks: at most a few hundred KiB for a 4 GiB memory.
     let mut metadata = vec![0u8; header.metadata_bytes() as usize];
     read_exact_at(&file, &mut metadata, 0, record)?;
-    let (meta, digest) =
-        format::decode_metadata(&header, &metadata).map_err(|reason| SwapError::corrupt(path, reason))?;
+    let (meta, digest) = format::decode_metadata(&header, &metadata)
+        .map_err(|reason| SwapError::corrupt(path, reason))?;
     if digest != record.metadata_digest {
         return Err(SwapError::corrupt(
             path,
@@ -108,7 +112,10 @@ fn check(
         ));
     }
     if meta.module_digest != layout.module_digest || meta.operator != operator {
-        return Err(SwapError::corrupt(path, "it belongs to another module or operator"));
+        return Err(SwapError::corrupt(
+            path,
+            "it belongs to another module or operator",
+        ));
     }
     for (slot, saved) in layout.globals.iter().zip(&meta.globals) {
         let matches = matches!(
@@ -134,11 +141,17 @@ fn check(
     })
 }
 
-fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64, record: &SnapshotRecord) -> Result<(), SwapError> {
-    file.read_exact_at(buffer, offset).map_err(|error| match error.kind() {
-        io::ErrorKind::UnexpectedEof => SwapError::corrupt(&record.path, "it ends early"),
-        _ => SwapError::io(&record.path, error),
-    })
+fn read_exact_at(
+    file: &File,
+    buffer: &mut [u8],
+    offset: u64,
+    record: &SnapshotRecord,
+) -> Result<(), SwapError> {
+    file.read_exact_at(buffer, offset)
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::UnexpectedEof => SwapError::corrupt(&record.path, "it ends early"),
+            _ => SwapError::io(&record.path, error),
+        })
 }
 
 /// Grows the fresh instance's memory to the saved size; returns the fresh size.
@@ -165,6 +178,12 @@ fn grow_to(
             }));
         }
     }
+    let grown_bytes = instance.memory.data_size(&instance.store) as u64;
+    if grown_bytes != memory_bytes {
+        return Err(SwapError::Instantiate(CallError::Host(format!(
+            "memory grew to {grown_bytes} bytes instead of the saved {memory_bytes}"
+        ))));
+    }
     Ok(fresh_bytes)
 }
 
@@ -181,9 +200,10 @@ fn map_image(
             .map_err(|_| SwapError::corrupt(&record.path, "its memory does not fit this host"))?;
         // SAFETY:
         // - `base..base + len` is exactly the accessible part of this store's linear memory: the
-        //   memory was just grown to `len` bytes. The engine uses the on-demand allocator, so this
-        //   memory is a mapping of its own, shared with no other memory or instance; replacing
-        //   its pages affects nothing else. It is read-write and page-aligned (mmap-allocated,
+        //   memory was just grown to `len` bytes. The engine uses the on-demand allocator
+        //   (`MEMORIES_HAVE_OWN_MAPPINGS`, checked by the caller), so this memory is a mapping of
+        //   its own, shared with no other memory or instance and never recycled for another;
+        //   replacing its pages affects nothing else. It is read-write and page-aligned (mmap-allocated,
         //   `len` is a multiple of 64 KiB), as is the file offset (format: 64 KiB aligned).
         // - No Rust reference into the memory is live: we hold `&mut` to the instance, and
         //   `Memory::data` borrows the store.
@@ -199,14 +219,18 @@ fn map_image(
         //   anything reading its memory.
         unsafe { sys::map_file_private_fixed(base, byte_len, &checked.file, checked.data_offset) }
             .map_err(|error| SwapError::io(&record.path, error))?;
-        let tm = std::time::Instant::now();
         // No other process can open the file by name from here on. A change made before this
         // point altered its identity; check again now that nothing can change it by name.
         std::fs::remove_file(&record.path).map_err(|error| SwapError::io(&record.path, error))?;
-        let stat = checked.file.metadata().map_err(|error| SwapError::io(&record.path, error))?;
-        if std::env::var_os("SWAP_TRACE").is_some() { super::TRACE.lock().unwrap().push(format!("unlink+stat {:?}", tm.elapsed())); }
+        let stat = checked
+            .file
+            .metadata()
+            .map_err(|error| SwapError::io(&record.path, error))?;
         if FileIdentity::of(&stat) != record.identity {
-            return Err(SwapError::corrupt(&record.path, "it changed while being restored"));
+            return Err(SwapError::corrupt(
+                &record.path,
+                "it changed while being restored",
+            ));
         }
         instance.mapped = Some(MappedSnapshot {
             file: checked.file,
@@ -245,13 +269,21 @@ fn copy_image(
             .position(|chunk| *chunk == Chunk::Zero)
             .map_or(chunks.len(), |offset| index + offset);
         let bytes = &mut memory[index * CHUNK..run_end * CHUNK];
-        read_exact_at(&checked.file, bytes, checked.data_offset + (index * CHUNK) as u64, record)?;
+        read_exact_at(
+            &checked.file,
+            bytes,
+            checked.data_offset + (index * CHUNK) as u64,
+            record,
+        )?;
         for (offset, chunk_bytes) in bytes.chunks_exact(CHUNK).enumerate() {
             if let Chunk::Data { crc } = chunks[index + offset] {
                 if crc32fast::hash(chunk_bytes) != crc {
                     return Err(SwapError::corrupt(
                         &record.path,
-                        format!("memory chunk {} does not match its checksum", index + offset),
+                        format!(
+                            "memory chunk {} does not match its checksum",
+                            index + offset
+                        ),
                     ));
                 }
             }
@@ -271,7 +303,9 @@ fn set_globals(
         let global = instance
             .instance
             .get_global(&mut instance.store, &slot.export)
-            .ok_or_else(|| SwapError::Unsupported(format!("the export `{}` is missing", slot.export)))?;
+            .ok_or_else(|| {
+                SwapError::Unsupported(format!("the export `{}` is missing", slot.export))
+            })?;
         let value = match saved.value {
             GlobalBits::I32(bits) => Val::I32(bits as i32),
             GlobalBits::I64(bits) => Val::I64(bits as i64),
@@ -280,7 +314,10 @@ fn set_globals(
             GlobalBits::V128(bits) => Val::V128(bits.into()),
         };
         global.set(&mut instance.store, value).map_err(|error| {
-            SwapError::corrupt(&record.path, format!("restoring global {}: {error}", saved.index))
+            SwapError::corrupt(
+                &record.path,
+                format!("restoring global {}: {error}", saved.index),
+            )
         })?;
     }
     Ok(())

@@ -50,7 +50,9 @@ pub(crate) unsafe fn map_file_private_fixed(
     }
     if mapped.cast::<u8>() != addr {
         // MAP_FIXED either maps at `addr` or fails; anything else is a kernel contract breach.
-        return Err(io::Error::other("mmap placed the snapshot at another address"));
+        return Err(io::Error::other(
+            "mmap placed the snapshot at another address",
+        ));
     }
     Ok(())
 }
@@ -137,7 +139,9 @@ fn copy_through_buffer(
 ) -> io::Result<()> {
     let mut buffer = vec![0u8; 64 * 1024];
     while left > 0 {
-        let step = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let step = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
         from.read_exact_at(&mut buffer[..step], from_at)?;
         to.write_all_at(&buffer[..step], to_at)?;
         from_at += step as u64;

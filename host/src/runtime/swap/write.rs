@@ -14,8 +14,8 @@ use super::format::{self, Chunk, GlobalBits, GlobalValue, SnapshotMeta, CHUNK_BY
 use super::instrument::{SwapLayout, SwapSupport};
 use super::pagemap::{PageState, Pagemap};
 use super::swapped::SwappedInstance;
-use super::{sys, FileIdentity, MappedSnapshot, SnapshotRecord, SwapError, SwapOutError};
 use super::SNAPSHOT_EXTENSION;
+use super::{sys, FileIdentity, MappedSnapshot, SnapshotRecord, SwapError, SwapOutError};
 use crate::runtime::instance::OperatorInstance;
 
 const CHUNK: usize = CHUNK_BYTES as usize;
@@ -31,10 +31,10 @@ static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn swap_out(
     mut instance: OperatorInstance,
     dir: &Path,
-) -> Result<SwappedInstance, SwapOutError> {
+) -> Result<SwappedInstance, Box<SwapOutError>> {
     match write_snapshot(&mut instance, dir) {
         Ok(record) => Ok(SwappedInstance::new(instance, record)),
-        Err(error) => Err(SwapOutError { error, instance }),
+        Err(error) => Err(Box::new(SwapOutError { error, instance })),
     }
 }
 
@@ -45,7 +45,10 @@ pub(crate) fn is_snapshot_file_name(name: &str) -> bool {
         .is_some_and(|stem| stem.ends_with('.'))
 }
 
-fn write_snapshot(instance: &mut OperatorInstance, dir: &Path) -> Result<SnapshotRecord, SwapError> {
+fn write_snapshot(
+    instance: &mut OperatorInstance,
+    dir: &Path,
+) -> Result<SnapshotRecord, SwapError> {
     let module = instance.module.clone();
     let layout = match &module.inner.swap {
         SwapSupport::Supported(layout) => layout,
@@ -56,7 +59,7 @@ fn write_snapshot(instance: &mut OperatorInstance, dir: &Path) -> Result<Snapsho
     }
     let globals = read_globals(instance, layout)?;
     let memory_bytes = instance.memory.data_size(&instance.store) as u64;
-    let plan = plan_chunks(instance, layout)?;
+    let plan = plan_chunks(instance, layout);
 
     DirBuilder::new()
         .recursive(true)
@@ -98,7 +101,11 @@ fn write_snapshot(instance: &mut OperatorInstance, dir: &Path) -> Result<Snapsho
             .map(|metadata| FileIdentity::of(&metadata))
             .map_err(|error| SwapError::io(&temp_path, error))?;
         fs::rename(&temp_path, &final_path).map_err(|error| SwapError::io(&final_path, error))?;
-        let data_chunks = meta.chunks.iter().filter(|chunk| **chunk != Chunk::Zero).count();
+        let data_chunks = meta
+            .chunks
+            .iter()
+            .filter(|chunk| **chunk != Chunk::Zero)
+            .count();
         Ok(SnapshotRecord {
             path: final_path.clone(),
             identity,
@@ -128,7 +135,13 @@ fn file_name(operator: &str) -> String {
     let readable: String = operator
         .chars()
         .take(96)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -151,7 +164,10 @@ fn read_globals(
             .instance
             .get_global(&mut instance.store, &slot.export)
             .ok_or_else(|| {
-                SwapError::Unsupported(format!("the instrumented export `{}` is missing", slot.export))
+                SwapError::Unsupported(format!(
+                    "the instrumented export `{}` is missing",
+                    slot.export
+                ))
             })?;
         let value = match global.get(&mut instance.store) {
             Val::I32(value) => GlobalBits::I32(value as u32),
@@ -166,7 +182,10 @@ fn read_globals(
                 )))
             }
         };
-        values.push(GlobalValue { index: slot.index, value });
+        values.push(GlobalValue {
+            index: slot.index,
+            value,
+        });
     }
     Ok(values)
 }
@@ -185,7 +204,7 @@ enum Source {
     Mixed(u64),
 }
 
-fn plan_chunks(instance: &OperatorInstance, layout: &SwapLayout) -> Result<Vec<Source>, SwapError> {
+fn plan_chunks(instance: &OperatorInstance, layout: &SwapLayout) -> Vec<Source> {
     let memory_bytes = instance.memory.data_size(&instance.store);
     let base = instance.memory.data_ptr(&instance.store) as usize;
     let chunk_count = memory_bytes / CHUNK;
@@ -241,7 +260,7 @@ fn plan_chunks(instance: &OperatorInstance, layout: &SwapLayout) -> Result<Vec<S
         }
         chunk += batch;
     }
-    Ok(plan)
+    plan
 }
 
 fn source_of(
@@ -292,11 +311,8 @@ fn write_image(
     previous: Option<&MappedSnapshot>,
 ) -> std::io::Result<SnapshotMeta> {
     let chunk_count = plan.len();
-    let data_offset = format::data_offset_for_counts(
-        meta.operator.len(),
-        chunk_count,
-        meta.globals.len(),
-    );
+    let data_offset =
+        format::data_offset_for_counts(meta.operator.len(), chunk_count, meta.globals.len());
     meta.chunks = Vec::with_capacity(chunk_count);
     file.set_len(data_offset + meta.memory_bytes)?;
 
@@ -312,7 +328,9 @@ fn write_image(
     let page = sys::host_page_bytes();
     for (index, source) in plan.iter().enumerate() {
         let range = index * CHUNK..(index + 1) * CHUNK;
-        let previous_chunk = previous.and_then(|previous| previous.chunks.get(index)).copied();
+        let previous_chunk = previous
+            .and_then(|previous| previous.chunks.get(index))
+            .copied();
         let chunk = match *source {
             Source::Zero => {
                 writer.flush()?;
@@ -325,7 +343,9 @@ fn write_image(
                     Chunk::Zero
                 } else {
                     writer.extend_memory_run(index)?;
-                    Chunk::Data { crc: crc32fast::hash(bytes) }
+                    Chunk::Data {
+                        crc: crc32fast::hash(bytes),
+                    }
                 }
             }
             Source::Previous => match previous_chunk {
@@ -342,23 +362,27 @@ fn write_image(
                 writer.flush()?;
                 mixed_buffer.resize(CHUNK, 0);
                 match (previous, previous_chunk) {
-                    (Some(previous), Some(Chunk::Data { .. })) => previous
-                        .file
-                        .read_exact_at(&mut mixed_buffer, previous.data_offset + (index * CHUNK) as u64)?,
+                    (Some(previous), Some(Chunk::Data { .. })) => previous.file.read_exact_at(
+                        &mut mixed_buffer,
+                        previous.data_offset + (index * CHUNK) as u64,
+                    )?,
                     _ => mixed_buffer.fill(0),
                 }
                 for page_index in 0..CHUNK / page {
                     if dirty & (1 << page_index) != 0 {
                         let within = page_index * page..(page_index + 1) * page;
-                        mixed_buffer[within.clone()]
-                            .copy_from_slice(&memory[range.start + within.start..range.start + within.end]);
+                        mixed_buffer[within.clone()].copy_from_slice(
+                            &memory[range.start + within.start..range.start + within.end],
+                        );
                     }
                 }
                 if is_zero(&mixed_buffer) {
                     Chunk::Zero
                 } else {
                     file.write_all_at(&mixed_buffer, data_offset + range.start as u64)?;
-                    Chunk::Data { crc: crc32fast::hash(&mixed_buffer) }
+                    Chunk::Data {
+                        crc: crc32fast::hash(&mixed_buffer),
+                    }
                 }
             }
         };
@@ -408,7 +432,9 @@ impl RunWriter<'_> {
     fn flush_copy(&mut self) -> std::io::Result<()> {
         if let Some(run) = self.copy_run.take() {
             let previous = self.previous.ok_or_else(|| {
-                std::io::Error::other("a chunk was planned from a previous snapshot there is none of")
+                std::io::Error::other(
+                    "a chunk was planned from a previous snapshot there is none of",
+                )
             })?;
             sys::copy_file_range(
                 &previous.file,
@@ -441,7 +467,11 @@ mod tests {
         assert!(is_snapshot_file_name(&format!("{name}{TEMP_SUFFIX}")));
         assert!(!is_snapshot_file_name("notes.txt"));
         assert!(!is_snapshot_file_name("wosnap"));
-        assert_ne!(file_name("a"), file_name("a"), "every snapshot gets a new file");
+        assert_ne!(
+            file_name("a"),
+            file_name("a"),
+            "every snapshot gets a new file"
+        );
     }
 
     #[test]
@@ -453,7 +483,10 @@ mod tests {
         assert_eq!(source_of(0, &untouched, true, Some(4), 0), Source::Previous);
         assert_eq!(source_of(1, &file, true, Some(4), 0), Source::Previous);
         assert_eq!(source_of(2, &private, true, Some(4), 0), Source::Memory);
-        assert_eq!(source_of(3, &mixed, true, Some(4), 0), Source::Mixed(0b1010));
+        assert_eq!(
+            source_of(3, &mixed, true, Some(4), 0),
+            Source::Mixed(0b1010)
+        );
         // Grown since: anonymous.
         assert_eq!(source_of(4, &untouched, true, Some(4), 0), Source::Zero);
         assert_eq!(source_of(5, &mixed, true, Some(4), 0), Source::Memory);

@@ -48,7 +48,8 @@ export_operator!(init, reconcile);
 
 fn init(input: InitInput) -> Result<Registration, GuestError> {
     let config = &input.config;
-    let number = |key: &str, default: u64| config.get(key).and_then(Value::as_u64).unwrap_or(default);
+    let number =
+        |key: &str, default: u64| config.get(key).and_then(Value::as_u64).unwrap_or(default);
     let mut state = State {
         blocks: Vec::new(),
         held_bytes: 0,
@@ -70,7 +71,10 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
         .as_mut()
         .ok_or_else(|| GuestError::new("reconcile before init: the guest's state is missing"))?;
     let now = Instant::now();
-    if now.checked_duration_since(state.last_clock_reading).is_none() {
+    if now
+        .checked_duration_since(state.last_clock_reading)
+        .is_none()
+    {
         return Err(GuestError::new("the monotonic clock went backwards"));
     }
     state.last_clock_reading = now;
