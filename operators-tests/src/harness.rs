@@ -129,6 +129,7 @@ pub fn spec(name: &str, lang: Lang, example: &str, config: Value) -> OperatorSpe
             max: Duration::from_secs(2),
         },
         client: None,
+        swap_after: None,
     }
 }
 

@@ -13,13 +13,13 @@ use clap::ValueEnum;
 use serde_json::Value;
 
 use super::run_config::{
-    allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, split_assignment,
-    ConfigFile,
+    allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
+    split_assignment, ConfigFile,
 };
 use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
-use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec};
-use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
+use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
+use crate::runtime::{remove_snapshots, InstanceLimits, Runtime, RuntimeConfig};
 use crate::scheduler::workqueue::BackoffConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -66,6 +66,17 @@ pub struct Args {
     /// Upper bound of an operator's outbound HTTP request [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub http_timeout: Option<String>,
+    /// Directory for the snapshots of swapped-out operators (created with mode 0700; cleared at
+    /// start) [default: $XDG_STATE_HOME/wasm-operator/snapshots or ~/.local/state/...].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Swap an operator out after it has been idle this long, or `never` [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub swap_after: Option<String>,
+    /// Swap out the least recently used idle operators while the linear memory of resident
+    /// ones exceeds SIZE (e.g. 256Mi) [default: no budget].
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -79,6 +90,8 @@ pub struct PlannedOperator {
     pub allow_http: Vec<String>,
     pub config: Value,
     pub limits: InstanceLimits,
+    /// `None`: the host-wide swap period.
+    pub swap_after: Option<Duration>,
 }
 
 /// Everything `run` needs, after merging the file and the flags.
@@ -90,7 +103,22 @@ pub struct RunSettings {
     pub backoff: BackoffConfig,
     pub shutdown_deadline: Duration,
     pub http_timeout: Duration,
+    pub swap: SwapConfig,
     pub operators: Vec<PlannedOperator>,
+}
+
+/// Why 60 s: swapping out costs a few milliseconds per MiB the operator changed (written and
+/// fsynced) and swapping in well under a millisecond, so an operator woken more than about once
+/// a minute is cheaper kept resident, while one waiting for people or slow timers gives its
+/// memory back within a minute of its last reconcile.
+const DEFAULT_SWAP_AFTER: &str = "60s";
+
+fn default_state_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wasm-operator").join("snapshots")
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -124,6 +152,27 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
             backoff.base, backoff.max
         ));
     }
+    let swap_after = parse_swap_after(&pick(
+        &args.swap_after,
+        &file.swap_after,
+        DEFAULT_SWAP_AFTER,
+    ))?;
+    let memory_budget = args
+        .memory_budget
+        .clone()
+        .or_else(|| file.memory_budget.clone())
+        .map(|text| parse_bytes(&text).map(|bytes| bytes as u64))
+        .transpose()?;
+    let swap = SwapConfig {
+        state_dir: Some(
+            args.state_dir
+                .clone()
+                .or_else(|| file.state_dir.clone())
+                .unwrap_or_else(default_state_dir),
+        ),
+        swap_after,
+        memory_budget,
+    };
     let mut operators = Vec::new();
     for entry in file.operators {
         let limits = InstanceLimits {
@@ -140,6 +189,11 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
                 .transpose()?
                 .unwrap_or(memory_limit),
         };
+        let operator_swap_after = match entry.swap_after.as_deref() {
+            // `never` for one operator must win over the host's period (see OperatorSpec).
+            Some(text) => Some(parse_swap_after(text)?.unwrap_or(Duration::MAX)),
+            None => None,
+        };
         operators.push(PlannedOperator {
             name: entry.name,
             module: entry.module,
@@ -148,6 +202,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
                 .config
                 .unwrap_or_else(|| Value::Object(Default::default())),
             limits,
+            swap_after: operator_swap_after,
         });
     }
     for flag in &args.operators {
@@ -166,6 +221,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
                 call_deadline,
                 max_memory_bytes: memory_limit,
             },
+            swap_after: None,
         });
     }
     for (name, prefixes) in allow_http_by_operator(&args.allow_http)? {
@@ -204,6 +260,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
             "10s",
         ))?,
         http_timeout: parse_duration(&pick(&args.http_timeout, &file.http_timeout, "10s"))?,
+        swap,
         operators,
     })
 }
@@ -318,9 +375,25 @@ pub async fn run(
         epoch_tick: Duration::from_millis(10),
     })
     .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
+    if let Some(state_dir) = &settings.swap.state_dir {
+        // Snapshots belong to the process that wrote them: a crashed host's are useless.
+        match remove_snapshots(state_dir) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(removed, dir = %state_dir.display(), "removed snapshots left by an earlier run")
+            }
+            Err(error) => {
+                return Err(format!(
+                    "cannot clear the state directory {}: {error}",
+                    state_dir.display()
+                ))
+            }
+        }
+    }
     let manager_config = ManagerConfig {
         http_timeout: settings.http_timeout,
         stop_deadline: settings.shutdown_deadline,
+        swap: settings.swap.clone(),
         ..ManagerConfig::default()
     };
     let manager = OperatorManager::new(runtime, client, metrics, manager_config);
@@ -340,6 +413,7 @@ pub async fn run(
             config: planned.config,
             backoff: settings.backoff,
             client: None,
+            swap_after: planned.swap_after,
         };
         match manager.load(spec).await {
             Ok(()) => tracing::info!(operator = %planned.name, "operator loaded"),

@@ -21,6 +21,9 @@ pub struct ConfigFile {
     pub backoff_max: Option<String>,
     pub shutdown_deadline: Option<String>,
     pub http_timeout: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub swap_after: Option<String>,
+    pub memory_budget: Option<String>,
     #[serde(default)]
     pub operators: Vec<OperatorEntry>,
 }
@@ -40,6 +43,7 @@ pub struct OperatorEntry {
     /// Overrides the host-wide value for this operator.
     pub call_deadline: Option<String>,
     pub memory_limit: Option<String>,
+    pub swap_after: Option<String>,
 }
 
 impl ConfigFile {
@@ -106,6 +110,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
     }
     Ok(total)
+}
+
+/// A swap period: a duration, or `never` (`None`).
+pub fn parse_swap_after(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "never" {
+        return Ok(None);
+    }
+    parse_duration(text)
+        .map(Some)
+        .map_err(|error| format!("{error}, or never"))
 }
 
 /// Bytes as Kubernetes quantities: `64Mi`, `512Ki`, `1Gi`, `100M`, `1000000`.

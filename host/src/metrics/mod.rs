@@ -32,8 +32,21 @@ pub struct ErrorLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
-    /// `loading`, `running`, `idle` or `failed`.
+    /// `loading`, `running`, `idle`, `swapped` or `failed`.
     pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SwapFailureLabels {
+    pub operator: String,
+    /// [`SwapError::kind`](crate::runtime::SwapError::kind): `missing`, `corrupt`, `io`, ...
+    pub kind: String,
+}
+
+fn swap_in_duration_histogram() -> Histogram {
+    // 50 us .. ~3.3 s: a lazy swap-in takes a fraction of a millisecond, an eager one of a large
+    // state (after a damaged file forced a full read) up to seconds.
+    Histogram::new(exponential_buckets(0.00005, 3.0, 11))
 }
 
 fn reconcile_duration_histogram() -> Histogram {
@@ -51,6 +64,11 @@ pub struct HostMetrics {
     pub queue_depth: Family<OperatorLabels, Gauge>,
     pub memory_bytes: Family<OperatorLabels, Gauge>,
     pub instance_restarts: Family<OperatorLabels, Counter>,
+    pub swap_outs: Family<OperatorLabels, Counter>,
+    pub swap_ins: Family<OperatorLabels, Counter>,
+    pub swap_in_duration: Family<OperatorLabels, Histogram, fn() -> Histogram>,
+    pub swap_failures: Family<SwapFailureLabels, Counter>,
+    pub snapshot_bytes: Family<OperatorLabels, Gauge>,
     pub operators: Family<StateLabels, Gauge>,
     pub watches_open: Gauge,
     pub watch_subscriptions: Gauge,
@@ -74,6 +92,14 @@ impl HostMetrics {
         let queue_depth = Family::<OperatorLabels, Gauge>::default();
         let memory_bytes = Family::<OperatorLabels, Gauge>::default();
         let instance_restarts = Family::<OperatorLabels, Counter>::default();
+        let swap_outs = Family::<OperatorLabels, Counter>::default();
+        let swap_ins = Family::<OperatorLabels, Counter>::default();
+        let swap_in_duration =
+            Family::<OperatorLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                swap_in_duration_histogram as fn() -> Histogram,
+            );
+        let swap_failures = Family::<SwapFailureLabels, Counter>::default();
+        let snapshot_bytes = Family::<OperatorLabels, Gauge>::default();
         let operators = Family::<StateLabels, Gauge>::default();
         let watches_open = Gauge::default();
         let watch_subscriptions = Gauge::default();
@@ -99,13 +125,38 @@ impl HostMetrics {
         );
         registry.register(
             "memory_bytes",
-            "Linear memory of the operator's instance, by operator",
+            "Linear memory of the operator's resident instance, by operator (0 while swapped out)",
             memory_bytes.clone(),
         );
         registry.register(
             "instance_restarts",
             "Instances recreated after a trap, deadline overrun, memory cap hit or ABI violation",
             instance_restarts.clone(),
+        );
+        registry.register(
+            "swap_outs",
+            "Instances swapped out to a snapshot file",
+            swap_outs.clone(),
+        );
+        registry.register(
+            "swap_ins",
+            "Instances restored from a snapshot file",
+            swap_ins.clone(),
+        );
+        registry.register(
+            "swap_in_duration_seconds",
+            "Time to restore a swapped-out instance, from the event that needs it to an instance ready to call",
+            swap_in_duration.clone(),
+        );
+        registry.register(
+            "swap_failures",
+            "Swap-outs or swap-ins that failed, by kind (missing, corrupt, io, unsupported, ...); a failed swap-in starts the operator fresh",
+            swap_failures.clone(),
+        );
+        registry.register(
+            "snapshot_bytes",
+            "Disk space held by the operator's snapshot while it is swapped out",
+            snapshot_bytes.clone(),
         );
         registry.register("operators", "Operators by state", operators.clone());
         registry.register(
@@ -126,6 +177,11 @@ impl HostMetrics {
             queue_depth,
             memory_bytes,
             instance_restarts,
+            swap_outs,
+            swap_ins,
+            swap_in_duration,
+            swap_failures,
+            snapshot_bytes,
             operators,
             watches_open,
             watch_subscriptions,
@@ -147,6 +203,7 @@ impl HostMetrics {
         };
         self.queue_depth.remove(&labels);
         self.memory_bytes.remove(&labels);
+        self.snapshot_bytes.remove(&labels);
     }
 }
 

@@ -7,19 +7,27 @@
 //! subscriptions (closing watches nobody else uses) and its instance. Both can be repeated any
 //! number of times without restarting the host; the command line and, later, a custom resource
 //! controller are only callers of this API.
+//!
+//! An operator idle for its swap period, or the least recently used idle one when resident
+//! operators exceed the memory budget, is swapped out to a snapshot file ([`residency`]); the
+//! next event restores it before the reconcile is delivered (see `worker`).
 mod queue;
 mod registration;
+mod reload;
+mod residency;
 mod services;
 mod state;
+mod swapping;
 mod worker;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{oneshot, watch};
-use wasm_operator_abi::InitInput;
+use tokio::sync::{mpsc, oneshot, watch};
+use wasm_operator_abi::{HostResponse, HttpRequest, InitInput, KubeRequest};
 
 use crate::egress::{EgressPolicy, HttpEgress};
 use crate::kube::discovery::Discovery;
@@ -47,6 +55,9 @@ pub struct OperatorSpec {
     pub backoff: BackoffConfig,
     /// The identity the operator's Kubernetes requests use; `None` = the host's client.
     pub client: Option<kube::Client>,
+    /// How long the operator may stay idle before it is swapped out; `None` = the host's
+    /// [`SwapConfig::swap_after`], `Some(Duration::MAX)` = never because of idleness.
+    pub swap_after: Option<Duration>,
 }
 
 /// What happened in one reconcile, for observers.
@@ -78,6 +89,37 @@ pub struct ReconcileRecord {
 /// Called after every reconcile of every operator (audit, tests, tooling). Must be quick.
 pub type ReconcileObserver = Arc<dyn Fn(&ReconcileRecord) + Send + Sync>;
 
+/// One host call a guest made, with the answer it got.
+#[derive(Clone, Debug)]
+pub struct HostCallRecord {
+    pub operator: String,
+    pub call: HostCall,
+    pub response: HostResponse,
+}
+
+#[derive(Clone, Debug)]
+pub enum HostCall {
+    Kube(KubeRequest),
+    Http(HttpRequest),
+}
+
+/// Called after every host call of every operator, in the order each operator made them
+/// (transcripts, audit). Must be quick.
+pub type HostCallObserver = Arc<dyn Fn(&HostCallRecord) + Send + Sync>;
+
+/// When operators are swapped out to disk.
+#[derive(Clone, Debug, Default)]
+pub struct SwapConfig {
+    /// Where snapshot files are written; `None` disables swapping.
+    pub state_dir: Option<PathBuf>,
+    /// How long an operator may stay idle before it is swapped out, unless its spec says
+    /// otherwise; `None` = never because of idleness (the budget and forced swaps still apply).
+    pub swap_after: Option<Duration>,
+    /// Upper bound of the linear memory of all resident instances together, in bytes. Beyond
+    /// it the least recently used idle operators are swapped out, whatever their idle period.
+    pub memory_budget: Option<u64>,
+}
+
 /// Host-wide settings of the manager.
 #[derive(Clone)]
 pub struct ManagerConfig {
@@ -88,6 +130,8 @@ pub struct ManagerConfig {
     /// How long `unload` and `shutdown` wait for an in-flight reconcile before abandoning it.
     pub stop_deadline: Duration,
     pub reconcile_observer: Option<ReconcileObserver>,
+    pub host_call_observer: Option<HostCallObserver>,
+    pub swap: SwapConfig,
 }
 
 impl Default for ManagerConfig {
@@ -97,6 +141,8 @@ impl Default for ManagerConfig {
             http_max_response_bytes: 4 * 1024 * 1024,
             stop_deadline: Duration::from_secs(10),
             reconcile_observer: None,
+            host_call_observer: None,
+            swap: SwapConfig::default(),
         }
     }
 }
@@ -132,12 +178,15 @@ pub enum OperatorError {
     Start { name: String, reason: String },
     #[error("operator {0:?} was unloaded while it was loading")]
     UnloadedWhileLoading(String),
+    #[error("operator {name:?} cannot be swapped: {reason}")]
+    Swap { name: String, reason: String },
 }
 
 struct OperatorHandle {
     task: tokio::task::JoinHandle<()>,
     queue: Arc<queue::OperatorQueue>,
     stop: watch::Sender<bool>,
+    control: mpsc::UnboundedSender<worker::Control>,
     digest: String,
 }
 
@@ -148,6 +197,7 @@ struct ManagerInner {
     metrics: HostMetrics,
     config: ManagerConfig,
     board: state::StateBoard,
+    residency: residency::Residency,
     handles: Mutex<HashMap<String, OperatorHandle>>,
 }
 
@@ -194,6 +244,7 @@ impl OperatorManager {
         };
         let watches = WatchManager::new(client.clone(), discovery, Some(gauges));
         let board = state::StateBoard::new(metrics.clone());
+        let residency = residency::Residency::new(config.swap.memory_budget);
         OperatorManager {
             inner: Arc::new(ManagerInner {
                 runtime,
@@ -202,6 +253,7 @@ impl OperatorManager {
                 metrics,
                 config,
                 board,
+                residency,
                 handles: Mutex::default(),
             }),
         }
@@ -274,6 +326,7 @@ impl OperatorManager {
             client,
             self.inner.watches.discovery().clone(),
             egress,
+            self.inner.config.host_call_observer.clone(),
         ));
         let depth = self
             .inner
@@ -285,6 +338,13 @@ impl OperatorManager {
             .clone();
         let queue = Arc::new(queue::OperatorQueue::new(spec.backoff, depth));
         let (stop, stop_receiver) = watch::channel(false);
+        let (control, controls) = mpsc::unbounded_channel();
+        let swap = &self.inner.config.swap;
+        let swap_policy = worker::SwapPolicy {
+            state_dir: swap.state_dir.clone(),
+            after: spec.swap_after.or(swap.swap_after),
+        };
+        self.inner.residency.register(&name, control.clone());
         let worker = worker::Worker {
             name: name.clone(),
             module: module.clone(),
@@ -302,6 +362,9 @@ impl OperatorManager {
             backoff: spec.backoff,
             observer: self.inner.config.reconcile_observer.clone(),
             stop: stop_receiver,
+            controls,
+            swap: swap_policy,
+            residency: self.inner.residency.clone(),
         };
         let (ready_sender, ready) = oneshot::channel();
         let task = tokio::spawn(worker.run(ready_sender));
@@ -309,6 +372,7 @@ impl OperatorManager {
             task,
             queue,
             stop,
+            control,
             digest: module.digest().to_string(),
         };
         self.handles().insert(name.clone(), handle);
@@ -354,7 +418,47 @@ impl OperatorManager {
                 let _ = handle.task.await;
             }
         }
+        self.inner.residency.remove(name);
         self.inner.metrics.forget_operator(name);
+    }
+
+    /// Swaps the operator out now, whatever its idle period; returns once its snapshot is
+    /// written (after the reconcile in flight, if any). Already swapped out: nothing to do.
+    pub async fn swap_out(&self, name: &str) -> Result<(), OperatorError> {
+        self.control(name, |reply| worker::Control::SwapOut {
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Restores a swapped-out operator now, without delivering a reconcile. Already resident:
+    /// nothing to do.
+    pub async fn swap_in(&self, name: &str) -> Result<(), OperatorError> {
+        self.control(name, |reply| worker::Control::SwapIn { reply })
+            .await
+    }
+
+    async fn control(
+        &self,
+        name: &str,
+        command: impl FnOnce(oneshot::Sender<Result<(), String>>) -> worker::Control,
+    ) -> Result<(), OperatorError> {
+        let not_loaded = || OperatorError::NotLoaded(name.to_string());
+        let (reply, answer) = oneshot::channel();
+        let sent = self
+            .handles()
+            .get(name)
+            .map(|handle| handle.control.send(command(reply)).is_ok());
+        if sent != Some(true) {
+            return Err(not_loaded());
+        }
+        answer
+            .await
+            .map_err(|_| not_loaded())?
+            .map_err(|reason| OperatorError::Swap {
+                name: name.to_string(),
+                reason,
+            })
     }
 
     /// Unloads every operator, letting in-flight reconciles finish within the stop deadline.

@@ -1,6 +1,7 @@
 //! [`OperatorServices`]: the host calls of one operator. Kubernetes requests go out with the
 //! operator's own client (and may be answered from its watches' caches), HTTP goes through the
-//! operator's egress allowlist, and log lines are tagged with the operator's name.
+//! operator's egress allowlist, and log lines are tagged with the operator's name. Every answered
+//! Kubernetes or HTTP call is shown to the manager's host-call observer, if there is one.
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
@@ -13,6 +14,8 @@ use crate::kube::watches::Subscription;
 use crate::kube::{cache, requests};
 use crate::runtime::HostServices;
 
+use super::{HostCall, HostCallObserver, HostCallRecord};
+
 pub(crate) struct OperatorServices {
     name: Arc<str>,
     client: kube::Client,
@@ -20,17 +23,53 @@ pub(crate) struct OperatorServices {
     egress: Arc<HttpEgress>,
     /// The operator's own watches, for `cached: true` reads; filled in once it registered.
     watches: Mutex<Vec<Arc<Subscription>>>,
+    observer: Option<HostCallObserver>,
 }
 
 impl OperatorServices {
-    pub fn new(name: &str, client: kube::Client, discovery: Discovery, egress: HttpEgress) -> Self {
+    pub fn new(
+        name: &str,
+        client: kube::Client,
+        discovery: Discovery,
+        egress: HttpEgress,
+        observer: Option<HostCallObserver>,
+    ) -> Self {
         OperatorServices {
             name: Arc::from(name),
             client,
             discovery,
             egress: Arc::new(egress),
             watches: Mutex::default(),
+            observer,
         }
+    }
+
+    /// A copy of the call for the observer, taken before the call is sent; `None` without one.
+    fn copy_for_observer(&self, call: impl FnOnce() -> HostCall) -> Option<HostCall> {
+        self.observer.is_some().then(call)
+    }
+
+    /// Hands the answer, with the call it answers, to the observer on its way to the guest.
+    fn observed(
+        &self,
+        call: Option<HostCall>,
+        answer: BoxFuture<'static, HostResponse>,
+    ) -> BoxFuture<'static, HostResponse> {
+        let (Some(observer), Some(call)) = (self.observer.clone(), call) else {
+            return answer;
+        };
+        let operator = self.name.to_string();
+        async move {
+            let response = answer.await;
+            let record = HostCallRecord {
+                operator,
+                call,
+                response,
+            };
+            observer(&record);
+            record.response
+        }
+        .boxed()
     }
 
     pub fn set_watches(&self, watches: Vec<Arc<Subscription>>) {
@@ -75,20 +114,24 @@ impl OperatorServices {
 
 impl HostServices for OperatorServices {
     fn kube(&self, request: KubeRequest) -> BoxFuture<'static, HostResponse> {
+        let call = self.copy_for_observer(|| HostCall::Kube(request.clone()));
         if let Some(answer) = self.cached(&request) {
-            return futures::future::ready(answer).boxed();
+            return self.observed(call, futures::future::ready(answer).boxed());
         }
         let (client, discovery, name) = (
             self.client.clone(),
             self.discovery.clone(),
             self.name.clone(),
         );
-        async move { requests::execute(&client, &discovery, &name, request).await }.boxed()
+        let answer =
+            async move { requests::execute(&client, &discovery, &name, request).await }.boxed();
+        self.observed(call, answer)
     }
 
     fn http(&self, request: HttpRequest) -> BoxFuture<'static, HostResponse> {
+        let call = self.copy_for_observer(|| HostCall::Http(request.clone()));
         let egress = self.egress.clone();
-        async move { egress.send(request).await }.boxed()
+        self.observed(call, async move { egress.send(request).await }.boxed())
     }
 
     fn log(&self, record: LogRecord) {

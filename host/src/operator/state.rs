@@ -16,6 +16,9 @@ pub enum OperatorState {
     Running,
     /// Loaded and watching, waiting for work.
     Idle,
+    /// Idle, with its instance state in a snapshot file instead of memory; the next event
+    /// restores it before the reconcile is delivered.
+    Swapped,
     /// It cannot run: loading or init failed, or its instance cannot be recreated (retried with
     /// backoff in that case). The reason says what happened and what to do.
     Failed { reason: String },
@@ -27,6 +30,7 @@ impl OperatorState {
             OperatorState::Loading => "loading",
             OperatorState::Running => "running",
             OperatorState::Idle => "idle",
+            OperatorState::Swapped => "swapped",
             OperatorState::Failed { .. } => "failed",
         }
     }
@@ -41,7 +45,7 @@ impl fmt::Display for OperatorState {
     }
 }
 
-const ALL_LABELS: [&str; 4] = ["loading", "running", "idle", "failed"];
+const ALL_LABELS: [&str; 5] = ["loading", "running", "idle", "swapped", "failed"];
 
 /// The state of every operator, shared by the manager and the operators' tasks.
 #[derive(Clone)]

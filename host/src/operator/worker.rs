@@ -1,5 +1,7 @@
 //! The task that runs one operator: it owns the operator's instance, initialises it, subscribes
-//! its watches, then reconciles one key at a time from its workqueue until it is stopped.
+//! its watches, then reconciles one key at a time from its workqueue until it is stopped. Between
+//! reconciles it swaps the instance out when it has been idle for its swap period or when asked
+//! (see `swapping`), and back in when the next key arrives.
 //!
 //! Failures stay inside the operator. A guest error retries the key with backoff. A trap, a
 //! deadline overrun, a memory-cap hit or an ABI violation also drops the instance, which is
@@ -7,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use wasm_operator_abi::{InitInput, ReconcileRequest, ReconcileResult, Registration};
 
 use crate::kube::watches::WatchManager;
@@ -18,8 +20,11 @@ use crate::scheduler::workqueue::BackoffConfig;
 
 use super::queue::OperatorQueue;
 use super::registration::{self, OperatorWatches};
+use super::residency::Residency;
 use super::services::OperatorServices;
 use super::state::{OperatorState, StateBoard};
+use super::swapping::Slot;
+pub(crate) use super::swapping::{Control, SwapPolicy};
 use super::{ReconcileObserver, ReconcileOutcome, ReconcileRecord};
 
 pub(crate) struct Worker {
@@ -35,6 +40,16 @@ pub(crate) struct Worker {
     pub backoff: BackoffConfig,
     pub observer: Option<ReconcileObserver>,
     pub stop: watch::Receiver<bool>,
+    pub controls: mpsc::UnboundedReceiver<Control>,
+    pub swap: SwapPolicy,
+    pub residency: Residency,
+}
+
+/// What woke the worker up.
+enum Wake {
+    Key(Option<ObjectKey>),
+    Control(Control),
+    IdleTooLong,
 }
 
 /// The short reason label used in metrics for a failed call.
@@ -83,9 +98,13 @@ impl Worker {
                 }
             };
         self.services.set_watches(watches.all.clone());
-        self.publish_memory(&instance);
         self.board.set(&self.name, OperatorState::Idle);
         tracing::info!(operator = %self.name, digest = self.module.digest(), "operator running");
+        if let (Some(_), Some(reason)) =
+            (&self.swap.state_dir, self.module.swap_unsupported_reason())
+        {
+            tracing::warn!(operator = %self.name, "the operator stays resident: {reason}");
+        }
         let _ = ready.send(Ok(()));
         self.reconcile_loop(instance, registration, watches).await;
         tracing::info!(operator = %self.name, "operator stopped");
@@ -103,47 +122,91 @@ impl Worker {
 
     async fn reconcile_loop(
         &mut self,
-        mut instance: OperatorInstance,
+        instance: OperatorInstance,
         registration: Registration,
         watches: OperatorWatches,
     ) {
+        let mut slot = Slot::Resident(instance);
         let mut restart_failures: u32 = 0;
-        while let Some(key) = self.queue.next().await {
-            self.board.set(&self.name, OperatorState::Running);
-            let outcome = self.reconcile(&mut instance, &watches, &key).await;
-            self.publish_memory(&instance);
-            self.queue.done(&key);
-            match outcome {
-                Ok(()) => restart_failures = 0,
-                Err(error) if error.instance_unusable() => {
-                    // The instance may be inconsistent: replace it now, so the next key (and
-                    // the operator's state) does not wait on a broken instance.
-                    self.metrics
-                        .instance_restarts
-                        .get_or_create(&self.labels())
-                        .inc();
-                    self.board.set(&self.name, OperatorState::Loading);
-                    restart_failures += 1;
-                    match self.recreate(&registration, &mut restart_failures).await {
-                        Some(fresh) => instance = fresh,
-                        None => break, // stopped while waiting to recreate
+        let mut last_active = Instant::now();
+        self.settle(&slot);
+        loop {
+            let idle_deadline = self.idle_deadline(&slot, last_active);
+            let queue = self.queue.clone();
+            let wake = tokio::select! {
+                // Work first: an operator with keys waiting is not idle.
+                biased;
+                key = queue.next() => Wake::Key(key),
+                Some(control) = self.controls.recv() => Wake::Control(control),
+                _ = sleep_until_if(idle_deadline) => Wake::IdleTooLong,
+            };
+            match wake {
+                Wake::Key(None) => break,
+                Wake::Key(Some(key)) => {
+                    self.residency.busy(&self.name);
+                    self.board.set(&self.name, OperatorState::Running);
+                    let Some(instance) = self.make_resident(&mut slot, &registration).await else {
+                        break; // stopped while starting a fresh instance
+                    };
+                    let outcome = self.reconcile(instance, &watches, &key).await;
+                    self.queue.done(&key);
+                    match outcome {
+                        Ok(()) => restart_failures = 0,
+                        Err(error) if error.instance_unusable() => {
+                            // The instance may be inconsistent: replace it now, so the next key
+                            // (and the operator's state) does not wait on a broken instance.
+                            self.metrics
+                                .instance_restarts
+                                .get_or_create(&self.labels())
+                                .inc();
+                            self.board.set(&self.name, OperatorState::Loading);
+                            restart_failures += 1;
+                            match self.recreate(&registration, &mut restart_failures).await {
+                                Some(fresh) => slot = Slot::Resident(fresh),
+                                None => break, // stopped while waiting to recreate
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                    self.board.set(&self.name, OperatorState::Idle);
+                }
+                Wake::Control(Control::SwapOut { reply }) => {
+                    let swapped = self.swap_out(&mut slot).await;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(swapped);
                     }
                 }
-                Err(_) => {}
+                Wake::Control(Control::SwapIn { reply }) => {
+                    self.residency.busy(&self.name);
+                    if self.make_resident(&mut slot, &registration).await.is_none() {
+                        break;
+                    }
+                    self.board.set(&self.name, OperatorState::Idle);
+                    let _ = reply.send(Ok(()));
+                }
+                Wake::IdleTooLong => {
+                    // On failure the reason is logged; retry after another idle period.
+                    let _ = self.swap_out(&mut slot).await;
+                }
             }
-            self.board.set(&self.name, OperatorState::Idle);
+            last_active = Instant::now();
+            self.settle(&slot);
         }
     }
 
     /// Instantiates and initialises a fresh instance, retrying with backoff until it works or
     /// the operator is stopped.
-    async fn recreate(
+    pub(super) async fn recreate(
         &mut self,
         registration: &Registration,
         failures: &mut u32,
     ) -> Option<OperatorInstance> {
         loop {
-            let delay = self.backoff.delay(*failures);
+            // The first attempt after a lost swap-in is immediate; retries back off.
+            let delay = match *failures {
+                0 => Duration::ZERO,
+                failures => self.backoff.delay(failures),
+            };
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.stop.wait_for(|stopped| *stopped) => return None,
@@ -158,7 +221,6 @@ impl Worker {
                         );
                     }
                     tracing::info!(operator = %self.name, "instance recreated");
-                    self.publish_memory(&instance);
                     return Some(instance);
                 }
                 Err(error) => {
@@ -266,16 +328,17 @@ impl Worker {
         }
     }
 
-    fn labels(&self) -> OperatorLabels {
+    pub(super) fn labels(&self) -> OperatorLabels {
         OperatorLabels {
             operator: self.name.clone(),
         }
     }
+}
 
-    fn publish_memory(&self, instance: &OperatorInstance) {
-        self.metrics
-            .memory_bytes
-            .get_or_create(&self.labels())
-            .set(instance.memory_bytes() as i64);
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_if(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }

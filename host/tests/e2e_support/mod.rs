@@ -204,6 +204,7 @@ pub fn spec(name: &str, wasm: Arc<[u8]>, config: Value) -> OperatorSpec {
             max: Duration::from_secs(2),
         },
         client: None,
+        swap_after: None,
     }
 }
 

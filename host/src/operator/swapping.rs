@@ -1,0 +1,216 @@
+//! The worker's side of swap: where its instance is ([`Slot`]), the requests it takes from the
+//! manager and the memory budget ([`Control`]), and the two moves between memory and disk.
+//!
+//! The worker's task owns the instance, so only it swaps: requests from elsewhere are messages it
+//! handles between reconciles. Events that arrive meanwhile wait in the operator's workqueue and
+//! are delivered once the instance is back; none is lost.
+//!
+//! A swap-in that fails (snapshot missing or damaged, instance cannot be created) loses the
+//! operator's in-memory state, never its work: the operator starts fresh (instantiate and init,
+//! as at load) with a warning and the `swap_failures` metric, and the reconcile goes ahead.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use wasm_operator_abi::Registration;
+
+use crate::metrics::SwapFailureLabels;
+use crate::runtime::{OperatorInstance, SwapOutError, SwappedInstance};
+
+use super::state::OperatorState;
+use super::worker::Worker;
+
+/// Where an operator's instance is.
+pub(crate) enum Slot {
+    Resident(OperatorInstance),
+    Swapped(SwappedInstance),
+    /// Nothing to restore (a swap-out thread failed, or the operator has not started): the next
+    /// use creates a fresh instance.
+    Lost,
+}
+
+/// A request to the worker, answered between reconciles.
+pub(crate) enum Control {
+    /// Swap out now (forced, or chosen by the memory budget when `reply` is `None`).
+    SwapOut {
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    /// Restore now without a reconcile.
+    SwapIn {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// When this operator is swapped out.
+#[derive(Clone, Debug)]
+pub(crate) struct SwapPolicy {
+    /// `None`: swapping is disabled.
+    pub state_dir: Option<PathBuf>,
+    /// Idle period; `None`: only the budget or a forced swap swaps it out.
+    pub after: Option<Duration>,
+}
+
+impl Slot {
+    pub fn resident(&self) -> Option<&OperatorInstance> {
+        match self {
+            Slot::Resident(instance) => Some(instance),
+            _ => None,
+        }
+    }
+
+    /// Linear memory held in the host's memory.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident()
+            .map_or(0, |instance| instance.memory_bytes() as u64)
+    }
+}
+
+impl Worker {
+    /// When the resident instance should be swapped out for idleness, if ever.
+    pub(super) fn idle_deadline(&self, slot: &Slot, last_active: Instant) -> Option<Instant> {
+        let after = self.swap.after?;
+        self.swap.state_dir.as_ref()?;
+        let instance = slot.resident()?;
+        // `Duration::MAX` (never) does not fit in an Instant: no deadline.
+        instance
+            .module()
+            .swappable()
+            .then(|| last_active.checked_add(after))
+            .flatten()
+    }
+
+    /// Reports the slot to the memory budget and the metrics after the operator went idle.
+    pub(super) fn settle(&self, slot: &Slot) {
+        let swappable = self.swap.state_dir.is_some() && self.module.swappable();
+        self.residency
+            .idle(&self.name, slot.resident_bytes(), swappable);
+        self.metrics
+            .memory_bytes
+            .get_or_create(&self.labels())
+            .set(slot.resident_bytes() as i64);
+    }
+
+    /// Writes the resident instance to a snapshot and drops it. Already swapped out or lost:
+    /// nothing to do. On failure the instance stays resident and the reason is returned.
+    pub(super) async fn swap_out(&mut self, slot: &mut Slot) -> Result<(), String> {
+        let Some(dir) = self.swap.state_dir.clone() else {
+            return Err(
+                "swapping is disabled on this host: start it with a state directory (--state-dir)"
+                    .into(),
+            );
+        };
+        if let Some(reason) = self.module.swap_unsupported_reason() {
+            return Err(format!(
+                "its module cannot be swapped out ({reason}); it stays resident"
+            ));
+        }
+        let instance = match std::mem::replace(slot, Slot::Lost) {
+            Slot::Resident(instance) => instance,
+            other => {
+                *slot = other;
+                return Ok(());
+            }
+        };
+        let resident_bytes = instance.memory_bytes();
+        let started = Instant::now();
+        let written = tokio::task::spawn_blocking(move || instance.swap_out(&dir)).await;
+        let failure = match written {
+            Ok(Ok(swapped)) => {
+                let snapshot_bytes = swapped.snapshot_bytes();
+                tracing::info!(
+                    operator = %self.name,
+                    resident_bytes,
+                    snapshot_bytes,
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "operator swapped out"
+                );
+                self.metrics.swap_outs.get_or_create(&self.labels()).inc();
+                self.metrics
+                    .snapshot_bytes
+                    .get_or_create(&self.labels())
+                    .set(snapshot_bytes as i64);
+                *slot = Slot::Swapped(swapped);
+                self.board.set(&self.name, OperatorState::Swapped);
+                return Ok(());
+            }
+            Ok(Err(failure)) => {
+                let SwapOutError { error, instance } = *failure;
+                self.count_swap_failure(error.kind());
+                *slot = Slot::Resident(instance);
+                error.to_string()
+            }
+            Err(panicked) => {
+                // The instance went down with the thread; the next event starts it fresh.
+                self.count_swap_failure("io");
+                format!("the swap-out thread failed ({panicked}); the operator's state is lost")
+            }
+        };
+        tracing::warn!(operator = %self.name, "swap-out failed: {failure}");
+        Err(failure)
+    }
+
+    /// Makes sure an instance is resident: restores a swapped-out one, or starts a fresh one if
+    /// there is nothing (usable) to restore. `None`: the operator was stopped meanwhile.
+    pub(super) async fn make_resident<'slot>(
+        &mut self,
+        slot: &'slot mut Slot,
+        registration: &Registration,
+    ) -> Option<&'slot mut OperatorInstance> {
+        *slot = match std::mem::replace(slot, Slot::Lost) {
+            Slot::Swapped(swapped) => self.restore(swapped).await,
+            other => other,
+        };
+        if let Slot::Lost = slot {
+            let mut failures = 0;
+            *slot = Slot::Resident(self.recreate(registration, &mut failures).await?);
+        }
+        match slot {
+            Slot::Resident(instance) => Some(instance),
+            _ => None,
+        }
+    }
+
+    /// Restores a swapped-out instance: [`Slot::Resident`], or [`Slot::Lost`] if it cannot be.
+    async fn restore(&self, swapped: SwappedInstance) -> Slot {
+        let started = Instant::now();
+        let restored = swapped.swap_in(self.services.clone()).await;
+        self.metrics
+            .snapshot_bytes
+            .get_or_create(&self.labels())
+            .set(0);
+        match restored {
+            Ok(instance) => {
+                let took = started.elapsed();
+                self.metrics.swap_ins.get_or_create(&self.labels()).inc();
+                self.metrics
+                    .swap_in_duration
+                    .get_or_create(&self.labels())
+                    .observe(took.as_secs_f64());
+                tracing::debug!(
+                    operator = %self.name,
+                    took_us = took.as_micros() as u64,
+                    "operator swapped in"
+                );
+                Slot::Resident(instance)
+            }
+            Err(error) => {
+                self.count_swap_failure(error.kind());
+                tracing::warn!(
+                    operator = %self.name,
+                    "could not restore the operator's state ({error}); starting it fresh"
+                );
+                Slot::Lost
+            }
+        }
+    }
+
+    fn count_swap_failure(&self, kind: &str) {
+        self.metrics
+            .swap_failures
+            .get_or_create(&SwapFailureLabels {
+                operator: self.name.clone(),
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+}
