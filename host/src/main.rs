@@ -23,6 +23,8 @@ enum Command {
     Inspect(cli::inspect::Args),
     /// Run the host with a set of operators against a cluster.
     Run(cli::run::Args),
+    /// Run the host in a cluster: operators declared as WasmOperator resources, leader-elected.
+    Cluster(cli::cluster::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +33,6 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate::main(args),
         Command::Inspect(args) => cli::inspect::main(args),
         Command::Run(args) => cli::run::main(args),
+        Command::Cluster(args) => cli::cluster::main(args),
     }
 }

@@ -1,4 +1,5 @@
 //! Subcommands of the `wasm-operator` binary, one file each.
+pub mod cluster;
 pub mod inspect;
 pub mod run;
 pub mod run_config;

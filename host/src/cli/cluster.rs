@@ -1,0 +1,311 @@
+//! `wasm-operator cluster`: the host as it runs in a cluster. Operators are `WasmOperator`
+//! resources (in `--namespace`, or all namespaces), each acting as its own ServiceAccount;
+//! replicas elect a leader on a Lease and only the leader runs operators. Serves /healthz,
+//! /readyz (ready once connected, leader or standby) and /metrics; on SIGTERM/SIGINT stops its
+//! operators, releases the Lease and exits 0.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::run::LogFormat;
+use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
+use crate::cluster::identity::{host_config, pod_namespace};
+use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
+use crate::metrics::server::{MetricsServer, Readiness};
+use crate::metrics::HostMetrics;
+use crate::operator::{ManagerConfig, SwapConfig};
+use crate::runtime::{remove_snapshots, InstanceLimits, Runtime, RuntimeConfig};
+use crate::scheduler::workqueue::BackoffConfig;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Kubeconfig to use; default: the in-cluster ServiceAccount when KUBERNETES_SERVICE_HOST
+    /// is set, else $KUBECONFIG or ~/.kube/config.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Directory of the mounted ServiceAccount (token, ca.crt, namespace) used in a pod.
+    #[arg(
+        long,
+        env = "WASM_OPERATOR_SERVICE_ACCOUNT_DIR",
+        value_name = "DIR",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount"
+    )]
+    pub service_account_dir: PathBuf,
+    /// Run the WasmOperators of this namespace only [default: all namespaces].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+    pub metrics_addr: String,
+    /// Directory of precompiled modules [default: ~/.cache/wasm-operator/modules].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Directory for swap snapshots of idle operators; without it operators are never swapped.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Swap an operator out after this long without work (needs --state-dir).
+    #[arg(long, value_name = "DURATION")]
+    pub swap_after: Option<String>,
+    /// Swap out least recently used idle operators beyond this much guest memory.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
+    /// Root of WasmOperator `spec.module.path` sources (a volume of the host); unset refuses them.
+    #[arg(long, value_name = "DIR")]
+    pub modules_dir: Option<PathBuf>,
+    /// Longest a single call into an operator may run, unless its WasmOperator says otherwise.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub call_deadline: String,
+    /// Linear-memory cap of each operator, unless its WasmOperator says otherwise.
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub memory_limit: String,
+    /// Retry delay after a first failed reconcile; doubles per failure.
+    #[arg(long, value_name = "DURATION", default_value = "5ms")]
+    pub backoff_base: String,
+    /// Longest retry delay.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub backoff_max: String,
+    /// How long in-flight reconciles may take to finish when operators stop.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub shutdown_deadline: String,
+    /// Upper bound of an operator's outbound HTTP request.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub http_timeout: String,
+    /// How often WasmOperator statuses are refreshed (phase, counts).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub status_interval: String,
+    /// How often WasmOperators that failed are tried again.
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub resync_interval: String,
+    /// Run without leader election: only for a single replica.
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// The Lease replicas elect their leader on.
+    #[arg(long, value_name = "NAME", default_value = "wasm-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease [default: the pod's namespace, else `default`].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a leader's Lease is valid without renewal (whole seconds); a new leader takes
+    /// over within this period after the old one stops renewing.
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub lease_duration: String,
+    /// This replica's identity in the Lease [default: $POD_NAME, else hostname-pid].
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The parsed settings.
+struct Settings {
+    metrics_addr: std::net::SocketAddr,
+    cache_dir: PathBuf,
+    manager: ManagerConfig,
+    cluster: ClusterSettings,
+}
+
+fn resolve(args: &Args) -> Result<Settings, String> {
+    let flag = |name: &str, parsed: Result<Duration, String>| {
+        parsed.map_err(|error| format!("--{name}: {error}"))
+    };
+    let backoff = BackoffConfig {
+        base: flag("backoff-base", parse_duration(&args.backoff_base))?,
+        max: flag("backoff-max", parse_duration(&args.backoff_max))?,
+    };
+    if backoff.base.is_zero() || backoff.base > backoff.max {
+        return Err("--backoff-base must be above zero and at most --backoff-max".into());
+    }
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let lease_duration = flag("lease-duration", parse_duration(&args.lease_duration))?;
+    if lease_duration < Duration::from_secs(1) || lease_duration.subsec_nanos() != 0 {
+        return Err("--lease-duration must be a whole number of seconds, at least 1s".into());
+    }
+    let lease = (!args.no_leader_election).then(|| LeaseSettings {
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| pod_namespace(Some(&args.service_account_dir)))
+            .unwrap_or_else(|| "default".into()),
+        name: args.lease_name.clone(),
+        identity: identity.clone(),
+        lease_duration,
+    });
+    let swap_after = args
+        .swap_after
+        .as_deref()
+        .map(|text| flag("swap-after", parse_duration(text)))
+        .transpose()?;
+    let memory_budget = args
+        .memory_budget
+        .as_deref()
+        .map(|text| parse_bytes(text).map_err(|error| format!("--memory-budget: {error}")))
+        .transpose()?;
+    if (swap_after.is_some() || memory_budget.is_some()) && args.state_dir.is_none() {
+        return Err(
+            "--swap-after and --memory-budget need --state-dir (where snapshots are written)"
+                .into(),
+        );
+    }
+    Ok(Settings {
+        metrics_addr: parse_socket_addr(&args.metrics_addr)?,
+        cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+        manager: ManagerConfig {
+            http_timeout: flag("http-timeout", parse_duration(&args.http_timeout))?,
+            stop_deadline: flag("shutdown-deadline", parse_duration(&args.shutdown_deadline))?,
+            swap: SwapConfig {
+                state_dir: args.state_dir.clone(),
+                swap_after,
+                memory_budget: memory_budget.map(|bytes| bytes as u64),
+            },
+            ..ManagerConfig::default()
+        },
+        cluster: ClusterSettings {
+            controller: ControllerSettings {
+                namespace: args.namespace.clone(),
+                identity,
+                limits: InstanceLimits {
+                    call_deadline: flag("call-deadline", parse_duration(&args.call_deadline))?,
+                    max_memory_bytes: parse_bytes(&args.memory_limit)
+                        .map_err(|error| format!("--memory-limit: {error}"))?,
+                },
+                backoff,
+                status_interval: flag("status-interval", parse_duration(&args.status_interval))?,
+                resync_interval: flag("resync-interval", parse_duration(&args.resync_interval))?,
+            },
+            lease,
+            modules_dir: args.modules_dir.clone(),
+        },
+    })
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "wasm-operator".into());
+    format!("{host}-{}", std::process::id())
+}
+
+pub fn main(args: Args) -> ExitCode {
+    init_tracing(args.log_format);
+    let settings = match resolve(&args) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("wasm-operator cluster: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("wasm-operator cluster: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("wasm-operator cluster: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, settings: Settings) -> Result<(), String> {
+    let metrics = HostMetrics::new();
+    let readiness = Readiness::default();
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = MetricsServer::start(
+        settings.metrics_addr,
+        metrics.clone(),
+        readiness.clone(),
+        async {
+            let _ = server_stopped.await;
+        },
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    tracing::info!(addr = %server.local_addr, "metrics server listening on {}", server.local_addr);
+
+    let config = host_config(args.kubeconfig.as_deref(), Some(&args.service_account_dir)).await?;
+    let client = kube::Client::try_from(config.clone())
+        .map_err(|error| format!("cannot create the Kubernetes client: {error}"))?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|error| format!("the Kubernetes API server does not answer: {error}"))?;
+    tracing::info!(version = %version.git_version, url = %config.cluster_url, "connected to the Kubernetes API server");
+
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: settings.cache_dir.clone(),
+        epoch_tick: Duration::from_millis(10),
+    })
+    .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
+    if let Some(state_dir) = &args.state_dir {
+        // Snapshots belong to the process that wrote them: a crashed host's are useless.
+        let removed = remove_snapshots(state_dir).map_err(|error| {
+            format!(
+                "cannot clear the state directory {}: {error}",
+                state_dir.display()
+            )
+        })?;
+        if removed > 0 {
+            tracing::info!(removed, dir = %state_dir.display(), "removed snapshots left by an earlier run");
+        }
+    }
+    let host = ClusterHost::new(runtime, config, metrics, settings.manager, settings.cluster)?;
+    readiness.set(true);
+    tracing::info!("ready");
+    let result = host.run(shutdown_signal()).await;
+    readiness.set(false);
+    let _ = stop_server.send(());
+    server.join().await;
+    tracing::info!("stopped");
+    result
+}
+
+// The three helpers below are the same as `run`'s; they move to one shared place once `run`
+// exposes its own.
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wasm-operator").join("modules")
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the host");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: shutting down"),
+    }
+}
