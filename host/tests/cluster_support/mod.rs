@@ -326,6 +326,17 @@ pub fn controller_settings(namespace: &str, identity: &str) -> ControllerSetting
 impl InProcessHost {
     /// Starts a host for the WasmOperators of `namespace`, as the admin, with `lease` (if any).
     pub async fn start(namespace: &str, lease: Option<LeaseSettings>) -> InProcessHost {
+        Self::start_with(namespace, lease, None, ManagerConfig::default()).await
+    }
+
+    /// As [`start`](Self::start), with `spec.module.path` sources under `modules_dir` and
+    /// the manager's settings from `manager_config` (its host-call observer is the host's).
+    pub async fn start_with(
+        namespace: &str,
+        lease: Option<LeaseSettings>,
+        modules_dir: Option<std::path::PathBuf>,
+        manager_config: ManagerConfig,
+    ) -> InProcessHost {
         let config = control_plane().config().await;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: module_cache_dir(),
@@ -337,12 +348,12 @@ impl InProcessHost {
         let manager_config = ManagerConfig {
             host_call_observer: Some(calls.observer()),
             stop_deadline: Duration::from_secs(5),
-            ..ManagerConfig::default()
+            ..manager_config
         };
         let settings = ClusterSettings {
             controller: controller_settings(namespace, "test-host"),
             lease,
-            modules_dir: None,
+            modules_dir,
         };
         let host = ClusterHost::new(runtime, config, metrics.clone(), manager_config, settings)
             .expect("building the cluster host");

@@ -1,0 +1,239 @@
+//! Where WasmOperator modules come from, against the real control plane and real HTTP servers
+//! on loopback: an HTTP URL pinned by SHA-256 (a wrong digest is refused), an OCI artifact from
+//! a registry speaking the distribution API with anonymous bearer tokens, and a file under the
+//! host's modules directory.
+mod cluster_support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use wasm_operator_test_support::{control_plane, guest_module, test_namespace};
+
+use cluster_support::*;
+
+/// What the loopback server serves: `/modules/empty.wasm`, and the repository `ops/empty`
+/// (tag `v1`) of a registry that wants an anonymous bearer token from `/token`.
+struct Served {
+    wasm: Vec<u8>,
+    manifest: Vec<u8>,
+    addr: SocketAddr,
+    tokens_issued: AtomicUsize,
+}
+
+fn manifest_for(wasm: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.wasm.config.v0+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
+        "layers": [
+            {"mediaType": "text/plain", "digest": sha256(b"readme"), "size": 6},
+            {"mediaType": "application/wasm", "digest": sha256(wasm), "size": wasm.len()},
+        ],
+    }))
+    .unwrap()
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer anonymous-pull")
+}
+
+fn challenge(served: &Served) -> Response {
+    let header = format!(
+        r#"Bearer realm="http://{}/token",service="fake-registry",scope="repository:ops/empty:pull""#,
+        served.addr
+    );
+    (StatusCode::UNAUTHORIZED, [("www-authenticate", header)]).into_response()
+}
+
+async fn serve(wasm: Vec<u8>) -> Arc<Served> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = Arc::new(Served {
+        manifest: manifest_for(&wasm),
+        wasm,
+        addr: listener.local_addr().unwrap(),
+        tokens_issued: AtomicUsize::new(0),
+    });
+    let app =
+        Router::new()
+            .route(
+                "/modules/empty.wasm",
+                get(|State(s): State<Arc<Served>>| async move { s.wasm.clone() }),
+            )
+            .route(
+                "/token",
+                get(|State(s): State<Arc<Served>>| async move {
+                    s.tokens_issued.fetch_add(1, Ordering::SeqCst);
+                    (
+                        [("content-type", "application/json")],
+                        json!({"token": "anonymous-pull"}).to_string(),
+                    )
+                }),
+            )
+            .route(
+                "/v2/ops/empty/manifests/{reference}",
+                get(
+                    |State(s): State<Arc<Served>>,
+                     Path(reference): Path<String>,
+                     headers: HeaderMap| async move {
+                        if !authorized(&headers) {
+                            return challenge(&s);
+                        }
+                        if reference != "v1" && reference != sha256(&s.manifest) {
+                            return StatusCode::NOT_FOUND.into_response();
+                        }
+                        (
+                            [("content-type", "application/vnd.oci.image.manifest.v1+json")],
+                            s.manifest.clone(),
+                        )
+                            .into_response()
+                    },
+                ),
+            )
+            .route(
+                "/v2/ops/empty/blobs/{digest}",
+                get(
+                    |State(s): State<Arc<Served>>,
+                     Path(digest): Path<String>,
+                     headers: HeaderMap| async move {
+                        if !authorized(&headers) {
+                            return challenge(&s);
+                        }
+                        if digest == sha256(&s.wasm) {
+                            s.wasm.clone().into_response()
+                        } else {
+                            StatusCode::NOT_FOUND.into_response()
+                        }
+                    },
+                ),
+            )
+            .with_state(served.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    served
+}
+
+fn digest_hex(wasm: &[u8]) -> String {
+    sha256(wasm).trim_start_matches("sha256:").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_come_from_http_oci_and_the_modules_directory() {
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let namespace = test_namespace(&client, "cluster-sources").await;
+    let ns = namespace.name.as_str();
+    let wasm = std::fs::read(guest_module("test-guest-empty")).unwrap();
+    let served = serve(wasm.clone()).await;
+    let modules = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(modules.path().join("ops")).unwrap();
+    std::fs::write(modules.path().join("ops/empty.wasm"), &wasm).unwrap();
+    let host = InProcessHost::start_with(
+        ns,
+        None,
+        Some(modules.path().to_path_buf()),
+        Default::default(),
+    )
+    .await;
+
+    let url = format!("http://{}/modules/empty.wasm", served.addr);
+    create_wasm_operator(
+        &client,
+        ns,
+        "from-http",
+        json!({"module": {"http": {"url": url, "sha256": digest_hex(&wasm)}}}),
+    )
+    .await;
+    create_wasm_operator(
+        &client,
+        ns,
+        "wrong-digest",
+        json!({"module": {"http": {"url": url, "sha256": format!("sha256:{}", "0".repeat(64))}}}),
+    )
+    .await;
+    let reference = format!("{}/ops/empty:v1", served.addr);
+    create_wasm_operator(
+        &client,
+        ns,
+        "from-oci",
+        json!({"module": {"oci": {"reference": reference, "insecure": true}}}),
+    )
+    .await;
+    let pinned = format!("{}/ops/empty@{}", served.addr, sha256(&served.manifest));
+    create_wasm_operator(
+        &client,
+        ns,
+        "from-oci-digest",
+        json!({"module": {"oci": {"reference": pinned, "insecure": true}}}),
+    )
+    .await;
+    create_wasm_operator(
+        &client,
+        ns,
+        "from-path",
+        json!({"module": {"path": "ops/empty.wasm"}}),
+    )
+    .await;
+    create_wasm_operator(
+        &client,
+        ns,
+        "escaping-path",
+        json!({"module": {"path": "../empty.wasm"}}),
+    )
+    .await;
+
+    for name in ["from-http", "from-oci", "from-oci-digest", "from-path"] {
+        let object =
+            wait_for_wasm_operator(&client, ns, name, &format!("{name} to run"), |object| {
+                phase(object) == "Idle"
+            })
+            .await;
+        assert_eq!(
+            object.status.unwrap().module_digest.as_deref(),
+            Some(sha256(&wasm).as_str()),
+            "{name}"
+        );
+    }
+    assert!(served.tokens_issued.load(Ordering::SeqCst) >= 2);
+
+    let wrong = wait_for_wasm_operator(
+        &client,
+        ns,
+        "wrong-digest",
+        "wrong-digest to fail",
+        |object| phase(object) == "Failed",
+    )
+    .await;
+    let status = wrong.status.unwrap();
+    let accepted = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ModuleAccepted")
+        .unwrap();
+    assert_eq!(accepted.reason, "DigestMismatch");
+    assert!(status.last_error.unwrap().contains(&digest_hex(&wasm)));
+    let event = wait_for_event(&client, ns, "wrong-digest", "DigestMismatch").await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+
+    let escaping = wait_for_wasm_operator(
+        &client,
+        ns,
+        "escaping-path",
+        "escaping-path to fail",
+        |object| phase(object) == "Failed",
+    )
+    .await;
+    assert!(escaping
+        .status
+        .unwrap()
+        .last_error
+        .unwrap()
+        .contains("without `..`"));
+    host.stop().await;
+}
