@@ -309,3 +309,75 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: shutting down"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn resolve_flags(flags: &[&str]) -> Result<Settings, String> {
+        resolve(&Cli::parse_from(std::iter::once("cluster").chain(flags.iter().copied())).args)
+    }
+
+    #[test]
+    fn flags_give_the_lease_scope_and_defaults() {
+        let settings = resolve_flags(&[
+            "--namespace",
+            "team-a",
+            "--lease-namespace",
+            "ops",
+            "--lease-duration",
+            "3s",
+            "--identity",
+            "host-a",
+            "--memory-limit",
+            "32Mi",
+        ])
+        .unwrap();
+        let lease = settings.cluster.lease.unwrap();
+        assert_eq!(
+            (
+                lease.namespace.as_str(),
+                lease.name.as_str(),
+                lease.identity.as_str()
+            ),
+            ("ops", "wasm-operator", "host-a")
+        );
+        assert_eq!(lease.lease_duration, Duration::from_secs(3));
+        let controller = settings.cluster.controller;
+        assert_eq!(controller.namespace.as_deref(), Some("team-a"));
+        assert_eq!(controller.limits.max_memory_bytes, 32 << 20);
+        assert_eq!(controller.status_interval, Duration::from_secs(10));
+        assert!(resolve_flags(&["--no-leader-election"])
+            .unwrap()
+            .cluster
+            .lease
+            .is_none());
+    }
+
+    #[test]
+    fn a_lease_duration_must_be_whole_seconds() {
+        for bad in ["500ms", "1500ms", "0s"] {
+            let error = resolve_flags(&["--lease-duration", bad]).err().unwrap();
+            assert!(error.contains("whole number of seconds"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn swapping_needs_a_state_dir() {
+        let error = resolve_flags(&["--swap-after", "30s"]).err().unwrap();
+        assert!(error.contains("--state-dir"), "{error}");
+        let settings = resolve_flags(&["--swap-after", "30s", "--state-dir", "/tmp/x"]).unwrap();
+        assert_eq!(
+            settings.manager.swap.swap_after,
+            Some(Duration::from_secs(30))
+        );
+    }
+}
