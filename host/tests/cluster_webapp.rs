@@ -15,7 +15,7 @@ use serde_json::json;
 use wasm_operator::cluster::{operator_name, WasmOperator};
 use wasm_operator::operator::HostCall;
 use wasm_operator_abi::{HostResponse, KubeRequest};
-use wasm_operator_test_support::{control_plane, test_namespace, wait_for};
+use wasm_operator_test_support::{control_plane, go_guest_module, test_namespace, wait_for};
 
 use cluster_support::*;
 
@@ -337,5 +337,53 @@ async fn a_service_account_lacking_a_verb_gets_403_and_nothing_is_written() {
         .await
         .unwrap()
         .is_none());
+    host.stop().await;
+}
+
+/// The Go webapp (3.8 MiB: too large for a ConfigMap) from an HTTP URL pinned by SHA-256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_go_webapp_runs_from_an_http_source() {
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let (namespace, registry) = webapp_namespaces(&client, "cluster-go", true).await;
+    let ns = namespace.name.as_str();
+    let module = std::fs::read(go_guest_module("operators-go/webapp")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webapp.wasm", listener.local_addr().unwrap());
+    let served = module.clone();
+    let app = axum::Router::new().route(
+        "/webapp.wasm",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let host = InProcessHost::start(ns, None).await;
+    create_wasm_operator(
+        &client,
+        ns,
+        "webapp-go",
+        json!({
+            "module": {"http": {"url": url, "sha256": sha256(&module)}},
+            "serviceAccountName": "webapp",
+            "config": {"registryNamespace": registry.name},
+        }),
+    )
+    .await;
+    let running = wait_for_wasm_operator(
+        &client,
+        ns,
+        "webapp-go",
+        "the Go operator to run",
+        |object| phase(object) == "Idle",
+    )
+    .await;
+    assert_eq!(
+        running.status.unwrap().module_digest.as_deref(),
+        Some(sha256(&module).as_str())
+    );
+    create_webapp(&client, ns, "shop").await;
+    wait_for_registry_entry(&client, &registry.name, ns, "shop").await;
     host.stop().await;
 }
