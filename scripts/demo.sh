@@ -70,6 +70,8 @@ cat >"$work/host.yaml" <<YAML
 kubeconfig: $KUBECONFIG
 metricsAddr: 127.0.0.1:0
 cacheDir: $WASM_OPERATOR_CACHE/modules
+stateDir: $work/snapshots
+swapAfter: 3s   # short for the demo; the default is 60s
 operators:
   - {name: webapp, module: $guests/wasm32-wasip1/release/operator_webapp.wasm, config: {registryNamespace: demo-registry}}
   - {name: metrics-scaler, module: $go_out/operators-go-metrics-scaler.wasm, allowHttp: ["$metrics_url/"]}
@@ -96,6 +98,22 @@ wait_until "the ring to carry the nonce around" 60 kubectl -n ring-2 get testres
 kubectl -n demo patch counter visits --type merge -p '{"spec":{"note":"second"}}' >/dev/null
 wait_until "counter to record generation 2" 60 sh -c "kubectl -n demo get counter visits -o jsonpath='{.status.totalSeen}' | grep -qx 2"
 
+# metric NAME LABELS: one sample from the host's /metrics, e.g. metric swap_outs_total 'operator="counter"'.
+metric() {
+  curl -fsS "http://$metrics_addr/metrics" | awk -v series="wasm_operator_$1{$2}" '$1 == series { print $2 }'
+}
+
+say "Swapping: idle operators go to disk after 3s and come back on the next event"
+swapped_out() { [ "$(metric memory_bytes "operator=\"$1\"")" = 0 ] && [ -n "$(metric swap_outs_total "operator=\"$1\"")" ]; }
+wait_until "counter to be swapped out" 60 swapped_out counter
+echo "operators swapped out: $(metric operators 'state="swapped"') of 6"
+echo "counter: swap-outs $(metric swap_outs_total 'operator="counter"'), memory $(metric memory_bytes 'operator="counter"') bytes, snapshot $(metric snapshot_bytes 'operator="counter"') bytes on disk"
+ls -l "$work/snapshots"
+kubectl -n demo patch counter visits --type merge -p '{"spec":{"note":"third"}}' >/dev/null
+# totalSeen lives only in the operator's memory: 3 means the state came back from disk intact.
+wait_until "counter, swapped in, to record generation 3" 60 sh -c "kubectl -n demo get counter visits -o jsonpath='{.status.totalSeen}' | grep -qx 3"
+echo "counter: swap-ins $(metric swap_ins_total 'operator="counter"'), status $(kubectl -n demo get counter visits -o jsonpath='{.status}')"
+
 say "What happened"
 kubectl -n demo get webapps,metricscalers,counters,deployments,services
 kubectl -n demo-registry get configmaps -l app.kubernetes.io/name=webapp
@@ -108,6 +126,6 @@ echo
 kubectl -n demo get events.events.k8s.io -o custom-columns=REASON:.reason,OBJECT:.regarding.name,NOTE:.note
 echo
 echo "Host metrics (excerpt):"
-curl -fsS "http://$metrics_addr/metrics" | grep -E '^wasm_operator_(reconciles_total|watches_open|operator_memory_bytes)' | head -n 20
+curl -fsS "http://$metrics_addr/metrics" | grep -E '^wasm_operator_(reconciles_total|watches_open|memory_bytes|swap_outs_total|swap_ins_total|operators)' | head -n 40
 
 say "Cleaning up"

@@ -655,9 +655,11 @@ fn main() {
             }
         }
         let mut populations = Vec::new();
-        for (guest, operators) in guests.iter().zip([100, 100]) {
-            eprintln!("{}: {operators} swapped-out operators", guest.name);
-            populations.push(measure_population(guest, operators, state_dir.path()).await);
+        for guest in &guests {
+            for operators in [100, 1_000] {
+                eprintln!("{}: {operators} swapped-out operators", guest.name);
+                populations.push(measure_population(guest, operators, state_dir.path()).await);
+            }
         }
         report(&guests, &sizes, &populations, &conditions)
     });

@@ -1,5 +1,5 @@
 //! One host per test: the runtime, an operator manager on the admin identity, the example CRDs,
-//! and every reconcile the host reports.
+//! a state directory for swapped-out operators, and every reconcile the host reports.
 //!
 //! Tests of one process run one at a time: the examples watch their kinds in every namespace, so
 //! two hosts running the same example side by side would both reconcile each other's objects.
@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
 use wasm_operator::metrics::HostMetrics;
 use wasm_operator::operator::{
-    ManagerConfig, OperatorManager, OperatorSpec, ReconcileOutcome, ReconcileRecord,
+    ManagerConfig, OperatorManager, OperatorSpec, ReconcileOutcome, ReconcileRecord, SwapConfig,
 };
 use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use wasm_operator::scheduler::workqueue::BackoffConfig;
@@ -36,11 +36,24 @@ pub struct Harness {
     pub client: Client,
     pub manager: OperatorManager,
     reconciles: Arc<Mutex<Vec<ReconcileRecord>>>,
+    state_dir: tempfile::TempDir,
     _one_test_at_a_time: OwnedMutexGuard<()>,
 }
 
+/// When a test's operators swap out on their own; forced swaps work either way.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SwapSettings {
+    pub swap_after: Option<Duration>,
+    pub memory_budget: Option<u64>,
+}
+
 impl Harness {
+    /// A host whose operators swap only when the test forces it.
     pub async fn start() -> Harness {
+        Self::start_with(SwapSettings::default()).await
+    }
+
+    pub async fn start_with(swap: SwapSettings) -> Harness {
         static ONE_TEST_AT_A_TIME: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
         let turn = ONE_TEST_AT_A_TIME
             .get_or_init(Default::default)
@@ -69,8 +82,14 @@ impl Harness {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(reconcile.clone());
         });
+        let state_dir = tempfile::tempdir().expect("creating a state directory");
         let config = ManagerConfig {
             reconcile_observer: Some(observer),
+            swap: SwapConfig {
+                state_dir: Some(state_dir.path().to_owned()),
+                swap_after: swap.swap_after,
+                memory_budget: swap.memory_budget,
+            },
             ..ManagerConfig::default()
         };
         let manager = OperatorManager::new(runtime, client.clone(), HostMetrics::new(), config);
@@ -78,8 +97,23 @@ impl Harness {
             client,
             manager,
             reconciles,
+            state_dir,
             _one_test_at_a_time: turn,
         }
+    }
+
+    /// The snapshot files in the host's state directory.
+    pub fn snapshots(&self) -> Vec<std::path::PathBuf> {
+        let entries =
+            std::fs::read_dir(self.state_dir.path()).expect("reading the state directory");
+        entries
+            .map(|entry| entry.expect("reading the state directory").path())
+            .collect()
+    }
+
+    /// One sample of the host's metrics, e.g. `("wasm_operator_swap_outs_total", "operator=\"x\"")`.
+    pub fn metric(&self, name: &str, labels: &str) -> Option<f64> {
+        wasm_operator::metrics::sample_value(&self.manager.metrics().encode(), name, labels)
     }
 
     /// Loads `example` in `lang` as operator `name` with `config`, and no outbound HTTP.

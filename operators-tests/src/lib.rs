@@ -4,13 +4,15 @@
 //!
 //! - [`Harness`]: a host for one test, the example CRDs applied, a record of reconciles.
 //! - [`Lang`]: Rust (`operators-rust/<x>`) or Go (`operators-go/<x>`), and their modules.
+//! - [`counter`]: the counter example's status, computed independently.
 //! - [`kinds`]: the example kinds as dynamic APIs, and waiting for objects to look right.
 //! - [`metrics_api`]: a Prometheus-like query API on loopback for the metrics-scaler.
 
+pub mod counter;
 mod harness;
 pub mod kinds;
 mod lang;
 pub mod metrics_api;
 
-pub use harness::{spec, Harness, PROMPTLY};
+pub use harness::{spec, Harness, SwapSettings, PROMPTLY};
 pub use lang::Lang;

@@ -3,29 +3,14 @@
 //! FNV-1a checksum of all of them; deleting and re-creating a Counter starts its list afresh
 //! while the count and checksum go on.
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use operators_tests::counter::{checksum_over, checksum_text, observed, CHECKSUM_START};
 use operators_tests::kinds::{self, field, wait_for_absence, wait_for_object, Kind};
 use operators_tests::{Harness, Lang, PROMPTLY};
 use serde_json::json;
 use wasm_operator_test_support::{test_namespace, wait_for};
 
 const UPDATES: i64 = 15;
-
-/// 64-bit FNV-1a, continued over `bytes`.
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-fn observed(counter: &DynamicObject) -> Vec<i64> {
-    field(counter, "/status/observedGenerations")
-        .and_then(|list| list.as_array())
-        .map(|list| list.iter().filter_map(|g| g.as_i64()).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_keeps_its_map_across_many_updates() {
@@ -68,15 +53,12 @@ async fn counter_keeps_its_map_across_many_updates() {
             .await;
         }
 
-        let mut checksum = 0xcbf2_9ce4_8422_2325;
-        for generation in 1..=UPDATES {
-            checksum = fnv1a(checksum, format!("{ns}/tally@{generation};").as_bytes());
-        }
+        let checksum = checksum_over(CHECKSUM_START, ns, "tally", 1..=UPDATES);
         let counter = counters.get("tally").await.unwrap();
         assert_eq!(field(&counter, "/status/totalSeen"), Some(&json!(UPDATES)));
         assert_eq!(
             field(&counter, "/status/checksum"),
-            Some(&json!(format!("{checksum:016x}")))
+            Some(&json!(checksum_text(checksum)))
         );
 
         counters
@@ -117,10 +99,10 @@ async fn counter_keeps_its_map_across_many_updates() {
             [1],
             "the deleted Counter's list was forgotten"
         );
-        let checksum = fnv1a(checksum, format!("{ns}/tally@1;").as_bytes());
+        let checksum = checksum_over(checksum, ns, "tally", [1]);
         assert_eq!(
             field(&counter, "/status/checksum"),
-            Some(&json!(format!("{checksum:016x}")))
+            Some(&json!(checksum_text(checksum)))
         );
         // The next language's operator watches every namespace and counts every Counter it
         // sees: leave none behind (a namespace's deletion finishes in the background).

@@ -1,0 +1,354 @@
+//! Swap in the host with the counter example, in Rust and in Go, against the real control plane:
+//! its in-memory map survives forced swap cycles between events; events that arrive while it is
+//! being swapped out or in are all reconciled; a damaged snapshot is detected, counted and the
+//! operator starts fresh; an idle operator swaps out on its own and the next event brings it
+//! back; the memory budget swaps out the least recently used first; unloading removes the
+//! snapshot.
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::Api;
+use operators_tests::counter::{checksum_over, checksum_text, observed, CHECKSUM_START};
+use operators_tests::kinds::{self, field, wait_for_absence, wait_for_object, Kind};
+use operators_tests::{Harness, Lang, SwapSettings, PROMPTLY};
+use serde_json::json;
+use wasm_operator::operator::OperatorState;
+use wasm_operator_test_support::{test_namespace, wait_for};
+
+async fn set_step(counters: &Api<DynamicObject>, name: &str, step: i64) {
+    counters
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"step": step}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("updating Counter {name}: {e}"));
+}
+
+/// Deletes the Counters, so the next language's operator (which watches every namespace) does
+/// not count them.
+async fn delete_counters(counters: &Api<DynamicObject>, names: &[String]) {
+    for name in names {
+        counters
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting Counter {name}: {e}"));
+    }
+    for name in names {
+        wait_for_absence(counters, name, "the Counter to be gone").await;
+    }
+}
+
+fn operator_labels(operator: &str) -> String {
+    format!("operator=\"{operator}\"")
+}
+
+async fn wait_for_state(harness: &Harness, operator: &str, wanted: OperatorState) {
+    wait_for(&format!("{operator} to be {wanted}"), PROMPTLY, || async {
+        (harness.manager.state(operator) == Some(wanted.clone())).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_keeps_its_map_across_forced_swaps_between_events() {
+    const UPDATES: i64 = 20;
+    for lang in Lang::available("counter") {
+        let harness = Harness::start().await;
+        let namespace = test_namespace(&harness.client, &format!("swap-counter-{lang}")).await;
+        let ns = namespace.name.as_str();
+        let operator = format!("swap-counter-{lang}");
+        harness.load(&operator, lang, "counter", json!({})).await;
+        let counters = kinds::api(&harness.client, ns, Kind::Counter);
+        kinds::create(
+            &harness.client,
+            ns,
+            Kind::Counter,
+            "tally",
+            json!({"step": 1}),
+        )
+        .await;
+        wait_for_object(&counters, "tally", "generation 1 in the status", |c| {
+            observed(c) == [1]
+        })
+        .await;
+
+        let labels = operator_labels(&operator);
+        for step in 2..=UPDATES {
+            harness.manager.swap_out(&operator).await.unwrap();
+            // (An event may already have brought it back: the state is not asserted here.)
+            assert_eq!(
+                harness.metric("wasm_operator_swap_outs_total", &labels),
+                Some((step - 1) as f64)
+            );
+            // Every third cycle is restored on request; the others by the next event.
+            if step % 3 == 0 {
+                harness.manager.swap_in(&operator).await.unwrap();
+                assert_ne!(
+                    harness.manager.state(&operator),
+                    Some(OperatorState::Swapped)
+                );
+            }
+            set_step(&counters, "tally", step).await;
+            let expected: Vec<i64> = (1..=step).collect();
+            wait_for_object(
+                &counters,
+                "tally",
+                &format!("generations 1..={step}"),
+                |c| observed(c) == expected,
+            )
+            .await;
+        }
+
+        let counter = counters.get("tally").await.unwrap();
+        let checksum = checksum_over(CHECKSUM_START, ns, "tally", 1..=UPDATES);
+        assert_eq!(field(&counter, "/status/totalSeen"), Some(&json!(UPDATES)));
+        assert_eq!(
+            field(&counter, "/status/checksum"),
+            Some(&json!(checksum_text(checksum)))
+        );
+        let swap_outs = harness.metric("wasm_operator_swap_outs_total", &labels);
+        let swap_ins = harness.metric("wasm_operator_swap_ins_total", &labels);
+        assert_eq!(swap_outs, Some((UPDATES - 1) as f64));
+        assert_eq!(swap_ins, Some((UPDATES - 1) as f64));
+        assert_eq!(
+            harness.metric("wasm_operator_swap_in_duration_seconds_count", &labels),
+            Some((UPDATES - 1) as f64)
+        );
+
+        delete_counters(&counters, &["tally".to_string()]).await;
+        harness.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arriving_while_the_operator_swaps_are_all_reconciled() {
+    const COUNTERS: usize = 8;
+    const UPDATES: i64 = 6;
+    for lang in Lang::available("counter") {
+        let harness = Harness::start().await;
+        let namespace = test_namespace(&harness.client, &format!("swap-events-{lang}")).await;
+        let ns = namespace.name.as_str();
+        let operator = format!("swap-events-{lang}");
+        harness.load(&operator, lang, "counter", json!({})).await;
+        let counters = kinds::api(&harness.client, ns, Kind::Counter);
+        let names: Vec<String> = (0..COUNTERS).map(|i| format!("c{i}")).collect();
+
+        // Swap out and in without pause while the Counters are created and updated, so events
+        // keep arriving mid swap-out and mid swap-in.
+        let (stop_swapping, mut stop) = tokio::sync::watch::channel(false);
+        let manager = harness.manager.clone();
+        let swapper_operator = operator.clone();
+        let swapper = tokio::spawn(async move {
+            let mut cycles = 0u32;
+            while !*stop.borrow_and_update() {
+                manager.swap_out(&swapper_operator).await.unwrap();
+                manager.swap_in(&swapper_operator).await.unwrap();
+                cycles += 1;
+            }
+            cycles
+        });
+        for name in &names {
+            kinds::create(&harness.client, ns, Kind::Counter, name, json!({"step": 1})).await;
+        }
+        for step in 2..=UPDATES {
+            for name in &names {
+                set_step(&counters, name, step).await;
+            }
+        }
+        // Updates may be merged into one reconcile of the latest generation, so the list may
+        // skip some; the latest one must be there for every Counter.
+        for name in &names {
+            wait_for_object(&counters, name, "the last generation in the status", |c| {
+                observed(c).last() == Some(&UPDATES)
+            })
+            .await;
+        }
+        stop_swapping.send(true).unwrap();
+        let cycles = swapper.await.unwrap();
+        assert!(
+            cycles >= 3,
+            "only {cycles} swap cycles ran alongside the events"
+        );
+        eprintln!("{lang}: {cycles} swap cycles ran while the events arrived");
+
+        // totalSeen counts every (Counter, generation) pair the operator's map ever held, and
+        // the last status written carries the latest total: with no state lost it equals the
+        // pairs in all the lists. A restored instance that forgot its map would restart the
+        // count while the lists it did not rewrite keep their old entries.
+        let mut pairs = 0;
+        let mut latest_total = 0;
+        for name in &names {
+            let counter = counters.get(name).await.unwrap();
+            pairs += observed(&counter).len() as u64;
+            let total = field(&counter, "/status/totalSeen").and_then(|v| v.as_u64());
+            latest_total = latest_total.max(total.unwrap_or_default());
+        }
+        assert_eq!(
+            latest_total, pairs,
+            "totalSeen against the pairs in the lists"
+        );
+        assert_eq!(
+            harness.metric(
+                "wasm_operator_swap_failures_total",
+                &format!("operator=\"{operator}\",kind=\"corrupt\"")
+            ),
+            None
+        );
+
+        delete_counters(&counters, &names).await;
+        harness.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_snapshot_is_counted_and_the_operator_starts_fresh() {
+    for lang in Lang::available("counter") {
+        let harness = Harness::start().await;
+        let namespace = test_namespace(&harness.client, &format!("swap-damaged-{lang}")).await;
+        let ns = namespace.name.as_str();
+        let operator = format!("swap-damaged-{lang}");
+        harness.load(&operator, lang, "counter", json!({})).await;
+        let counters = kinds::api(&harness.client, ns, Kind::Counter);
+        kinds::create(
+            &harness.client,
+            ns,
+            Kind::Counter,
+            "tally",
+            json!({"step": 1}),
+        )
+        .await;
+        wait_for_object(&counters, "tally", "generation 1", |c| observed(c) == [1]).await;
+        set_step(&counters, "tally", 2).await;
+        wait_for_object(&counters, "tally", "generations 1 and 2", |c| {
+            observed(c) == [1, 2]
+        })
+        .await;
+
+        harness.manager.swap_out(&operator).await.unwrap();
+        let snapshots = harness.snapshots();
+        assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+        // Flip one byte in every 4 KiB after the first: the memory image, not just the header.
+        // (Flipping bytes only in a hole, where the image is all zeros, would change nothing
+        // restored: zero chunks are not read from the file.)
+        let mut bytes = std::fs::read(&snapshots[0]).unwrap();
+        for offset in (4096..bytes.len()).step_by(4096) {
+            bytes[offset] ^= 0x5a;
+        }
+        std::fs::write(&snapshots[0], &bytes).unwrap();
+
+        set_step(&counters, "tally", 3).await;
+        let counter = wait_for_object(&counters, "tally", "generation 3 in the status", |c| {
+            observed(c).contains(&3)
+        })
+        .await;
+        // A fresh instance has an empty map: generation 3 is the first it sees.
+        assert_eq!(observed(&counter), [3], "{:?}", counter.data.get("status"));
+        assert_eq!(field(&counter, "/status/totalSeen"), Some(&json!(1)));
+        let failures = format!("operator=\"{operator}\",kind=\"corrupt\"");
+        assert_eq!(
+            harness.metric("wasm_operator_swap_failures_total", &failures),
+            Some(1.0)
+        );
+        assert_eq!(harness.manager.state(&operator), Some(OperatorState::Idle));
+        assert!(harness.snapshots().is_empty(), "{:?}", harness.snapshots());
+
+        delete_counters(&counters, &["tally".to_string()]).await;
+        harness.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_operator_swaps_out_on_its_own_and_unloading_removes_its_snapshot() {
+    for lang in Lang::available("counter") {
+        let harness = Harness::start_with(SwapSettings {
+            swap_after: Some(Duration::from_millis(300)),
+            memory_budget: None,
+        })
+        .await;
+        let namespace = test_namespace(&harness.client, &format!("swap-idle-{lang}")).await;
+        let ns = namespace.name.as_str();
+        let operator = format!("swap-idle-{lang}");
+        harness.load(&operator, lang, "counter", json!({})).await;
+        wait_for_state(&harness, &operator, OperatorState::Swapped).await;
+        let labels = operator_labels(&operator);
+        assert_eq!(
+            harness.metric("wasm_operator_memory_bytes", &labels),
+            Some(0.0)
+        );
+        let on_disk = harness.metric("wasm_operator_snapshot_bytes", &labels);
+        assert!(on_disk.is_some_and(|bytes| bytes > 0.0), "{on_disk:?}");
+
+        let counters = kinds::api(&harness.client, ns, Kind::Counter);
+        kinds::create(
+            &harness.client,
+            ns,
+            Kind::Counter,
+            "tally",
+            json!({"step": 1}),
+        )
+        .await;
+        wait_for_object(&counters, "tally", "generation 1 in the status", |c| {
+            observed(c) == [1]
+        })
+        .await;
+        assert!(harness
+            .metric("wasm_operator_swap_ins_total", &labels)
+            .is_some_and(|n| n >= 1.0));
+        // Idle again, it goes back to disk; the state it had is restored for the next event.
+        wait_for_state(&harness, &operator, OperatorState::Swapped).await;
+        set_step(&counters, "tally", 2).await;
+        wait_for_object(&counters, "tally", "generations 1 and 2", |c| {
+            observed(c) == [1, 2]
+        })
+        .await;
+        wait_for_state(&harness, &operator, OperatorState::Swapped).await;
+        assert_eq!(harness.snapshots().len(), 1);
+
+        delete_counters(&counters, &["tally".to_string()]).await;
+        wait_for_state(&harness, &operator, OperatorState::Swapped).await;
+        harness.manager.unload(&operator).await.unwrap();
+        assert!(harness.snapshots().is_empty(), "{:?}", harness.snapshots());
+        harness.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_memory_budget_the_least_recently_used_idle_operator_swaps_out_first() {
+    for lang in Lang::available("counter") {
+        // One operator's linear memory, measured: the budget holds two and a half of them.
+        let probe = Harness::start().await;
+        probe.load("budget-probe", lang, "counter", json!({})).await;
+        let one = wait_for("the probe's memory to be published", PROMPTLY, || async {
+            probe.metric(
+                "wasm_operator_memory_bytes",
+                &operator_labels("budget-probe"),
+            )
+        })
+        .await as u64;
+        probe.stop().await;
+
+        let harness = Harness::start_with(SwapSettings {
+            swap_after: None,
+            memory_budget: Some(one * 5 / 2),
+        })
+        .await;
+        let names = ["lru-a", "lru-b", "lru-c"].map(|name| format!("{name}-{lang}"));
+        for name in &names {
+            harness.load(name, lang, "counter", json!({})).await;
+        }
+        // a, b, c were used in that order: a is the least recently used.
+        wait_for_state(&harness, &names[0], OperatorState::Swapped).await;
+        assert_eq!(harness.manager.state(&names[1]), Some(OperatorState::Idle));
+        assert_eq!(harness.manager.state(&names[2]), Some(OperatorState::Idle));
+
+        // Using a again makes b the least recently used.
+        harness.manager.swap_in(&names[0]).await.unwrap();
+        wait_for_state(&harness, &names[1], OperatorState::Swapped).await;
+        assert_eq!(harness.manager.state(&names[0]), Some(OperatorState::Idle));
+        assert_eq!(harness.manager.state(&names[2]), Some(OperatorState::Idle));
+        harness.stop().await;
+    }
+}
