@@ -55,7 +55,7 @@ go_out=$CARGO_TARGET_DIR/go-guests
 say "Starting a local control plane"
 start_private_controlplane "$work/cp"
 export KUBECONFIG=$CONTROLPLANE_KUBECONFIG
-kubectl apply -f crds/ >/dev/null
+kubectl apply -f crds/webapp.yaml -f crds/metricscaler.yaml -f crds/testresource.yaml -f crds/counter.yaml >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 for ns in demo demo-registry ring-0 ring-1 ring-2; do kubectl create namespace "$ns" >/dev/null; done
 
