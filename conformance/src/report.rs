@@ -1,0 +1,64 @@
+//! Comparing runs: the text stored in a scenario's snapshot, and a readable diff naming the
+//! scenario, the language and pass, and the step where two runs first part ways.
+
+use serde_json::{json, Value};
+use similar::TextDiff;
+
+use crate::runner::RunReport;
+
+/// What a scenario's snapshot holds: the transcript and the final state, as YAML.
+pub fn snapshot_text(report: &RunReport) -> String {
+    let transcript: Vec<&Value> = report.transcript.iter().map(|entry| &entry.value).collect();
+    let document = json!({"transcript": transcript, "finalState": report.final_state});
+    serde_yaml::to_string(&document).unwrap_or_else(|e| format!("unrenderable report: {e}"))
+}
+
+/// `None` when `other` made the same calls and left the same state as `reference`; otherwise a
+/// report of the first difference and a unified diff.
+pub fn compare(reference: &RunReport, other: &RunReport) -> Option<String> {
+    let (expected, actual) = (snapshot_text(reference), snapshot_text(other));
+    if expected == actual {
+        return None;
+    }
+    let first = reference
+        .transcript
+        .iter()
+        .zip(&other.transcript)
+        .position(|(a, b)| a.value != b.value)
+        .or_else(|| {
+            (reference.transcript.len() != other.transcript.len())
+                .then(|| reference.transcript.len().min(other.transcript.len()))
+        });
+    let place = match first {
+        Some(index) => {
+            let step = other
+                .transcript
+                .get(index)
+                .or_else(|| reference.transcript.get(index))
+                .map(|entry| entry.step);
+            let label = step
+                .and_then(|step| other.step_labels.get(step))
+                .cloned()
+                .unwrap_or_else(|| "the end".into());
+            format!(
+                "transcript entry {} differs, made during {label}",
+                index + 1
+            )
+        }
+        None => "the final state differs".to_owned(),
+    };
+    let diff = TextDiff::from_lines(&expected, &actual)
+        .unified_diff()
+        .context_radius(4)
+        .header(
+            &format!("{} ({})", reference.scenario, reference.who()),
+            &format!("{} ({})", other.scenario, other.who()),
+        )
+        .to_string();
+    Some(format!(
+        "scenario {}: {} differs from {}: {place}\n{diff}",
+        other.scenario,
+        other.who(),
+        reference.who()
+    ))
+}

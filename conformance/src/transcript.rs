@@ -1,0 +1,255 @@
+//! Transcripts: what an operator asked the host for during a run, and what it was answered.
+//!
+//! A [`Recorder`] is the manager's host-call observer and reconcile observer at once. The host
+//! reports an operator's calls in order and then the reconcile they belonged to, so calls are
+//! grouped by reconcile and only reconciles of the run's own namespaces are kept (the examples
+//! watch every namespace; objects other tests left behind must not leak in).
+//!
+//! [`Recorder::transcript`] turns the record into [`Entry`]s: each Kubernetes or HTTP request,
+//! normalized, with a summary of its answer (kind, name and generation of a returned object; the
+//! whole error; status and body of an HTTP response), and each reconcile's outcome. An entry
+//! equal to an earlier one is dropped: how often the host reconciled an unchanged object (a
+//! Deployment's status changing, a requeue timer, a retry) depends on timing, what the operator
+//! asked for does not. The step each entry first appeared in is kept for reports, outside the
+//! compared text.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use wasm_operator::operator::{
+    HostCall, HostCallObserver, HostCallRecord, ReconcileObserver, ReconcileOutcome,
+    ReconcileRecord,
+};
+use wasm_operator_abi::HostResponse;
+
+use crate::normalize::Normalizer;
+
+/// One line of a transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Index of the step it first appeared in.
+    pub step: usize,
+    /// The normalized entry, as compared and stored.
+    pub value: Value,
+}
+
+/// A reconcile as recorded, with the calls it made.
+#[derive(Debug, Clone)]
+pub struct RecordedReconcile {
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The step in progress when it finished.
+    pub step: usize,
+    pub started_at: Instant,
+    pub calls: Vec<(usize, HostCall, HostResponse)>,
+    pub outcome: ReconcileOutcome,
+}
+
+#[derive(Default)]
+struct Record {
+    step: usize,
+    recording: bool,
+    /// Calls of the reconcile in progress.
+    pending: Vec<(usize, HostCall, HostResponse)>,
+    reconciles: Vec<RecordedReconcile>,
+}
+
+/// Collects host calls and reconciles of one run. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    record: Arc<Mutex<Record>>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        let recorder = Recorder::default();
+        recorder.lock().recording = true;
+        recorder
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls from now on belong to step `step`.
+    pub fn set_step(&self, step: usize) {
+        self.lock().step = step;
+    }
+
+    /// Stops recording (the run's clean-up is not part of its transcript).
+    pub fn stop(&self) {
+        self.lock().recording = false;
+    }
+
+    pub fn host_call_observer(&self) -> HostCallObserver {
+        let recorder = self.clone();
+        Arc::new(move |record: &HostCallRecord| {
+            let mut state = recorder.lock();
+            if state.recording {
+                let step = state.step;
+                state
+                    .pending
+                    .push((step, record.call.clone(), record.response.clone()));
+            }
+        })
+    }
+
+    pub fn reconcile_observer(&self) -> ReconcileObserver {
+        let recorder = self.clone();
+        Arc::new(move |record: &ReconcileRecord| {
+            let mut state = recorder.lock();
+            let calls = std::mem::take(&mut state.pending);
+            if state.recording {
+                let step = state.step;
+                state.reconciles.push(RecordedReconcile {
+                    namespace: record.key.namespace.clone(),
+                    name: record.key.name.clone(),
+                    step,
+                    started_at: record.started_at,
+                    calls,
+                    outcome: record.outcome.clone(),
+                });
+            }
+        })
+    }
+
+    /// Whether calls of an unfinished reconcile are waiting for its outcome.
+    pub fn reconcile_in_progress(&self) -> bool {
+        !self.lock().pending.is_empty()
+    }
+
+    /// Every reconcile recorded so far, in order.
+    pub fn reconciles(&self) -> Vec<RecordedReconcile> {
+        self.lock().reconciles.clone()
+    }
+
+    /// The transcript of reconciles in `namespaces`.
+    pub fn transcript(
+        &self,
+        namespaces: &[String],
+        normalizer: &Normalizer,
+        with_messages: bool,
+    ) -> Vec<Entry> {
+        let mut seen = HashSet::new();
+        let mut entries = Vec::new();
+        let mut push = |step: usize, value: Value| {
+            if seen.insert(value.to_string()) {
+                entries.push(Entry { step, value });
+            }
+        };
+        for reconcile in self.reconciles() {
+            let ours = reconcile
+                .namespace
+                .as_ref()
+                .is_some_and(|namespace| namespaces.contains(namespace));
+            if !ours {
+                continue;
+            }
+            for (step, call, response) in &reconcile.calls {
+                push(*step, normalizer.value(&call_entry(call, response)));
+            }
+            let key = format!(
+                "{}/{}",
+                reconcile.namespace.as_deref().unwrap_or_default(),
+                reconcile.name
+            );
+            let outcome = outcome_entry(&key, &reconcile.outcome, with_messages);
+            push(reconcile.step, normalizer.value(&outcome));
+        }
+        entries
+    }
+}
+
+fn call_entry(call: &HostCall, response: &HostResponse) -> Value {
+    let (label, request) = match call {
+        HostCall::Kube(request) => ("kube", serde_json::to_value(request)),
+        HostCall::Http(request) => ("http", serde_json::to_value(request)),
+    };
+    let request = request.unwrap_or_else(|e| json!(format!("unserialisable request: {e}")));
+    let answer = match response {
+        HostResponse::Ok(value) => match call {
+            HostCall::Kube(_) => json!({"ok": kube_summary(value)}),
+            HostCall::Http(_) => json!({"ok": http_summary(value)}),
+        },
+        HostResponse::Error(error) => json!({"error": error}),
+    };
+    let mut entry = json!({ label: strip_nulls(request) });
+    if let (Value::Object(entry), Value::Object(answer)) = (&mut entry, answer) {
+        entry.extend(answer);
+    }
+    entry
+}
+
+/// What an answer from the API server says, without what the server alone decides (status
+/// written by controllers, managed fields): kind, namespace, name, generation, deletion.
+fn kube_summary(value: &Value) -> Value {
+    if let Some(items) = value.get("items").and_then(Value::as_array) {
+        let names: Vec<Value> = items.iter().map(object_summary).collect();
+        return json!({"kind": value["kind"], "items": names});
+    }
+    if value["kind"] == "Status" {
+        return json!({"kind": "Status", "status": value["status"], "code": value["code"]});
+    }
+    object_summary(value)
+}
+
+fn object_summary(object: &Value) -> Value {
+    let metadata = &object["metadata"];
+    let mut summary = json!({"name": metadata["name"]});
+    for field in ["namespace", "generateName", "generation", "finalizers"] {
+        if let Some(value) = metadata.get(field) {
+            summary[field] = value.clone();
+        }
+    }
+    if metadata.get("deletionTimestamp").is_some() {
+        summary["deletionTimestamp"] = json!("<set>");
+    }
+    json!({"kind": object["kind"], "metadata": summary})
+}
+
+/// An HTTP response without headers the server sets by itself (date, length).
+fn http_summary(value: &Value) -> Value {
+    json!({
+        "status": value["status"],
+        "contentType": value["headers"]["content-type"],
+        "body": value["body"],
+    })
+}
+
+fn outcome_entry(key: &str, outcome: &ReconcileOutcome, with_messages: bool) -> Value {
+    match outcome {
+        ReconcileOutcome::Succeeded { requeue_after } => {
+            let mut entry = json!({"reconciled": key, "outcome": "succeeded"});
+            if let Some(after) = requeue_after {
+                entry["requeueAfterMs"] = json!(after.as_millis() as u64);
+            }
+            entry
+        }
+        ReconcileOutcome::Failed { reason, message } => {
+            let mut entry = json!({"reconciled": key, "outcome": "failed", "reason": reason});
+            if with_messages {
+                entry["message"] = json!(message);
+            }
+            entry
+        }
+    }
+}
+
+/// Drops the request's `null` members: an absent optional field and a null one mean the same
+/// (docs/abi.md). Only at the top: inside a body (a merge patch) `null` means "remove".
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    }
+}
+
+/// The transcript as stored in snapshots: a YAML list.
+pub fn render(entries: &[Entry]) -> String {
+    let values: Vec<&Value> = entries.iter().map(|entry| &entry.value).collect();
+    serde_yaml::to_string(&values).unwrap_or_else(|e| format!("unrenderable transcript: {e}"))
+}
