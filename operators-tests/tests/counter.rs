@@ -3,12 +3,13 @@
 //! FNV-1a checksum of all of them; deleting and re-creating a Counter starts its list afresh
 //! while the count and checksum go on.
 
-use kube::api::{DeleteParams, Patch, PatchParams};
-use operators_tests::counter::{checksum_over, checksum_text, observed, CHECKSUM_START};
-use operators_tests::kinds::{self, field, wait_for_absence, wait_for_object, Kind};
+use operators_tests::counter::{
+    checksum_over, checksum_text, observed, CounterRun, CHECKSUM_START,
+};
+use operators_tests::kinds::{field, wait_for_object};
 use operators_tests::{Harness, Lang, PROMPTLY};
 use serde_json::json;
-use wasm_operator_test_support::{test_namespace, wait_for};
+use wasm_operator_test_support::wait_for;
 
 const UPDATES: i64 = 15;
 
@@ -16,41 +17,16 @@ const UPDATES: i64 = 15;
 async fn counter_keeps_its_map_across_many_updates() {
     for lang in Lang::available("counter") {
         let harness = Harness::start().await;
-        let namespace = test_namespace(&harness.client, &format!("counter-{lang}")).await;
-        let ns = namespace.name.as_str();
-        harness
-            .load(&format!("counter-{lang}"), lang, "counter", json!({}))
-            .await;
-        let counters = kinds::api(&harness.client, ns, Kind::Counter);
-        kinds::create(
-            &harness.client,
-            ns,
-            Kind::Counter,
-            "tally",
-            json!({"step": 1}),
-        )
-        .await;
-        wait_for_object(&counters, "tally", "generation 1 in the status", |c| {
-            observed(c) == [1]
-        })
-        .await;
+        let run = CounterRun::start(&harness, lang, "counter").await;
+        let (ns, counters) = (run.ns(), &run.counters);
+        run.create_seen(&harness.client, "tally").await;
 
         // One update at a time: updates faster than reconciles would be merged into one
         // reconcile of the latest generation, and the list would rightly skip some.
         for step in 2..=UPDATES {
-            let update = json!({"spec": {"step": step}});
-            counters
-                .patch("tally", &PatchParams::default(), &Patch::Merge(&update))
-                .await
-                .unwrap();
+            run.set_step("tally", step).await;
             let expected: Vec<i64> = (1..=step).collect();
-            wait_for_object(
-                &counters,
-                "tally",
-                &format!("generations 1..={step}"),
-                |c| observed(c) == expected,
-            )
-            .await;
+            run.wait_for_generations("tally", &expected).await;
         }
 
         let checksum = checksum_over(CHECKSUM_START, ns, "tally", 1..=UPDATES);
@@ -61,36 +37,25 @@ async fn counter_keeps_its_map_across_many_updates() {
             Some(&json!(checksum_text(checksum)))
         );
 
-        counters
-            .delete("tally", &DeleteParams::default())
-            .await
-            .unwrap();
-        wait_for_absence(&counters, "tally", "the Counter to be deleted").await;
+        run.delete(&["tally"]).await;
         // Re-created before the operator saw the deletion, the new Counter would look like the
         // old one at generation 1, which it has seen.
-        let operator = format!("counter-{lang}");
+        let operator = &run.operator;
         let key = format!("{ns}/tally");
         wait_for(
             "the operator to reconcile the deletion",
             PROMPTLY,
             || async {
                 harness
-                    .reconciles_of(&operator)
+                    .reconciles_of(operator)
                     .iter()
                     .any(|r| r.key.to_string() == key && !r.had_object)
                     .then_some(())
             },
         )
         .await;
-        kinds::create(
-            &harness.client,
-            ns,
-            Kind::Counter,
-            "tally",
-            json!({"step": 1}),
-        )
-        .await;
-        let counter = wait_for_object(&counters, "tally", "the new Counter's first status", |c| {
+        run.create(&harness.client, "tally").await;
+        let counter = wait_for_object(counters, "tally", "the new Counter's first status", |c| {
             field(c, "/status/totalSeen") == Some(&json!(UPDATES + 1))
         })
         .await;
@@ -106,16 +71,7 @@ async fn counter_keeps_its_map_across_many_updates() {
         );
         // The next language's operator watches every namespace and counts every Counter it
         // sees: leave none behind (a namespace's deletion finishes in the background).
-        counters
-            .delete("tally", &DeleteParams::default())
-            .await
-            .unwrap();
-        wait_for_absence(
-            &counters,
-            "tally",
-            "the Counter to be gone before the next language",
-        )
-        .await;
+        run.delete(&["tally"]).await;
         harness.stop().await;
     }
 }

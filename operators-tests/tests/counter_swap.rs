@@ -7,39 +7,14 @@
 
 use std::time::Duration;
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::Api;
-use operators_tests::counter::{checksum_over, checksum_text, observed, CHECKSUM_START};
-use operators_tests::kinds::{self, field, wait_for_absence, wait_for_object, Kind};
+use operators_tests::counter::{
+    checksum_over, checksum_text, observed, CounterRun, CHECKSUM_START,
+};
+use operators_tests::kinds::{field, wait_for_object};
 use operators_tests::{Harness, Lang, SwapSettings, PROMPTLY};
 use serde_json::json;
 use wasm_operator::operator::OperatorState;
-use wasm_operator_test_support::{test_namespace, wait_for};
-
-async fn set_step(counters: &Api<DynamicObject>, name: &str, step: i64) {
-    counters
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"spec": {"step": step}})),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("updating Counter {name}: {e}"));
-}
-
-/// Deletes the Counters, so the next language's operator (which watches every namespace) does
-/// not count them.
-async fn delete_counters(counters: &Api<DynamicObject>, names: &[String]) {
-    for name in names {
-        counters
-            .delete(name, &DeleteParams::default())
-            .await
-            .unwrap_or_else(|e| panic!("deleting Counter {name}: {e}"));
-    }
-    for name in names {
-        wait_for_absence(counters, name, "the Counter to be gone").await;
-    }
-}
+use wasm_operator_test_support::wait_for;
 
 fn operator_labels(operator: &str) -> String {
     format!("operator=\"{operator}\"")
@@ -57,23 +32,9 @@ async fn the_counter_keeps_its_map_across_forced_swaps_between_events() {
     const UPDATES: i64 = 20;
     for lang in Lang::available("counter") {
         let harness = Harness::start().await;
-        let namespace = test_namespace(&harness.client, &format!("swap-counter-{lang}")).await;
-        let ns = namespace.name.as_str();
-        let operator = format!("swap-counter-{lang}");
-        harness.load(&operator, lang, "counter", json!({})).await;
-        let counters = kinds::api(&harness.client, ns, Kind::Counter);
-        kinds::create(
-            &harness.client,
-            ns,
-            Kind::Counter,
-            "tally",
-            json!({"step": 1}),
-        )
-        .await;
-        wait_for_object(&counters, "tally", "generation 1 in the status", |c| {
-            observed(c) == [1]
-        })
-        .await;
+        let run = CounterRun::start(&harness, lang, "swap-counter").await;
+        let operator = run.operator.clone();
+        run.create_seen(&harness.client, "tally").await;
 
         let labels = operator_labels(&operator);
         for step in 2..=UPDATES {
@@ -91,19 +52,13 @@ async fn the_counter_keeps_its_map_across_forced_swaps_between_events() {
                     Some(OperatorState::Swapped)
                 );
             }
-            set_step(&counters, "tally", step).await;
+            run.set_step("tally", step).await;
             let expected: Vec<i64> = (1..=step).collect();
-            wait_for_object(
-                &counters,
-                "tally",
-                &format!("generations 1..={step}"),
-                |c| observed(c) == expected,
-            )
-            .await;
+            run.wait_for_generations("tally", &expected).await;
         }
 
-        let counter = counters.get("tally").await.unwrap();
-        let checksum = checksum_over(CHECKSUM_START, ns, "tally", 1..=UPDATES);
+        let counter = run.counters.get("tally").await.unwrap();
+        let checksum = checksum_over(CHECKSUM_START, run.ns(), "tally", 1..=UPDATES);
         assert_eq!(field(&counter, "/status/totalSeen"), Some(&json!(UPDATES)));
         assert_eq!(
             field(&counter, "/status/checksum"),
@@ -118,7 +73,7 @@ async fn the_counter_keeps_its_map_across_forced_swaps_between_events() {
             Some((UPDATES - 1) as f64)
         );
 
-        delete_counters(&counters, &["tally".to_string()]).await;
+        run.delete(&["tally"]).await;
         harness.stop().await;
     }
 }
@@ -129,11 +84,8 @@ async fn events_arriving_while_the_operator_swaps_are_all_reconciled() {
     const UPDATES: i64 = 6;
     for lang in Lang::available("counter") {
         let harness = Harness::start().await;
-        let namespace = test_namespace(&harness.client, &format!("swap-events-{lang}")).await;
-        let ns = namespace.name.as_str();
-        let operator = format!("swap-events-{lang}");
-        harness.load(&operator, lang, "counter", json!({})).await;
-        let counters = kinds::api(&harness.client, ns, Kind::Counter);
+        let run = CounterRun::start(&harness, lang, "swap-events").await;
+        let operator = run.operator.clone();
         let names: Vec<String> = (0..COUNTERS).map(|i| format!("c{i}")).collect();
 
         // Swap out and in without pause while the Counters are created and updated, so events
@@ -151,19 +103,22 @@ async fn events_arriving_while_the_operator_swaps_are_all_reconciled() {
             cycles
         });
         for name in &names {
-            kinds::create(&harness.client, ns, Kind::Counter, name, json!({"step": 1})).await;
+            run.create(&harness.client, name).await;
         }
         for step in 2..=UPDATES {
             for name in &names {
-                set_step(&counters, name, step).await;
+                run.set_step(name, step).await;
             }
         }
         // Updates may be merged into one reconcile of the latest generation, so the list may
         // skip some; the latest one must be there for every Counter.
         for name in &names {
-            wait_for_object(&counters, name, "the last generation in the status", |c| {
-                observed(c).last() == Some(&UPDATES)
-            })
+            wait_for_object(
+                &run.counters,
+                name,
+                "the last generation in the status",
+                |c| observed(c).last() == Some(&UPDATES),
+            )
             .await;
         }
         stop_swapping.send(true).unwrap();
@@ -181,7 +136,7 @@ async fn events_arriving_while_the_operator_swaps_are_all_reconciled() {
         let mut pairs = 0;
         let mut latest_total = 0;
         for name in &names {
-            let counter = counters.get(name).await.unwrap();
+            let counter = run.counters.get(name).await.unwrap();
             pairs += observed(&counter).len() as u64;
             let total = field(&counter, "/status/totalSeen").and_then(|v| v.as_u64());
             latest_total = latest_total.max(total.unwrap_or_default());
@@ -198,7 +153,8 @@ async fn events_arriving_while_the_operator_swaps_are_all_reconciled() {
             None
         );
 
-        delete_counters(&counters, &names).await;
+        run.delete(&names.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
         harness.stop().await;
     }
 }
@@ -207,25 +163,11 @@ async fn events_arriving_while_the_operator_swaps_are_all_reconciled() {
 async fn a_damaged_snapshot_is_counted_and_the_operator_starts_fresh() {
     for lang in Lang::available("counter") {
         let harness = Harness::start().await;
-        let namespace = test_namespace(&harness.client, &format!("swap-damaged-{lang}")).await;
-        let ns = namespace.name.as_str();
-        let operator = format!("swap-damaged-{lang}");
-        harness.load(&operator, lang, "counter", json!({})).await;
-        let counters = kinds::api(&harness.client, ns, Kind::Counter);
-        kinds::create(
-            &harness.client,
-            ns,
-            Kind::Counter,
-            "tally",
-            json!({"step": 1}),
-        )
-        .await;
-        wait_for_object(&counters, "tally", "generation 1", |c| observed(c) == [1]).await;
-        set_step(&counters, "tally", 2).await;
-        wait_for_object(&counters, "tally", "generations 1 and 2", |c| {
-            observed(c) == [1, 2]
-        })
-        .await;
+        let run = CounterRun::start(&harness, lang, "swap-damaged").await;
+        let operator = run.operator.clone();
+        run.create_seen(&harness.client, "tally").await;
+        run.set_step("tally", 2).await;
+        run.wait_for_generations("tally", &[1, 2]).await;
 
         harness.manager.swap_out(&operator).await.unwrap();
         let snapshots = harness.snapshots();
@@ -239,8 +181,8 @@ async fn a_damaged_snapshot_is_counted_and_the_operator_starts_fresh() {
         }
         std::fs::write(&snapshots[0], &bytes).unwrap();
 
-        set_step(&counters, "tally", 3).await;
-        let counter = wait_for_object(&counters, "tally", "generation 3 in the status", |c| {
+        run.set_step("tally", 3).await;
+        let counter = wait_for_object(&run.counters, "tally", "generation 3 in the status", |c| {
             observed(c).contains(&3)
         })
         .await;
@@ -255,7 +197,7 @@ async fn a_damaged_snapshot_is_counted_and_the_operator_starts_fresh() {
         assert_eq!(harness.manager.state(&operator), Some(OperatorState::Idle));
         assert!(harness.snapshots().is_empty(), "{:?}", harness.snapshots());
 
-        delete_counters(&counters, &["tally".to_string()]).await;
+        run.delete(&["tally"]).await;
         harness.stop().await;
     }
 }
@@ -268,10 +210,8 @@ async fn an_idle_operator_swaps_out_on_its_own_and_unloading_removes_its_snapsho
             memory_budget: None,
         })
         .await;
-        let namespace = test_namespace(&harness.client, &format!("swap-idle-{lang}")).await;
-        let ns = namespace.name.as_str();
-        let operator = format!("swap-idle-{lang}");
-        harness.load(&operator, lang, "counter", json!({})).await;
+        let run = CounterRun::start(&harness, lang, "swap-idle").await;
+        let operator = run.operator.clone();
         wait_for_state(&harness, &operator, OperatorState::Swapped).await;
         let labels = operator_labels(&operator);
         assert_eq!(
@@ -281,33 +221,18 @@ async fn an_idle_operator_swaps_out_on_its_own_and_unloading_removes_its_snapsho
         let on_disk = harness.metric("wasm_operator_snapshot_bytes", &labels);
         assert!(on_disk.is_some_and(|bytes| bytes > 0.0), "{on_disk:?}");
 
-        let counters = kinds::api(&harness.client, ns, Kind::Counter);
-        kinds::create(
-            &harness.client,
-            ns,
-            Kind::Counter,
-            "tally",
-            json!({"step": 1}),
-        )
-        .await;
-        wait_for_object(&counters, "tally", "generation 1 in the status", |c| {
-            observed(c) == [1]
-        })
-        .await;
+        run.create_seen(&harness.client, "tally").await;
         assert!(harness
             .metric("wasm_operator_swap_ins_total", &labels)
             .is_some_and(|n| n >= 1.0));
         // Idle again, it goes back to disk; the state it had is restored for the next event.
         wait_for_state(&harness, &operator, OperatorState::Swapped).await;
-        set_step(&counters, "tally", 2).await;
-        wait_for_object(&counters, "tally", "generations 1 and 2", |c| {
-            observed(c) == [1, 2]
-        })
-        .await;
+        run.set_step("tally", 2).await;
+        run.wait_for_generations("tally", &[1, 2]).await;
         wait_for_state(&harness, &operator, OperatorState::Swapped).await;
         assert_eq!(harness.snapshots().len(), 1);
 
-        delete_counters(&counters, &["tally".to_string()]).await;
+        run.delete(&["tally"]).await;
         wait_for_state(&harness, &operator, OperatorState::Swapped).await;
         harness.manager.unload(&operator).await.unwrap();
         assert!(harness.snapshots().is_empty(), "{:?}", harness.snapshots());
