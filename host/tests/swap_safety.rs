@@ -25,14 +25,7 @@ async fn snapshots_are_private_to_the_host_user_and_gone_once_swapped_in() {
     let parent = tempfile::tempdir().unwrap();
     let state_dir = parent.path().join("state");
     let services = FakeServices::new();
-    let instance = stateful_instance(
-        &module,
-        "private",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let instance = mib_instance(&module, "private", &services).await;
 
     let swapped = swap_out(instance, &state_dir);
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
@@ -61,14 +54,7 @@ async fn damaged_snapshot_is_refused(what: &str, damage: impl Fn(&Path)) {
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
     for mode in [RestoreMode::Lazy, RestoreMode::Eager] {
-        let mut instance = stateful_instance(
-            &module,
-            "damaged",
-            MIB,
-            limits(DEFAULT_DEADLINE),
-            services.clone(),
-        )
-        .await;
+        let mut instance = mib_instance(&module, "damaged", &services).await;
         reconcile_ok(&mut instance, &services, "touch").await;
         let swapped = swap_out(instance, state_dir.path());
         let path = swapped.snapshot_path().to_owned();
@@ -85,14 +71,7 @@ async fn damaged_snapshot_is_refused(what: &str, damage: impl Fn(&Path)) {
         assert!(!path.exists(), "{what}: the unusable snapshot is removed");
 
         // The operator recovers fresh: a new instance, a new init, a new count.
-        let mut fresh = stateful_instance(
-            &module,
-            "damaged",
-            MIB,
-            limits(DEFAULT_DEADLINE),
-            services.clone(),
-        )
-        .await;
+        let mut fresh = mib_instance(&module, "damaged", &services).await;
         let report = reconcile_ok(&mut fresh, &services, "verify").await;
         assert_eq!(report.reconciles, 1, "{what}, {mode:?}");
     }
@@ -166,14 +145,7 @@ async fn a_missing_snapshot_is_reported_as_missing() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let instance = stateful_instance(
-        &module,
-        "missing",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let instance = mib_instance(&module, "missing", &services).await;
     let swapped = swap_out(instance, state_dir.path());
     fs::remove_file(swapped.snapshot_path()).unwrap();
     let error = swapped.swap_in(services).await.err();
@@ -190,14 +162,7 @@ async fn an_identical_copy_of_a_snapshot_is_verified_then_restored() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = stateful_instance(
-        &module,
-        "copied",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let mut instance = mib_instance(&module, "copied", &services).await;
     let before = reconcile_ok(&mut instance, &services, "touch").await;
     let swapped = swap_out(instance, state_dir.path());
     let path = swapped.snapshot_path().to_owned();
@@ -252,22 +217,8 @@ async fn another_operators_snapshot_is_refused() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let first = stateful_instance(
-        &module,
-        "first",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
-    let second = stateful_instance(
-        &module,
-        "second",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let first = mib_instance(&module, "first", &services).await;
+    let second = mib_instance(&module, "second", &services).await;
     let first = swap_out(first, state_dir.path());
     let second = swap_out(second, state_dir.path());
     fs::copy(first.snapshot_path(), second.snapshot_path()).unwrap();
@@ -293,28 +244,14 @@ async fn discarding_or_dropping_a_swapped_instance_removes_its_snapshot() {
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
 
-    let instance = stateful_instance(
-        &module,
-        "discarded",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let instance = mib_instance(&module, "discarded", &services).await;
     let swapped = swap_out(instance, state_dir.path());
     let path = swapped.snapshot_path().to_owned();
     assert!(path.exists());
     swapped.discard().unwrap();
     assert!(!path.exists());
 
-    let instance = stateful_instance(
-        &module,
-        "dropped",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let instance = mib_instance(&module, "dropped", &services).await;
     let swapped = swap_out(instance, state_dir.path());
     let path = swapped.snapshot_path().to_owned();
     drop(swapped);
@@ -430,14 +367,7 @@ async fn instrumented_code_is_cached_apart_and_restores_after_a_restart() {
 
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = stateful_instance(
-        &module,
-        "cached",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let mut instance = mib_instance(&module, "cached", &services).await;
     let before = reconcile_ok(&mut instance, &services, "touch").await;
     let mut instance = swap_in(
         swap_out(instance, state_dir.path()),

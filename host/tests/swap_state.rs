@@ -19,14 +19,7 @@ async fn state_survives_cycles(mode: RestoreMode) {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = stateful_instance(
-        &module,
-        "keeper",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let mut instance = mib_instance(&module, "keeper", &services).await;
     let mut expected = reconcile_ok(&mut instance, &services, "verify").await;
     assert_eq!((expected.reconciles, expected.inits), (1, 1));
 
@@ -81,14 +74,7 @@ async fn the_same_state_survives_alternating_restore_modes() {
     let module = load_stateful(&test.runtime).await;
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = stateful_instance(
-        &module,
-        "keeper",
-        MIB,
-        limits(DEFAULT_DEADLINE),
-        services.clone(),
-    )
-    .await;
+    let mut instance = mib_instance(&module, "keeper", &services).await;
     let mut before = reconcile_ok(&mut instance, &services, "touch").await;
     for mode in [
         RestoreMode::Lazy,

@@ -55,6 +55,17 @@ pub async fn stateful_instance(
     instance
 }
 
+/// The stateful guest holding 1 MiB of live state, with the default limits: what most swap
+/// tests start from.
+pub async fn mib_instance(
+    module: &LoadedModule,
+    operator: &str,
+    services: &Arc<FakeServices>,
+) -> OperatorInstance {
+    let limits = crate::runtime_support::limits(crate::runtime_support::DEFAULT_DEADLINE);
+    stateful_instance(module, operator, 1 << 20, limits, services.clone()).await
+}
+
 /// What the stateful guest logged after its last successful reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
