@@ -7,11 +7,12 @@
 //! - [`scenario`]: the YAML format.
 //! - [`subjects`]: operators, their implementations per language, and build rules.
 //! - [`runner`]: one run (host in-process, steps, swaps, clean-up).
-//! - [`transcript`], [`normalize`]: recording and normalizing host calls.
+//! - [`transcript`], [`normalize`], [`logs`]: recording and normalizing host calls and logs.
 //! - [`report`]: snapshots and readable diffs.
 //! - [`fake_http`]: the loopback HTTP server scenarios serve answers from.
 
 pub mod fake_http;
+pub mod logs;
 pub mod normalize;
 pub mod report;
 pub mod runner;

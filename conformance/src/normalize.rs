@@ -24,7 +24,7 @@ impl Normalizer {
     /// `replacements`: (actual text, placeholder), e.g. (`c-3f2a1b-ns`, `${ns}`).
     pub fn new(mut replacements: Vec<(String, String)>) -> Self {
         replacements.retain(|(actual, _)| !actual.is_empty());
-        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        replacements.sort_by_key(|(actual, _)| std::cmp::Reverse(actual.len()));
         Normalizer { replacements }
     }
 

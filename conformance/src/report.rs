@@ -9,7 +9,10 @@ use crate::runner::RunReport;
 /// What a scenario's snapshot holds: the transcript and the final state, as YAML.
 pub fn snapshot_text(report: &RunReport) -> String {
     let transcript: Vec<&Value> = report.transcript.iter().map(|entry| &entry.value).collect();
-    let document = json!({"transcript": transcript, "finalState": report.final_state});
+    let mut document = json!({"transcript": transcript, "finalState": report.final_state});
+    if let Some(error) = &report.load_error {
+        document["loadError"] = json!(error);
+    }
     serde_yaml::to_string(&document).unwrap_or_else(|e| format!("unrenderable report: {e}"))
 }
 

@@ -38,6 +38,10 @@ pub struct Scenario {
     /// messages both implementations spell the same way, such as the ABI guests).
     #[serde(default)]
     pub reconcile_messages: bool,
+    /// Loading the operator must fail with an error containing this text (its init fails);
+    /// the steps then run without it.
+    #[serde(default)]
+    pub load_error: Option<String>,
     pub steps: Vec<Step>,
     /// The file as parsed, before placeholders are expanded.
     #[serde(skip)]
@@ -280,7 +284,7 @@ fn from_value(raw: Value, name: &str) -> anyhow::Result<Scenario> {
     scenario.name = name.to_owned();
     scenario.raw = raw;
     anyhow::ensure!(
-        !scenario.steps.is_empty(),
+        !scenario.steps.is_empty() || scenario.load_error.is_some(),
         "a scenario needs at least one step"
     );
     Ok(scenario)

@@ -35,6 +35,15 @@ pub struct Entry {
     pub value: Value,
 }
 
+/// One thing an operator did during a reconcile.
+#[derive(Debug, Clone)]
+pub enum Call {
+    /// A Kubernetes or HTTP request and its answer.
+    Host(HostCall, HostResponse),
+    /// A record the operator logged (`{"log": level, "message", "fields"}`).
+    Log(Value),
+}
+
 /// A reconcile as recorded, with the calls it made.
 #[derive(Debug, Clone)]
 pub struct RecordedReconcile {
@@ -43,7 +52,7 @@ pub struct RecordedReconcile {
     /// The step in progress when it finished.
     pub step: usize,
     pub started_at: Instant,
-    pub calls: Vec<(usize, HostCall, HostResponse)>,
+    pub calls: Vec<(usize, Call)>,
     pub outcome: ReconcileOutcome,
 }
 
@@ -52,7 +61,7 @@ struct Record {
     step: usize,
     recording: bool,
     /// Calls of the reconcile in progress.
-    pending: Vec<(usize, HostCall, HostResponse)>,
+    pending: Vec<(usize, Call)>,
     reconciles: Vec<RecordedReconcile>,
 }
 
@@ -89,9 +98,8 @@ impl Recorder {
             let mut state = recorder.lock();
             if state.recording {
                 let step = state.step;
-                state
-                    .pending
-                    .push((step, record.call.clone(), record.response.clone()));
+                let call = Call::Host(record.call.clone(), record.response.clone());
+                state.pending.push((step, call));
             }
         })
     }
@@ -113,6 +121,15 @@ impl Recorder {
                 });
             }
         })
+    }
+
+    /// Records a log record of the operator (see [`crate::logs`]).
+    pub fn log(&self, record: Value) {
+        let mut state = self.lock();
+        if state.recording {
+            let step = state.step;
+            state.pending.push((step, Call::Log(record)));
+        }
     }
 
     /// Whether calls of an unfinished reconcile are waiting for its outcome.
@@ -147,8 +164,12 @@ impl Recorder {
             if !ours {
                 continue;
             }
-            for (step, call, response) in &reconcile.calls {
-                push(*step, normalizer.value(&call_entry(call, response)));
+            for (step, call) in &reconcile.calls {
+                let entry = match call {
+                    Call::Host(call, response) => call_entry(call, response),
+                    Call::Log(record) => record.clone(),
+                };
+                push(*step, normalizer.value(&entry));
             }
             let key = format!(
                 "{}/{}",

@@ -22,6 +22,7 @@ const probeLabel = "conformance.wasm-operator.dev/probe=true"
 
 // settings is what init was told.
 type settings struct {
+	FailInit  string `json:"failInit"`
 	Namespace string `json:"namespace"`
 	HTTP      string `json:"http"`
 	Closed    string `json:"closed"`
@@ -138,6 +139,9 @@ func initExport(n uint32) int32 {
 	}
 	if err := json.Unmarshal(input.Config, &current); err != nil {
 		return finish(guestError(abi.GuestError{Message: fmt.Sprintf("bad config: %v", err)}))
+	}
+	if current.FailInit != "" {
+		return finish(guestError(abi.GuestError{Message: "init refused on purpose: " + current.FailInit}))
 	}
 	namespace, selector := current.Namespace, probeLabel
 	return finish(ok(abi.Registration{For: abi.WatchSpec{

@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use serde_json::Value;
-use wasm_operator::metrics::HostMetrics;
+use wasm_operator::metrics::{HostMetrics, OperatorLabels};
 use wasm_operator::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
 use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use wasm_operator::scheduler::workqueue::BackoffConfig;
 
 use crate::fake_http::{closed_url, FakeHttp};
 use crate::normalize::Normalizer;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Step};
 use crate::subjects::{Implementation, Subject};
 use crate::transcript::{Entry, Recorder};
 
@@ -86,6 +86,8 @@ pub struct RunReport {
     pub transcript: Vec<Entry>,
     /// The reconciled kind's objects at the end, normalized.
     pub final_state: Vec<Value>,
+    /// Why loading the operator failed, in scenarios where it must (normalized).
+    pub load_error: Option<String>,
     /// What went wrong, if anything did.
     pub failure: Option<String>,
 }
@@ -160,19 +162,10 @@ pub async fn run(
             .collect(),
         transcript: Vec::new(),
         final_state: Vec::new(),
+        load_error: None,
         failure: None,
     };
-    if let Err(error) = run_into(
-        suite,
-        scenario,
-        subject,
-        implementation,
-        module,
-        pass,
-        &mut report,
-    )
-    .await
-    {
+    if let Err(error) = run_into(suite, scenario, subject, module, pass, &mut report).await {
         report.failure.get_or_insert_with(|| format!("{error:#}"));
     }
     report
@@ -182,7 +175,6 @@ async fn run_into(
     suite: &Suite,
     scenario: &Scenario,
     subject: &Subject,
-    implementation: &Implementation,
     module: Arc<[u8]>,
     pass: Pass,
     report: &mut RunReport,
@@ -211,6 +203,7 @@ async fn run_into(
     }
 
     let recorder = Recorder::new();
+    let _logs = crate::logs::capture(&scenario.operator, &recorder);
     let state_dir = tempfile::tempdir()?;
     let config = ManagerConfig {
         http_timeout: Duration::from_secs(2),
@@ -261,11 +254,25 @@ async fn run_into(
     };
 
     let outcome = async {
-        manager
-            .load(spec)
-            .await
-            .map_err(|e| anyhow::anyhow!("loading the operator: {e}"))?;
-        let last = scenario.steps.len() - 1;
+        let loaded = manager.load(spec).await;
+        match (loaded, &scenario.load_error) {
+            (Ok(()), None) => {}
+            (Err(error), None) => anyhow::bail!("loading the operator: {error}"),
+            (Ok(()), Some(expected)) => {
+                anyhow::bail!(
+                    "loading the operator succeeded; expected it to fail with {expected:?}"
+                )
+            }
+            (Err(error), Some(expected)) => {
+                let message = error.to_string();
+                anyhow::ensure!(
+                    message.contains(expected.as_str()),
+                    "loading the operator failed with {message:?}, expected {expected:?}"
+                );
+                report.load_error = Some(normalizer.text(&message));
+            }
+        }
+        let last = scenario.steps.len().saturating_sub(1);
         let mut previous_started = Instant::now();
         for (index, step) in scenario.steps.iter().enumerate() {
             recorder.set_step(index);
@@ -283,7 +290,27 @@ async fn run_into(
         }
         // The last step may have been satisfied halfway through a reconcile: let it finish, so
         // that its remaining calls and its outcome are in the transcript whatever the timing.
-        steps::settle(&manager, &operator_name, &recorder, suite.wait_timeout).await
+        steps::settle(&manager, &operator_name, &recorder, suite.wait_timeout).await?;
+        // Every forced swap-out wrote a snapshot (an already swapped-out operator would not
+        // count, but the runner swaps it back in each time).
+        let forced = scenario
+            .steps
+            .iter()
+            .filter(|step| matches!(step, Step::Swap {}))
+            .count()
+            + match pass {
+                Pass::SwapBetweenSteps => last,
+                Pass::NoSwap => 0,
+            };
+        let labels = OperatorLabels {
+            operator: operator_name.clone(),
+        };
+        let swapped = manager.metrics().swap_outs.get_or_create(&labels).get();
+        anyhow::ensure!(
+            swapped == forced as u64,
+            "the runner forced {forced} swap-outs but the host counted {swapped}"
+        );
+        anyhow::Ok(())
     }
     .await;
     recorder.stop();

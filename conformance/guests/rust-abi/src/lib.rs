@@ -6,7 +6,8 @@
 //! points), since some probes break the ABI on purpose; requests and responses use the message
 //! types of `wasm-operator-abi`.
 //!
-//! Init config: `{"namespace": "<ns>", "http": "<base URL>", "closed": "<URL nothing listens on>"}`.
+//! Init config: `{"namespace": "<ns>", "http": "<base URL>", "closed": "<URL nothing listens on>"}`;
+//! with `"failInit": "<reason>"` init fails instead (a GuestError).
 //! Registration: For `v1 ConfigMap` in that namespace with label
 //! `conformance.wasm-operator.dev/probe=true`. Each such ConfigMap is a probe: `data.action`
 //! names what to exercise ([`probes`]), and the findings go to ConfigMap `<probe>-result`.
@@ -73,6 +74,10 @@ pub extern "C" fn wasm_operator_init(input_len: u32) -> i32 {
             ))))
         }
     };
+    if let Some(reason) = input.config.get("failInit").and_then(Value::as_str) {
+        let message = format!("init refused on purpose: {reason}");
+        return finish(Ending::guest_error(&GuestError::new(message)));
+    }
     let text = |key: &str| {
         input
             .config
