@@ -274,3 +274,74 @@ pub fn render(entries: &[Entry]) -> String {
     let values: Vec<&Value> = entries.iter().map(|entry| &entry.value).collect();
     serde_yaml::to_string(&values).unwrap_or_else(|e| format!("unrenderable transcript: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wasm_operator::operator::ReconcileRecord;
+    use wasm_operator::scheduler::mapping::ObjectKey;
+    use wasm_operator_abi::KubeRequest;
+
+    use super::*;
+
+    fn get(namespace: &str, name: &str) -> HostCallRecord {
+        HostCallRecord {
+            operator: "op".into(),
+            call: HostCall::Kube(KubeRequest::Get {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: Some(namespace.into()),
+                name: name.into(),
+                cached: false,
+            }),
+            response: HostResponse::Ok(json!({"kind": "ConfigMap", "metadata": {"name": name}})),
+        }
+    }
+
+    fn reconciled(namespace: &str) -> ReconcileRecord {
+        ReconcileRecord {
+            operator: "op".into(),
+            key: ObjectKey {
+                namespace: Some(namespace.into()),
+                name: "x".into(),
+            },
+            had_object: true,
+            started_at: Instant::now(),
+            duration: Duration::ZERO,
+            outcome: ReconcileOutcome::Succeeded {
+                requeue_after: None,
+            },
+        }
+    }
+
+    #[test]
+    fn repeats_and_other_namespaces_are_left_out_and_steps_are_kept() {
+        let recorder = Recorder::new();
+        let (calls, reconciles) = (recorder.host_call_observer(), recorder.reconcile_observer());
+        recorder.set_step(0);
+        calls(&get("mine", "a"));
+        reconciles(&reconciled("mine"));
+        calls(&get("theirs", "a"));
+        reconciles(&reconciled("theirs"));
+        recorder.set_step(1);
+        calls(&get("mine", "a")); // the same again: timing, not behaviour
+        calls(&get("mine", "b"));
+        reconciles(&reconciled("mine"));
+
+        let entries = recorder.transcript(&["mine".into()], &Normalizer::default(), false);
+        let names: Vec<(usize, Value)> = entries
+            .iter()
+            .map(|e| (e.step, e.value["kube"]["name"].clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (0, json!("a")),
+                (0, Value::Null), // the outcome
+                (1, json!("b")),
+            ]
+        );
+        assert!(!recorder.reconcile_in_progress());
+    }
+}
