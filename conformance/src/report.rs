@@ -65,3 +65,52 @@ pub fn compare(reference: &RunReport, other: &RunReport) -> Option<String> {
         reference.who()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Pass;
+    use crate::transcript::Entry;
+
+    fn report(language: &'static str, entries: &[(usize, Value)]) -> RunReport {
+        RunReport {
+            scenario: "demo".into(),
+            language,
+            pass: Pass::NoSwap,
+            step_labels: vec!["step 1 (apply A a)".into(), "step 2 (delete A a)".into()],
+            transcript: entries
+                .iter()
+                .map(|(step, value)| Entry {
+                    step: *step,
+                    value: value.clone(),
+                })
+                .collect(),
+            final_state: Vec::new(),
+            load_error: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_difference_names_language_pass_and_step_and_shows_the_lines() {
+        let rust = report(
+            "rust",
+            &[(0, json!({"x": 1})), (1, json!({"status": {"ready": 0}}))],
+        );
+        let go = report("go", &[(0, json!({"x": 1})), (1, json!({"status": {}}))]);
+        assert_eq!(compare(&rust, &rust.clone()), None);
+        let difference = compare(&rust, &go).expect("a difference");
+        assert!(
+            difference.starts_with(
+                "scenario demo: go, no swap differs from rust, no swap: transcript entry 2 differs, made during step 2 (delete A a)"
+            ),
+            "{difference}"
+        );
+        assert!(
+            difference
+                .lines()
+                .any(|line| line.starts_with('-') && line.contains("ready: 0")),
+            "{difference}"
+        );
+    }
+}
