@@ -73,3 +73,107 @@ async fn cached_reads_need_list_and_watch_for_the_kind_and_namespace() {
     let fresh = ServiceAccountReadAccess::new(client.clone(), ns, "reader", Duration::ZERO);
     assert!(fresh.may_list_watch("v1", "Service", Some(ns)).await);
 }
+
+/// A `cached: true` get by an operator is answered from the shared cache only when its
+/// ServiceAccount may list and watch the kind; otherwise it goes to the API server as the
+/// operator, where RBAC answers (here: 403, as neither account may `get` ConfigMaps).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watch() {
+    use serde_json::json;
+    use wasm_operator::cluster::operator_name;
+    use wasm_operator::operator::HostCall;
+    use wasm_operator_abi::{HostResponse, KubeRequest};
+    use wasm_operator_test_support::{guest_module, wait_for};
+
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let namespace = test_namespace(&client, "cluster-cached").await;
+    let ns = namespace.name.as_str();
+    create_service_account(&client, ns, "watcher").await;
+    grant(
+        &client,
+        ns,
+        "watcher",
+        ns,
+        "watcher",
+        vec![rule("", &["configmaps"], &["list", "watch"])],
+    )
+    .await;
+    create_service_account(&client, ns, "nobody").await;
+    let modules = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        guest_module("test-guest-behaviours"),
+        modules.path().join("behaviours.wasm"),
+    )
+    .unwrap();
+    let host = InProcessHost::start_with(
+        ns,
+        None,
+        Some(modules.path().to_path_buf()),
+        Default::default(),
+    )
+    .await;
+    let probe = json!({"verb": "get", "apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "name": "probe", "cached": true});
+    for (name, account) in [("watcher", "watcher"), ("nobody", "nobody")] {
+        create_wasm_operator(
+            &client,
+            ns,
+            name,
+            json!({
+                "module": {"path": "behaviours.wasm"},
+                "serviceAccountName": account,
+                "config": {
+                    "onReconcile": "kube",
+                    "kubeRequest": probe,
+                    "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns}},
+                },
+            }),
+        )
+        .await;
+        wait_for_wasm_operator(&client, ns, name, "the operator to run", |object| {
+            phase(object) == "Idle"
+        })
+        .await;
+    }
+    let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), ns);
+    let config_map = serde_json::from_value(json!({"metadata": {"name": "probe"}})).unwrap();
+    config_maps
+        .create(&kube::api::PostParams::default(), &config_map)
+        .await
+        .unwrap();
+
+    let answer_to = |operator: String| {
+        let calls = host.calls.clone();
+        move || {
+            let answer = calls
+                .of(&operator)
+                .into_iter()
+                .find_map(|record| match record.call {
+                    HostCall::Kube(KubeRequest::Get { ref name, .. }) if name == "probe" => {
+                        Some(record.response)
+                    }
+                    _ => None,
+                });
+            async move { answer }
+        }
+    };
+    let served = wait_for(
+        "watcher's cached get",
+        PROMPTLY,
+        answer_to(operator_name(ns, "watcher")),
+    )
+    .await;
+    assert!(matches!(served, HostResponse::Ok(_)), "{served:?}");
+    let refused = wait_for(
+        "nobody's cached get",
+        PROMPTLY,
+        answer_to(operator_name(ns, "nobody")),
+    )
+    .await;
+    match refused {
+        HostResponse::Error(error) => assert_eq!(error.status_code(), Some(403), "{error:?}"),
+        other => panic!("served from the cache to an account that may not list: {other:?}"),
+    }
+    host.stop().await;
+}

@@ -164,6 +164,7 @@ pub fn spec(name: &str, lang: Lang, example: &str, config: Value) -> OperatorSpe
         },
         client: None,
         swap_after: None,
+        read_access: None,
     }
 }
 

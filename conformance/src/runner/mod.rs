@@ -241,6 +241,7 @@ async fn run_into(
         },
         client: None,
         swap_after: None,
+        read_access: None,
     };
     let run = Run {
         client,

@@ -414,6 +414,7 @@ pub async fn run(
             backoff: settings.backoff,
             client: None,
             swap_after: planned.swap_after,
+            read_access: None,
         };
         match manager.load(spec).await {
             Ok(()) => tracing::info!(operator = %planned.name, "operator loaded"),

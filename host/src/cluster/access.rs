@@ -18,17 +18,7 @@ use kube::Api;
 
 use super::identity::service_account_user;
 
-/// Decides whether a `cached: true` read of an operator may be answered from the shared cache.
-/// `false` sends the read to the API server with the operator's own identity instead, where
-/// RBAC answers it.
-pub trait ReadAccess: Send + Sync {
-    fn may_list_watch(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-    ) -> BoxFuture<'static, bool>;
-}
+pub use crate::operator::ReadAccess;
 
 /// How long an answer is reused.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);

@@ -21,6 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::access::{self, ServiceAccountReadAccess};
 use super::counts::ReconcileCounter;
 use super::identity::impersonating_client;
 use super::resource::WasmOperator;
@@ -444,6 +445,12 @@ impl Controller {
             backoff: self.settings.backoff,
             client: Some(client),
             swap_after,
+            read_access: Some(Arc::new(ServiceAccountReadAccess::new(
+                self.host_client.clone(),
+                namespace,
+                service_account,
+                access::DEFAULT_TTL,
+            ))),
         })
     }
 

@@ -37,6 +37,7 @@ use crate::runtime::{InstanceLimits, LoadError, Runtime};
 use crate::scheduler::mapping::ObjectKey;
 use crate::scheduler::workqueue::BackoffConfig;
 
+pub use services::ReadAccess;
 pub use state::OperatorState;
 
 /// Everything needed to run one operator.
@@ -58,6 +59,10 @@ pub struct OperatorSpec {
     /// How long the operator may stay idle before it is swapped out; `None` = the host's
     /// [`SwapConfig::swap_after`], `Some(Duration::MAX)` = never because of idleness.
     pub swap_after: Option<Duration>,
+    /// Which kinds the operator's `cached: true` reads may be answered from the shared cache
+    /// for (e.g. those its ServiceAccount may list and watch); `None` = every kind it watches.
+    /// A read it denies goes to the API server with the operator's client.
+    pub read_access: Option<Arc<dyn ReadAccess>>,
 }
 
 /// What happened in one reconcile, for observers.
@@ -327,6 +332,7 @@ impl OperatorManager {
             self.inner.watches.discovery().clone(),
             egress,
             self.inner.config.host_call_observer.clone(),
+            spec.read_access.clone(),
         ));
         let depth = self
             .inner

@@ -16,6 +16,19 @@ use crate::runtime::HostServices;
 
 use super::{HostCall, HostCallObserver, HostCallRecord};
 
+/// Decides whether a `cached: true` read of an operator may be answered from the shared cache.
+/// `false` sends the read to the API server with the operator's own identity instead, where
+/// RBAC answers it. (The cluster mode checks the operator's ServiceAccount with
+/// SubjectAccessReviews: `cluster::access`.)
+pub trait ReadAccess: Send + Sync {
+    fn may_list_watch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> BoxFuture<'static, bool>;
+}
+
 pub(crate) struct OperatorServices {
     name: Arc<str>,
     client: kube::Client,
@@ -24,6 +37,8 @@ pub(crate) struct OperatorServices {
     /// The operator's own watches, for `cached: true` reads; filled in once it registered.
     watches: Mutex<Vec<Arc<Subscription>>>,
     observer: Option<HostCallObserver>,
+    /// Gates answers from the cache; `None` = every cached read the cache can answer.
+    read_access: Option<Arc<dyn ReadAccess>>,
 }
 
 impl OperatorServices {
@@ -33,6 +48,7 @@ impl OperatorServices {
         discovery: Discovery,
         egress: HttpEgress,
         observer: Option<HostCallObserver>,
+        read_access: Option<Arc<dyn ReadAccess>>,
     ) -> Self {
         OperatorServices {
             name: Arc::from(name),
@@ -41,6 +57,7 @@ impl OperatorServices {
             egress: Arc::new(egress),
             watches: Mutex::default(),
             observer,
+            read_access,
         }
     }
 
@@ -115,14 +132,41 @@ impl OperatorServices {
 impl HostServices for OperatorServices {
     fn kube(&self, request: KubeRequest) -> BoxFuture<'static, HostResponse> {
         let call = self.copy_for_observer(|| HostCall::Kube(request.clone()));
-        if let Some(answer) = self.cached(&request) {
-            return self.observed(call, futures::future::ready(answer).boxed());
-        }
         let (client, discovery, name) = (
             self.client.clone(),
             self.discovery.clone(),
             self.name.clone(),
         );
+        if let Some(answer) = self.cached(&request) {
+            let Some(access) = &self.read_access else {
+                return self.observed(call, futures::future::ready(answer).boxed());
+            };
+            // The cache could answer; whether it may is the operator's identity's business.
+            let allowed = match &request {
+                KubeRequest::Get {
+                    api_version,
+                    kind,
+                    namespace,
+                    ..
+                }
+                | KubeRequest::List {
+                    api_version,
+                    kind,
+                    namespace,
+                    ..
+                } => access.may_list_watch(api_version, kind, namespace.as_deref()),
+                _ => futures::future::ready(false).boxed(),
+            };
+            let answer = async move {
+                if allowed.await {
+                    answer
+                } else {
+                    requests::execute(&client, &discovery, &name, request).await
+                }
+            }
+            .boxed();
+            return self.observed(call, answer);
+        }
         let answer =
             async move { requests::execute(&client, &discovery, &name, request).await }.boxed();
         self.observed(call, answer)

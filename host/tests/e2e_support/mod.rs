@@ -205,6 +205,7 @@ pub fn spec(name: &str, wasm: Arc<[u8]>, config: Value) -> OperatorSpec {
         },
         client: None,
         swap_after: None,
+        read_access: None,
     }
 }
 
