@@ -293,6 +293,30 @@ impl SharedWatch {
         ObjectRef::from_obj_with(object, self.resolved.resource.clone())
     }
 
+    /// The Added or Modified event for `object`, just taken into the store (which hands out
+    /// its own shared copy).
+    fn stored_change(
+        &self,
+        reference: &ObjectRef<DynamicObject>,
+        object: DynamicObject,
+        previous: Option<Arc<DynamicObject>>,
+    ) -> WatchEvent {
+        let object = self
+            .store
+            .get(reference)
+            .unwrap_or_else(|| Arc::new(object));
+        let change = if previous.is_some() {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        WatchEvent {
+            change,
+            object,
+            previous,
+        }
+    }
+
     fn apply(&self, event: Event<DynamicObject>) {
         let mut fanout = lock(&self.fanout);
         match event {
@@ -327,20 +351,7 @@ impl SharedWatch {
                     {
                         continue; // unchanged across the relist
                     }
-                    let object = self
-                        .store
-                        .get(&reference)
-                        .unwrap_or_else(|| Arc::new(object));
-                    let change = if previous.is_some() {
-                        ChangeKind::Modified
-                    } else {
-                        ChangeKind::Added
-                    };
-                    fanout.dispatch(&WatchEvent {
-                        change,
-                        object,
-                        previous,
-                    });
+                    fanout.dispatch(&self.stored_change(&reference, object, previous));
                 }
                 for (reference, object) in before {
                     if !still_there.contains(&reference) {
@@ -359,20 +370,7 @@ impl SharedWatch {
                 fanout
                     .writer
                     .apply_watcher_event(&Event::Apply(object.clone()));
-                let object = self
-                    .store
-                    .get(&reference)
-                    .unwrap_or_else(|| Arc::new(object));
-                let change = if previous.is_some() {
-                    ChangeKind::Modified
-                } else {
-                    ChangeKind::Added
-                };
-                fanout.dispatch(&WatchEvent {
-                    change,
-                    object,
-                    previous,
-                });
+                fanout.dispatch(&self.stored_change(&reference, object, previous));
             }
             Event::Delete(object) => {
                 let reference = self.object_ref(&object);
