@@ -441,7 +441,10 @@ fn targets(sizes: &[SizeFigures], populations: &[Population]) -> String {
             let per = (population.one_at_a_time as f64 - population.one_at_a_time_baseline as f64)
                 / population.operators as f64
                 / KIB as f64;
-            format!("{per:.1} KiB ({})", population.guest)
+            format!(
+                "{per:.1} KiB ({}, {} operators)",
+                population.guest, population.operators
+            )
         })
         .collect::<Vec<_>>()
         .join(", ");
