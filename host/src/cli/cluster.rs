@@ -7,14 +7,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::run::LogFormat;
+use super::process::{
+    clear_state_dir, default_cache_dir, init_tracing, shutdown_signal, LogFormat,
+};
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
 use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
 use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, SwapConfig};
-use crate::runtime::{remove_snapshots, InstanceLimits, Runtime, RuntimeConfig};
+use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use crate::scheduler::workqueue::BackoffConfig;
 
 #[derive(clap::Args, Debug)]
@@ -246,16 +248,7 @@ async fn run(args: Args, settings: Settings) -> Result<(), String> {
     })
     .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
     if let Some(state_dir) = &args.state_dir {
-        // Snapshots belong to the process that wrote them: a crashed host's are useless.
-        let removed = remove_snapshots(state_dir).map_err(|error| {
-            format!(
-                "cannot clear the state directory {}: {error}",
-                state_dir.display()
-            )
-        })?;
-        if removed > 0 {
-            tracing::info!(removed, dir = %state_dir.display(), "removed snapshots left by an earlier run");
-        }
+        clear_state_dir(state_dir)?;
     }
     let host = ClusterHost::new(runtime, config, metrics, settings.manager, settings.cluster)?;
     readiness.set(true);
@@ -266,48 +259,6 @@ async fn run(args: Args, settings: Settings) -> Result<(), String> {
     server.join().await;
     tracing::info!("stopped");
     result
-}
-
-// The three helpers below are the same as `run`'s; they move to one shared place once `run`
-// exposes its own.
-
-fn default_cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("wasm-operator").join("modules")
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the host");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM received: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: shutting down"),
-    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde_json::Value;
 
+use super::process::{
+    clear_state_dir, default_cache_dir, init_tracing, shutdown_signal, LogFormat,
+};
 use super::run_config::{
     allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
     split_assignment, ConfigFile,
@@ -19,14 +21,8 @@ use super::run_config::{
 use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
-use crate::runtime::{remove_snapshots, InstanceLimits, Runtime, RuntimeConfig};
+use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use crate::scheduler::workqueue::BackoffConfig;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -119,14 +115,6 @@ fn default_state_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("wasm-operator").join("snapshots")
-}
-
-fn default_cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("wasm-operator").join("modules")
 }
 
 /// Merges the config file (if any) and the flags; the error says which setting is wrong.
@@ -265,19 +253,6 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
     })
 }
 
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // `try_init` fails only if a subscriber is already installed (e.g. in tests); keep that one.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
 pub fn main(args: Args) -> ExitCode {
     init_tracing(args.log_format);
     let settings = match resolve(&args) {
@@ -304,25 +279,6 @@ pub fn main(args: Args) -> ExitCode {
             eprintln!("wasm-operator run: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the host");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM received: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: shutting down"),
     }
 }
 
@@ -376,19 +332,7 @@ pub async fn run(
     })
     .map_err(|error| format!("cannot start the Wasm runtime: {error:#}"))?;
     if let Some(state_dir) = &settings.swap.state_dir {
-        // Snapshots belong to the process that wrote them: a crashed host's are useless.
-        match remove_snapshots(state_dir) {
-            Ok(0) => {}
-            Ok(removed) => {
-                tracing::info!(removed, dir = %state_dir.display(), "removed snapshots left by an earlier run")
-            }
-            Err(error) => {
-                return Err(format!(
-                    "cannot clear the state directory {}: {error}",
-                    state_dir.display()
-                ))
-            }
-        }
+        clear_state_dir(state_dir)?;
     }
     let manager_config = ManagerConfig {
         http_timeout: settings.http_timeout,

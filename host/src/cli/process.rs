@@ -1,0 +1,69 @@
+//! What both long-running commands (`run` and `cluster`) do the same way as a process: log
+//! format and logging set-up, default directories, the shutdown signals, and clearing the state
+//! directory at start.
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use crate::runtime::remove_snapshots;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub(crate) fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wasm-operator").join("modules")
+}
+
+pub(crate) fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // `try_init` fails only if a subscriber is already installed (e.g. in tests); keep that one.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub(crate) async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the host");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: shutting down"),
+    }
+}
+
+/// Removes snapshots a previous host process left in `state_dir`: snapshots belong to the
+/// process that wrote them, so a crashed host's are of no use.
+pub(crate) fn clear_state_dir(state_dir: &Path) -> Result<(), String> {
+    let removed = remove_snapshots(state_dir).map_err(|error| {
+        format!(
+            "cannot clear the state directory {}: {error}",
+            state_dir.display()
+        )
+    })?;
+    if removed > 0 {
+        tracing::info!(removed, dir = %state_dir.display(), "removed snapshots left by an earlier run");
+    }
+    Ok(())
+}
