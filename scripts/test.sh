@@ -19,6 +19,10 @@ for module in sdk-go operators-go; do
   (cd "$module" && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test ./...)
 done
 
+# The target directory is shared by every checkout on this machine (see lib.sh); incremental
+# state would grow it by gigabytes per change and only speeds up rebuilds of an edited tree.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-test.XXXXXX")
 cleanup() { stop_private_controlplane; rm -rf "$run_dir"; }
 trap cleanup EXIT
