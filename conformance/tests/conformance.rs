@@ -140,7 +140,7 @@ async fn every_scenario_behaves_the_same_in_every_language_and_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_go_webapp_that_forgets_a_status_field_is_reported_as_different() {
     let scenario = load_file(&scenarios_dir().join("webapp-create.yaml")).expect("the scenario");
-    let suite = suite(Duration::from_secs(15)).await;
+    let suite = suite(Duration::from_secs(10)).await;
     let rust = subject("webapp")
         .expect("webapp is a subject")
         .implementations[0];
