@@ -210,9 +210,19 @@ async fn an_idle_operator_swaps_out_on_its_own_and_unloading_removes_its_snapsho
             memory_budget: None,
         })
         .await;
+        let mut changes = harness.manager.state_changes();
         let run = CounterRun::start(&harness, lang, "swap-idle").await;
         let operator = run.operator.clone();
         wait_for_state(&harness, &operator, OperatorState::Swapped).await;
+        let mut seen = Vec::new();
+        while let Ok(change) = changes.try_recv() {
+            seen.push((change.operator, change.state.label()));
+        }
+        // Loading -> Idle when started, then Idle -> Swapped, as the stream reports them.
+        assert_eq!(
+            seen,
+            [(operator.clone(), "idle"), (operator.clone(), "swapped")]
+        );
         let labels = operator_labels(&operator);
         assert_eq!(
             harness.metric("wasm_operator_memory_bytes", &labels),

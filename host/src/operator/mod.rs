@@ -38,7 +38,7 @@ use crate::scheduler::mapping::ObjectKey;
 use crate::scheduler::workqueue::BackoffConfig;
 
 pub use services::ReadAccess;
-pub use state::OperatorState;
+pub use state::{OperatorState, StateChange};
 
 /// Everything needed to run one operator.
 #[derive(Clone)]
@@ -478,6 +478,13 @@ impl OperatorManager {
             .collect();
         let stops = names.iter().map(|name| self.unload(name));
         futures::future::join_all(stops).await;
+    }
+
+    /// Every state change of every operator from now on, in the order each operator went
+    /// through them (loading and unloading are not changes: see [`OperatorManager::list`]).
+    /// A receiver that falls more than a thousand changes behind gets `Lagged` and skips ahead.
+    pub fn state_changes(&self) -> tokio::sync::broadcast::Receiver<StateChange> {
+        self.inner.board.subscribe()
     }
 
     /// The operator's current state, or `None` if no operator of that name is loaded.

@@ -1,7 +1,10 @@
-//! The observable state of each operator, and the "operators by state" metric kept in step.
+//! The observable state of each operator, the "operators by state" metric kept in step, and a
+//! stream of state changes for whoever reports them (the cluster mode's status and Events).
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
 
 use crate::metrics::{HostMetrics, StateLabels};
 
@@ -47,11 +50,22 @@ impl fmt::Display for OperatorState {
 
 const ALL_LABELS: [&str; 5] = ["loading", "running", "idle", "swapped", "failed"];
 
+/// An operator entered `state`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    pub operator: String,
+    pub state: OperatorState,
+}
+
+/// How many changes a slow receiver may fall behind before it misses some (and is told so).
+const CHANGES_BUFFERED: usize = 1024;
+
 /// The state of every operator, shared by the manager and the operators' tasks.
 #[derive(Clone)]
 pub(crate) struct StateBoard {
     states: Arc<Mutex<BTreeMap<String, OperatorState>>>,
     metrics: HostMetrics,
+    changes: broadcast::Sender<StateChange>,
 }
 
 impl StateBoard {
@@ -59,6 +73,7 @@ impl StateBoard {
         let board = StateBoard {
             states: Arc::default(),
             metrics,
+            changes: broadcast::channel(CHANGES_BUFFERED).0,
         };
         board.publish(&BTreeMap::new());
         board
@@ -85,9 +100,21 @@ impl StateBoard {
         let mut states = self.lock();
         // An operator being unloaded is removed first; its task must not bring it back.
         if let Some(current) = states.get_mut(name) {
-            *current = state;
+            if *current == state {
+                return;
+            }
+            *current = state.clone();
             self.publish(&states);
+            // Nobody listening is fine.
+            let _ = self.changes.send(StateChange {
+                operator: name.to_string(),
+                state,
+            });
         }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.changes.subscribe()
     }
 
     pub fn get(&self, name: &str) -> Option<OperatorState> {
