@@ -153,12 +153,13 @@ func (p probe) kube() findings {
 	found["strategicPatch"] = outcome(p.patch(scratch, abi.PatchStrategic, map[string]any{"data": map[string]string{"strategic": "yes"}}))
 	found["applyPatch"] = outcome(p.patch(scratch, abi.PatchApply, p.configMap(scratch, map[string]string{"apply": "yes"})))
 
-	list := func(labelSelector, fieldSelector string) abi.HostResponse {
+	list := func(labelSelector, fieldSelector string, cached bool) abi.HostResponse {
 		return kube(abi.KubeRequest{Verb: abi.VerbList, APIVersion: "v1", Kind: "ConfigMap",
-			Namespace: current.Namespace, LabelSelector: labelSelector, FieldSelector: fieldSelector})
+			Namespace: current.Namespace, LabelSelector: labelSelector, FieldSelector: fieldSelector, Cached: cached})
 	}
-	found["listByLabel"] = count(list(probeLabel, ""))
-	found["listByField"] = count(list("", "metadata.name="+scratch))
+	found["listByLabel"] = count(list(probeLabel, "", false))
+	found["listByField"] = count(list("", "metadata.name="+scratch, false))
+	found["listCached"] = count(list(probeLabel, "", true))
 
 	remove := func() abi.HostResponse {
 		return kube(abi.KubeRequest{Verb: abi.VerbDelete, APIVersion: "v1", Kind: "ConfigMap",

@@ -216,20 +216,23 @@ impl Probe<'_> {
             outcome(&self.patch(&scratch, PatchType::Apply, apply_body)),
         );
 
-        let list = |label_selector: Option<String>, field_selector: Option<String>| {
-            kube(&KubeRequest::List {
-                api_version: "v1".into(),
-                kind: "ConfigMap".into(),
-                namespace: self.namespace(),
-                label_selector,
-                field_selector,
-                cached: false,
-            })
-        };
-        let by_label = list(Some(crate::PROBE_LABEL.into()), None);
+        let list =
+            |label_selector: Option<String>, field_selector: Option<String>, cached: bool| {
+                kube(&KubeRequest::List {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    namespace: self.namespace(),
+                    label_selector,
+                    field_selector,
+                    cached,
+                })
+            };
+        let by_label = list(Some(crate::PROBE_LABEL.into()), None, false);
         found.insert("listByLabel".into(), count(&by_label));
-        let by_field = list(None, Some(format!("metadata.name={scratch}")));
+        let by_field = list(None, Some(format!("metadata.name={scratch}")), false);
         found.insert("listByField".into(), count(&by_field));
+        let from_cache = list(Some(crate::PROBE_LABEL.into()), None, true);
+        found.insert("listCached".into(), count(&from_cache));
 
         let delete = || {
             kube(&KubeRequest::Delete {
