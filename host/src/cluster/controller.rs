@@ -4,9 +4,11 @@
 //! One task owns all state. Watch events (WasmOperators, and the metadata of ConfigMaps, whose
 //! changes reload the operators they hold modules for) arrive on a channel and are handled one
 //! at a time: a WasmOperator whose generation or module source changed is fetched, validated,
-//! and loaded or reloaded; a deleted one is unloaded. Statuses are refreshed on a timer from the
-//! manager's state and the reconcile counts, and failed attempts are retried on the resync
-//! timer.
+//! and loaded or reloaded; a deleted one is unloaded. The manager's stream of state changes
+//! drives the swap and failure Events (one per change, however brief) and writes the status
+//! at once when the phase changes in a way that matters (to or from Swapped, to Failed); the
+//! rest (Running/Idle flips, reconcile counts) is written on the status timer. Failed
+//! attempts are retried on the resync timer.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, ResourceExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::access::{self, ServiceAccountReadAccess};
@@ -28,7 +31,7 @@ use super::resource::WasmOperator;
 use super::source::SourceFetcher;
 use super::status::{self, Observation, Problem, RunningModule, StatusWriter};
 use crate::cli::run_config::{parse_bytes, parse_duration};
-use crate::operator::{OperatorManager, OperatorSpec, OperatorState};
+use crate::operator::{OperatorManager, OperatorSpec, OperatorState, StateChange};
 use crate::runtime::InstanceLimits;
 use crate::scheduler::workqueue::BackoffConfig;
 
@@ -42,7 +45,8 @@ pub struct ControllerSettings {
     /// Limits of operators whose WasmOperator does not set them.
     pub limits: InstanceLimits,
     pub backoff: BackoffConfig,
-    /// How often statuses are refreshed from the manager's state.
+    /// How often statuses are refreshed with the reconcile counts and Running/Idle flips
+    /// (swaps and failures are written when they happen).
     pub status_interval: Duration,
     /// How often failed WasmOperators are tried again.
     pub resync_interval: Duration,
@@ -69,8 +73,9 @@ struct Entry {
     attempted: Option<(Option<i64>, Option<String>)>,
     running: Option<RunningModule>,
     problem: Option<Problem>,
-    /// The phase seen at the previous refresh, for swap and failure Events.
-    phase: Option<&'static str>,
+    /// The manager's state of the operator as last reported (from the stream of state
+    /// changes), for swap and failure Events.
+    reported: Option<OperatorState>,
     written: Option<super::resource::WasmOperatorStatus>,
     /// The last warning recorded, so a retry failing the same way is not an Event each time.
     last_warning: Option<String>,
@@ -95,6 +100,8 @@ pub struct Controller {
     objects: HashMap<Key, WasmOperator>,
     config_maps: HashMap<Key, Option<String>>,
     entries: HashMap<Key, Entry>,
+    /// The WasmOperator of each operator name in `entries`.
+    operators: HashMap<String, Key>,
 }
 
 /// Aborts the watch tasks when the controller stops (it is dropped when leadership is lost).
@@ -129,12 +136,15 @@ impl Controller {
             objects: HashMap::new(),
             config_maps: HashMap::new(),
             entries: HashMap::new(),
+            operators: HashMap::new(),
         })
     }
 
     /// Runs until dropped. Does not unload operators when dropped: the caller shuts the
     /// manager down.
     pub async fn run(mut self) {
+        // Subscribed before anything is loaded, so no change is missed.
+        let mut states = self.manager.state_changes();
         let (changes, mut incoming) = mpsc::unbounded_channel();
         let _tasks = AbortOnDrop(vec![
             tokio::spawn(watch_wasm_operators(self.api(), changes.clone())),
@@ -149,6 +159,15 @@ impl Controller {
                 change = incoming.recv() => match change {
                     Some(change) => self.apply_change(change).await,
                     None => return,
+                },
+                change = states.recv() => match change {
+                    Ok(change) => self.state_changed(change).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "fell behind the operators' state changes; resyncing from the manager");
+                        self.resync_states().await;
+                    }
+                    // The manager outlives its clones; nothing is left to control without it.
+                    Err(RecvError::Closed) => return,
                 },
                 _ = status_timer.tick() => {
                     let keys: Vec<Key> = self.entries.keys().cloned().collect();
@@ -263,6 +282,7 @@ impl Controller {
             .cloned();
         let Some(object) = object else {
             if let Some(entry) = self.entries.remove(key) {
+                self.operators.remove(&entry.operator);
                 if self.manager.state(&entry.operator).is_some() {
                     let _ = self.manager.unload(&entry.operator).await;
                 }
@@ -278,10 +298,11 @@ impl Controller {
             attempted: None,
             running: None,
             problem: None,
-            phase: None,
+            reported: None,
             written: object.status.clone(),
             last_warning: None,
         });
+        self.operators.insert(entry.operator.clone(), key.clone());
         let up_to_date =
             entry
                 .attempted
@@ -454,10 +475,80 @@ impl Controller {
         })
     }
 
-    /// Recomputes the status of `key`, records swap and failure Events, and writes the status
-    /// if it changed.
-    async fn refresh(&mut self, key: &Key) {
+    /// An operator changed state: records swap and failure Events, and writes the status at
+    /// once when the change is one to show promptly.
+    async fn state_changed(&mut self, change: StateChange) {
+        if let Some(key) = self.operators.get(&change.operator).cloned() {
+            self.report(&key, change.state).await;
+        }
+    }
+
+    /// Some state changes were missed: compares every operator's current state with the one
+    /// last reported (so a missed swap is reported as one), then refreshes every status.
+    async fn resync_states(&mut self) {
+        let states: HashMap<String, OperatorState> = self
+            .manager
+            .list()
+            .into_iter()
+            .map(|operator| (operator.name, operator.state))
+            .collect();
+        let keys: Vec<Key> = self.entries.keys().cloned().collect();
+        for key in keys {
+            let state = self
+                .entries
+                .get(&key)
+                .and_then(|entry| states.get(&entry.operator).cloned());
+            if let Some(state) = state {
+                self.report(&key, state).await;
+            }
+            self.refresh(&key).await;
+        }
+    }
+
+    /// Records the Event of the operator of `key` entering `state`; writes the status now if
+    /// it went to or from Swapped, or to Failed.
+    async fn report(&mut self, key: &Key, state: OperatorState) {
         let (Some(object), Some(entry)) = (self.objects.get(key), self.entries.get_mut(key)) else {
+            return;
+        };
+        if entry.reported.as_ref() == Some(&state) {
+            return;
+        }
+        let previous = entry.reported.replace(state.clone());
+        let was_swapped = previous == Some(OperatorState::Swapped);
+        let was_failed = matches!(previous, Some(OperatorState::Failed { .. }));
+        let event = match &state {
+            OperatorState::Swapped => Some((
+                false,
+                "SwappedOut",
+                "the idle operator was swapped out to disk".to_string(),
+            )),
+            // A load failure was reported when the load failed.
+            OperatorState::Failed { reason } if !was_failed && entry.problem.is_none() => {
+                Some((true, "Failed", reason.clone()))
+            }
+            _ if was_swapped => Some((
+                false,
+                "SwappedIn",
+                "the operator was restored from its snapshot".to_string(),
+            )),
+            _ => None,
+        };
+        let prompt =
+            was_swapped || matches!(state, OperatorState::Swapped | OperatorState::Failed { .. });
+        if let Some((warning, reason, note)) = event {
+            let object = object.clone();
+            self.writer.event(&object, warning, reason, &note).await;
+        }
+        if prompt {
+            self.refresh(key).await;
+        }
+    }
+
+    /// Recomputes the status of `key` from the manager's state and the reconcile counts, and
+    /// writes it if it changed.
+    async fn refresh(&mut self, key: &Key) {
+        let (Some(object), Some(entry)) = (self.objects.get(key), self.entries.get(key)) else {
             return;
         };
         let observation = Observation {
@@ -468,45 +559,22 @@ impl Controller {
             counts: self.counter.get(&entry.operator),
             host: &self.settings.identity,
         };
-        let phase = status::phase(&observation);
         let new_status = status::status(&observation, entry.written.as_ref());
-        let previous_phase = entry.phase.replace(phase);
-        let event = match (previous_phase, phase) {
-            (Some(before), "Swapped") if before != "Swapped" => Some((
-                false,
-                "SwappedOut",
-                "the idle operator was swapped out to disk".to_string(),
-            )),
-            (Some("Swapped"), after) if after != "Swapped" => Some((
-                false,
-                "SwappedIn",
-                "the operator was restored from its snapshot".to_string(),
-            )),
-            (Some(before), "Failed") if before != "Failed" && entry.problem.is_none() => Some((
-                true,
-                "Failed",
-                new_status.last_error.clone().unwrap_or_default(),
-            )),
-            _ => None,
-        };
         let changed = entry
             .written
             .as_ref()
             .is_none_or(|written| status::differs(written, &new_status));
-        let object = object.clone();
-        if let Some((warning, reason, note)) = event {
-            self.writer.event(&object, warning, reason, &note).await;
+        if !changed {
+            return;
         }
-        if changed {
-            match self.writer.write(&object, &new_status).await {
-                Ok(()) => {
-                    if let Some(entry) = self.entries.get_mut(key) {
-                        entry.written = Some(new_status);
-                    }
+        match self.writer.write(object, &new_status).await {
+            Ok(()) => {
+                if let Some(entry) = self.entries.get_mut(key) {
+                    entry.written = Some(new_status);
                 }
-                Err(error) => {
-                    tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "cannot write the status: {error}")
-                }
+            }
+            Err(error) => {
+                tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "cannot write the status: {error}")
             }
         }
     }

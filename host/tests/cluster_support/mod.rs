@@ -267,6 +267,22 @@ pub async fn wait_for_event(client: &Client, namespace: &str, name: &str, reason
     .await
 }
 
+/// How many times an Event with `reason` was recorded about WasmOperator `namespace/name`
+/// (an Event repeated as a series counts each occurrence).
+pub async fn event_count(client: &Client, namespace: &str, name: &str, reason: &str) -> i32 {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let list = events.list(&ListParams::default()).await.unwrap();
+    list.items
+        .iter()
+        .filter(|event| {
+            event.reason.as_deref() == Some(reason)
+                && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && event.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("WasmOperator")
+        })
+        .map(|event| event.series.as_ref().map_or(1, |series| series.count))
+        .sum()
+}
+
 /// Every host call of every operator, in order.
 #[derive(Clone, Default)]
 pub struct HostCalls(Arc<Mutex<Vec<HostCallRecord>>>);
@@ -297,11 +313,10 @@ pub struct InProcessHost {
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
+/// One compiled-module cache for every test process: entries reach their name by atomic
+/// rename, so sharing is safe, and nothing piles up run after run.
 fn module_cache_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "wasm-operator-cluster-modules-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join("wasm-operator-cluster-modules");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -337,6 +352,17 @@ impl InProcessHost {
         modules_dir: Option<std::path::PathBuf>,
         manager_config: ManagerConfig,
     ) -> InProcessHost {
+        let controller = controller_settings(namespace, "test-host");
+        Self::start_with_controller(controller, lease, modules_dir, manager_config).await
+    }
+
+    /// As [`start_with`](Self::start_with), with the controller's settings from `controller`.
+    pub async fn start_with_controller(
+        controller: ControllerSettings,
+        lease: Option<LeaseSettings>,
+        modules_dir: Option<std::path::PathBuf>,
+        manager_config: ManagerConfig,
+    ) -> InProcessHost {
         let config = control_plane().config().await;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: module_cache_dir(),
@@ -351,7 +377,7 @@ impl InProcessHost {
             ..manager_config
         };
         let settings = ClusterSettings {
-            controller: controller_settings(namespace, "test-host"),
+            controller,
             lease,
             modules_dir,
         };
