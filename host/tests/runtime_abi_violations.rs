@@ -136,6 +136,19 @@ async fn success_without_a_result_is_an_abi_violation() {
 }
 
 #[tokio::test]
+async fn failure_without_a_result_is_a_guest_error_not_a_violation() {
+    // docs/abi.md: code 1 with no result is the guest's failure, under a message the host makes.
+    let wasm = wat_operator("", "(i32.const 1)", "");
+    match reconcile_outcome(&wasm).await {
+        CallError::Guest(error) => assert_eq!(
+            error.message,
+            "wasm_operator_reconcile returned 1 without a result"
+        ),
+        other => panic!("expected a guest error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn result_that_is_not_a_reconcile_result_is_an_abi_violation() {
     let wasm = wat_operator(
         "",

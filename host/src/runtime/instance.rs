@@ -314,11 +314,13 @@ fn interpret_return<O: DeserializeOwned>(
             })
         }
         RETURN_ERROR => {
-            let bytes = result.ok_or_else(|| {
-                CallError::AbiViolation(format!(
-                    "`{export_name}` returned {RETURN_ERROR} (error) without calling `result_write`"
-                ))
-            })?;
+            // A failure the guest could not describe is still the guest's failure (docs/abi.md,
+            // return codes): retried like any other, the instance kept.
+            let Some(bytes) = result else {
+                return Err(CallError::Guest(GuestError::new(format!(
+                    "{export_name} returned {RETURN_ERROR} without a result"
+                ))));
+            };
             let error: GuestError = serde_json::from_slice(&bytes).map_err(|error| {
                 CallError::AbiViolation(format!(
                     "`{export_name}` returned {RETURN_ERROR} (error) with a result that is not a \
