@@ -18,29 +18,52 @@ use wasm_operator_test_support::{control_plane, guest_module, test_namespace, wa
 
 use cluster_support::*;
 
+/// A host with swap enabled, for WasmOperators whose module is the empty guest at path
+/// `empty.wasm`.
+struct SwappingHost {
+    host: InProcessHost,
+    _modules: tempfile::TempDir,
+    _state: tempfile::TempDir,
+}
+
+impl SwappingHost {
+    async fn start(controller: ControllerSettings) -> SwappingHost {
+        let modules = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            guest_module("test-guest-empty"),
+            modules.path().join("empty.wasm"),
+        )
+        .unwrap();
+        let manager_config = ManagerConfig {
+            swap: SwapConfig {
+                state_dir: Some(state.path().to_path_buf()),
+                ..SwapConfig::default()
+            },
+            ..ManagerConfig::default()
+        };
+        let host = InProcessHost::start_with_controller(
+            controller,
+            None,
+            Some(modules.path().to_path_buf()),
+            manager_config,
+        )
+        .await;
+        SwappingHost {
+            host,
+            _modules: modules,
+            _state: state,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_operator_is_swapped_out_and_back_in_with_events() {
     let client = control_plane().client().await;
     ensure_crds(&client).await;
     let namespace = test_namespace(&client, "cluster-swap").await;
     let ns = namespace.name.as_str();
-    let modules = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        guest_module("test-guest-empty"),
-        modules.path().join("empty.wasm"),
-    )
-    .unwrap();
-    let manager_config = ManagerConfig {
-        swap: SwapConfig {
-            state_dir: Some(state.path().to_path_buf()),
-            ..SwapConfig::default()
-        },
-        ..ManagerConfig::default()
-    };
-    let host =
-        InProcessHost::start_with(ns, None, Some(modules.path().to_path_buf()), manager_config)
-            .await;
+    let swapping = SwappingHost::start(controller_settings(ns, "test-host")).await;
     create_wasm_operator(
         &client,
         ns,
@@ -55,8 +78,15 @@ async fn an_idle_operator_is_swapped_out_and_back_in_with_events() {
     .await;
     wait_for_event(&client, ns, "sleepy", "SwappedOut").await;
 
-    // The guest watches ConfigMaps: a new one is work, which restores it.
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    wake_up(&client, ns).await;
+    wait_for_event(&client, ns, "sleepy", "SwappedIn").await;
+    swapping.host.stop().await;
+}
+
+/// Gives the empty guest work, which restores it if it is swapped out: it watches ConfigMaps,
+/// and this creates one in `namespace`.
+async fn wake_up(client: &kube::Client, namespace: &str) {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let config_map = ConfigMap {
         metadata: ObjectMeta {
             name: Some("wake-up".into()),
@@ -68,8 +98,6 @@ async fn an_idle_operator_is_swapped_out_and_back_in_with_events() {
         .create(&PostParams::default(), &config_map)
         .await
         .unwrap();
-    wait_for_event(&client, ns, "sleepy", "SwappedIn").await;
-    host.stop().await;
 }
 
 /// Waits for the next state operator `operator` enters.
@@ -138,35 +166,16 @@ async fn swaps_shorter_than_the_status_interval_are_each_reported() {
     ensure_crds(&client).await;
     let namespace = test_namespace(&client, "cluster-quick-swap").await;
     let ns = namespace.name.as_str();
-    let modules = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        guest_module("test-guest-empty"),
-        modules.path().join("empty.wasm"),
-    )
-    .unwrap();
-    let manager_config = ManagerConfig {
-        swap: SwapConfig {
-            state_dir: Some(state.path().to_path_buf()),
-            ..SwapConfig::default()
-        },
-        ..ManagerConfig::default()
-    };
     // Statuses are refreshed much later than the swaps below happen: only the stream of state
     // changes can report them in time.
     let status_interval = Duration::from_secs(60);
-    let controller = ControllerSettings {
+    let started = Instant::now();
+    let swapping = SwappingHost::start(ControllerSettings {
         status_interval,
         ..controller_settings(ns, "test-host")
-    };
-    let started = Instant::now();
-    let host = InProcessHost::start_with_controller(
-        controller,
-        None,
-        Some(modules.path().to_path_buf()),
-        manager_config,
-    )
+    })
     .await;
+    let host = &swapping.host;
     let operator = operator_name(ns, "quick");
     let mut changes = host.manager.state_changes();
     let swaps = SwapCounts::follow(host.manager.state_changes(), operator.clone());
@@ -178,20 +187,9 @@ async fn swaps_shorter_than_the_status_interval_are_each_reported() {
     )
     .await;
 
-    // Out, in (a new ConfigMap is work for the guest), and out again once idle.
+    // Out, in, and out again once idle.
     until_swapped(&mut changes, &operator).await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let config_map = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some("wake-up".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    config_maps
-        .create(&PostParams::default(), &config_map)
-        .await
-        .unwrap();
+    wake_up(&client, ns).await;
     assert_ne!(
         next_state(&mut changes, &operator).await,
         OperatorState::Swapped
@@ -222,5 +220,5 @@ async fn swaps_shorter_than_the_status_interval_are_each_reported() {
         }
     })
     .await;
-    host.stop().await;
+    swapping.host.stop().await;
 }

@@ -1,0 +1,204 @@
+//! The WasmOperator controller: keeps the operator manager running exactly the operators the
+//! WasmOperators in its scope ask for.
+//!
+//! One task owns all state. Watch events (WasmOperators, and the metadata of ConfigMaps, whose
+//! changes reload the operators they hold modules for) arrive on a channel and are handled one
+//! at a time: a WasmOperator whose generation or module source changed is fetched, validated,
+//! and loaded or reloaded; a deleted one is unloaded. The manager's stream of state changes
+//! drives the swap and failure Events (one per change, however brief) and writes the status
+//! at once when the phase changes in a way that matters (to or from Swapped, to Failed); the
+//! rest (Running/Idle flips, reconcile counts) is written on the status timer. Failed
+//! attempts are retried on the resync timer.
+//!
+//! This module owns the controller's state and its run loop; [`watch`] turns watch events into
+//! changes, [`reconcile`] brings one WasmOperator's operator in line with its spec, [`spec`]
+//! translates a spec into the manager's `OperatorSpec`, and [`report`] writes statuses and
+//! Events.
+mod reconcile;
+mod report;
+mod spec;
+mod watch;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::core::PartialObjectMeta;
+use kube::Api;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::counts::ReconcileCounter;
+use super::resource::WasmOperator;
+use super::source::SourceFetcher;
+use super::status::{Problem, RunningModule, StatusWriter};
+use crate::operator::{OperatorManager, OperatorState};
+use crate::runtime::InstanceLimits;
+use crate::scheduler::workqueue::BackoffConfig;
+use watch::{watch_config_maps, watch_wasm_operators};
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct ControllerSettings {
+    /// Only WasmOperators (and ConfigMaps) of this namespace; `None` = all namespaces.
+    pub namespace: Option<String>,
+    /// This host's identity, written to `status.host` and Events.
+    pub identity: String,
+    /// Limits of operators whose WasmOperator does not set them.
+    pub limits: InstanceLimits,
+    pub backoff: BackoffConfig,
+    /// How often statuses are refreshed with the reconcile counts and Running/Idle flips
+    /// (swaps and failures are written when they happen).
+    pub status_interval: Duration,
+    /// How often failed WasmOperators are tried again.
+    pub resync_interval: Duration,
+}
+
+/// `namespace/name` of a WasmOperator or ConfigMap.
+type Key = (String, String);
+
+/// The manager's name for the operator of WasmOperator `namespace/name`: `<namespace>-<name>`,
+/// shortened with a hash suffix when that is not a DNS label of at most 63 characters.
+pub fn operator_name(namespace: &str, name: &str) -> String {
+    let joined = format!("{namespace}-{name}").replace('.', "-");
+    if joined.len() <= 63 {
+        return joined;
+    }
+    let hash = hex::encode(Sha256::digest(format!("{namespace}/{name}").as_bytes()));
+    format!("{}-{}", joined[..54].trim_end_matches('-'), &hash[..8])
+}
+
+/// What the controller knows of one WasmOperator.
+struct Entry {
+    operator: String,
+    /// The (generation, module source version) last acted on.
+    attempted: Option<(Option<i64>, Option<String>)>,
+    running: Option<RunningModule>,
+    problem: Option<Problem>,
+    /// The manager's state of the operator as last reported (from the stream of state
+    /// changes), for swap and failure Events.
+    reported: Option<OperatorState>,
+    written: Option<super::resource::WasmOperatorStatus>,
+    /// The last warning recorded, so a retry failing the same way is not an Event each time.
+    last_warning: Option<String>,
+}
+
+pub struct Controller {
+    manager: OperatorManager,
+    host_client: kube::Client,
+    host_config: kube::Config,
+    fetcher: SourceFetcher,
+    counter: ReconcileCounter,
+    writer: StatusWriter,
+    settings: ControllerSettings,
+    objects: HashMap<Key, WasmOperator>,
+    config_maps: HashMap<Key, Option<String>>,
+    entries: HashMap<Key, Entry>,
+    /// The WasmOperator of each operator name in `entries`.
+    operators: HashMap<String, Key>,
+}
+
+/// Aborts the watch tasks when the controller stops (it is dropped when leadership is lost).
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Controller {
+    pub fn new(
+        manager: OperatorManager,
+        host_config: kube::Config,
+        fetcher: SourceFetcher,
+        counter: ReconcileCounter,
+        settings: ControllerSettings,
+    ) -> Result<Self, String> {
+        let host_client = kube::Client::try_from(host_config.clone())
+            .map_err(|error| format!("cannot create the Kubernetes client: {error}"))?;
+        Ok(Controller {
+            writer: StatusWriter::new(host_client.clone(), &settings.identity),
+            manager,
+            host_client,
+            host_config,
+            fetcher,
+            counter,
+            settings,
+            objects: HashMap::new(),
+            config_maps: HashMap::new(),
+            entries: HashMap::new(),
+            operators: HashMap::new(),
+        })
+    }
+
+    /// Runs until dropped. Does not unload operators when dropped: the caller shuts the
+    /// manager down.
+    pub async fn run(mut self) {
+        // Subscribed before anything is loaded, so no change is missed.
+        let mut states = self.manager.state_changes();
+        let (changes, mut incoming) = mpsc::unbounded_channel();
+        let _tasks = AbortOnDrop(vec![
+            tokio::spawn(watch_wasm_operators(self.api(), changes.clone())),
+            tokio::spawn(watch_config_maps(self.config_map_api(), changes)),
+        ]);
+        let mut status_timer = tokio::time::interval(self.settings.status_interval);
+        let mut resync_timer = tokio::time::interval(self.settings.resync_interval);
+        status_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                change = incoming.recv() => match change {
+                    Some(change) => self.apply_change(change).await,
+                    None => return,
+                },
+                change = states.recv() => match change {
+                    Ok(change) => self.state_changed(change).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "fell behind the operators' state changes; resyncing from the manager");
+                        self.resync_states().await;
+                    }
+                    // The manager outlives its clones; nothing is left to control without it.
+                    Err(RecvError::Closed) => return,
+                },
+                _ = status_timer.tick() => {
+                    let keys: Vec<Key> = self.entries.keys().cloned().collect();
+                    for key in keys {
+                        self.refresh(&key).await;
+                    }
+                }
+                _ = resync_timer.tick() => {
+                    let failed: Vec<Key> = self
+                        .entries
+                        .iter()
+                        .filter(|(_, entry)| entry.problem.is_some())
+                        .map(|(key, _)| key.clone())
+                        .collect();
+                    for key in failed {
+                        if let Some(entry) = self.entries.get_mut(&key) {
+                            entry.attempted = None;
+                        }
+                        self.sync(&key).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn api(&self) -> Api<WasmOperator> {
+        match &self.settings.namespace {
+            Some(namespace) => Api::namespaced(self.host_client.clone(), namespace),
+            None => Api::all(self.host_client.clone()),
+        }
+    }
+
+    fn config_map_api(&self) -> Api<PartialObjectMeta<ConfigMap>> {
+        match &self.settings.namespace {
+            Some(namespace) => Api::namespaced(self.host_client.clone(), namespace),
+            None => Api::all(self.host_client.clone()),
+        }
+    }
+}
