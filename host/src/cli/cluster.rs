@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::process::{
-    clear_state_dir, default_cache_dir, init_tracing, shutdown_signal, LogFormat,
-};
+use super::process::{clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat};
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
 use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
@@ -189,32 +187,13 @@ fn default_identity() -> String {
 }
 
 pub fn main(args: Args) -> ExitCode {
-    init_tracing(args.log_format);
-    let settings = match resolve(&args) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("wasm-operator cluster: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("wasm-operator cluster: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args, settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error}");
-            eprintln!("wasm-operator cluster: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    let log_format = args.log_format;
+    run_command(
+        "cluster",
+        log_format,
+        move || resolve(&args).map(|settings| (args, settings)),
+        |(args, settings)| run(args, settings),
+    )
 }
 
 async fn run(args: Args, settings: Settings) -> Result<(), String> {

@@ -1,7 +1,9 @@
 //! What both long-running commands (`run` and `cluster`) do the same way as a process: log
 //! format and logging set-up, default directories, the shutdown signals, and clearing the state
 //! directory at start.
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::ValueEnum;
 
@@ -21,7 +23,7 @@ pub(crate) fn default_cache_dir() -> PathBuf {
     base.join("wasm-operator").join("modules")
 }
 
-pub(crate) fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -66,4 +68,43 @@ pub(crate) fn clear_state_dir(state_dir: &Path) -> Result<(), String> {
         tracing::info!(removed, dir = %state_dir.display(), "removed snapshots left by an earlier run");
     }
     Ok(())
+}
+
+/// The body of a long-running command: sets up logging, resolves its settings (a bad setting
+/// exits 2 with the reason), then runs `run` on a multi-threaded runtime (an error exits 1).
+pub(crate) fn run_command<S, F>(
+    command: &str,
+    log_format: LogFormat,
+    resolve: impl FnOnce() -> Result<S, String>,
+    run: impl FnOnce(S) -> F,
+) -> ExitCode
+where
+    F: Future<Output = Result<(), String>>,
+{
+    init_tracing(log_format);
+    let settings = match resolve() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("wasm-operator {command}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("wasm-operator {command}: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("wasm-operator {command}: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

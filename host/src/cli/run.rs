@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::process::{
-    clear_state_dir, default_cache_dir, init_tracing, shutdown_signal, LogFormat,
-};
+use super::process::{clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat};
 use super::run_config::{
     allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
     split_assignment, ConfigFile,
@@ -254,32 +252,12 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
 }
 
 pub fn main(args: Args) -> ExitCode {
-    init_tracing(args.log_format);
-    let settings = match resolve(&args) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("wasm-operator run: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("wasm-operator run: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(settings, shutdown_signal())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error}");
-            eprintln!("wasm-operator run: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_command(
+        "run",
+        args.log_format,
+        || resolve(&args),
+        |settings| run(settings, shutdown_signal()),
+    )
 }
 
 async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
