@@ -18,6 +18,9 @@ for module in sdk-go operators-go; do
   echo "== go vet and go test in $module"
   (cd "$module" && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test ./...)
 done
+# The conformance ABI guest only builds for wasip1 (its exports are //go:wasmexport).
+echo "== go vet in conformance/guests/go-abi"
+(cd conformance/guests/go-abi && GOOS=wasip1 GOARCH=wasm go vet ./...)
 
 # The target directory is shared by every checkout on this machine (see lib.sh); incremental
 # state would grow it by gigabytes per change and only speeds up rebuilds of an edited tree.
