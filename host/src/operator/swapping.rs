@@ -66,24 +66,26 @@ impl Slot {
 }
 
 impl Worker {
+    /// Whether this operator can be swapped at all: the host has a state directory and the
+    /// module's state can be captured.
+    fn swappable(&self) -> bool {
+        self.swap.state_dir.is_some() && self.module.swappable()
+    }
+
     /// When the resident instance should be swapped out for idleness, if ever.
     pub(super) fn idle_deadline(&self, slot: &Slot, last_active: Instant) -> Option<Instant> {
         let after = self.swap.after?;
-        self.swap.state_dir.as_ref()?;
-        let instance = slot.resident()?;
+        slot.resident()?;
         // `Duration::MAX` (never) does not fit in an Instant: no deadline.
-        instance
-            .module()
-            .swappable()
+        self.swappable()
             .then(|| last_active.checked_add(after))
             .flatten()
     }
 
     /// Reports the slot to the memory budget and the metrics after the operator went idle.
     pub(super) fn settle(&self, slot: &Slot) {
-        let swappable = self.swap.state_dir.is_some() && self.module.swappable();
         self.residency
-            .idle(&self.name, slot.resident_bytes(), swappable);
+            .idle(&self.name, slot.resident_bytes(), self.swappable());
         self.metrics
             .memory_bytes
             .get_or_create(&self.labels())
