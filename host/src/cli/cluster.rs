@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::process::{clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat};
+use super::process::{
+    clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat, OperationsEndpoint,
+};
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
 use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
-use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, SwapConfig};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -198,19 +199,7 @@ pub fn main(args: Args) -> ExitCode {
 
 async fn run(args: Args, settings: Settings) -> Result<(), String> {
     let metrics = HostMetrics::new();
-    let readiness = Readiness::default();
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = MetricsServer::start(
-        settings.metrics_addr,
-        metrics.clone(),
-        readiness.clone(),
-        async {
-            let _ = server_stopped.await;
-        },
-    )
-    .await
-    .map_err(|error| error.to_string())?;
-    tracing::info!(addr = %server.local_addr, "metrics server listening on {}", server.local_addr);
+    let endpoint = OperationsEndpoint::start(settings.metrics_addr, metrics.clone()).await?;
 
     let config = host_config(args.kubeconfig.as_deref(), Some(&args.service_account_dir)).await?;
     let client = kube::Client::try_from(config.clone())
@@ -230,13 +219,9 @@ async fn run(args: Args, settings: Settings) -> Result<(), String> {
         clear_state_dir(state_dir)?;
     }
     let host = ClusterHost::new(runtime, config, metrics, settings.manager, settings.cluster)?;
-    readiness.set(true);
-    tracing::info!("ready");
+    endpoint.ready();
     let result = host.run(shutdown_signal()).await;
-    readiness.set(false);
-    let _ = stop_server.send(());
-    server.join().await;
-    tracing::info!("stopped");
+    endpoint.stop(async {}).await;
     result
 }
 

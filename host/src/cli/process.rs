@@ -1,12 +1,14 @@
 //! What both long-running commands (`run` and `cluster`) do the same way as a process: log
-//! format and logging set-up, default directories, the shutdown signals, and clearing the state
-//! directory at start.
+//! format and logging set-up, default directories, the operations endpoint (/metrics and the
+//! probes), the shutdown signals, and clearing the state directory at start.
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 
+use crate::metrics::server::{MetricsServer, Readiness};
+use crate::metrics::HostMetrics;
 use crate::runtime::remove_snapshots;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -106,5 +108,50 @@ where
             eprintln!("wasm-operator {command}: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// /metrics, /healthz and /readyz for the life of a command: not ready until [`Self::ready`],
+/// not ready again as soon as [`Self::stop`] begins.
+pub(crate) struct OperationsEndpoint {
+    server: MetricsServer,
+    readiness: Readiness,
+    stop_server: tokio::sync::oneshot::Sender<()>,
+}
+
+impl OperationsEndpoint {
+    pub async fn start(
+        addr: std::net::SocketAddr,
+        metrics: HostMetrics,
+    ) -> Result<OperationsEndpoint, String> {
+        let readiness = Readiness::default();
+        let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = MetricsServer::start(addr, metrics, readiness.clone(), async {
+            let _ = server_stopped.await;
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+        tracing::info!(addr = %server.local_addr, "metrics server listening on {}", server.local_addr);
+        Ok(OperationsEndpoint {
+            server,
+            readiness,
+            stop_server,
+        })
+    }
+
+    pub fn ready(&self) {
+        self.readiness.set(true);
+        tracing::info!("ready");
+    }
+
+    /// Turns not-ready at once; `shutdown` (the host's own) runs before the server goes away,
+    /// so /metrics answers while operators finish.
+    pub async fn stop<T>(self, shutdown: impl Future<Output = T>) -> T {
+        self.readiness.set(false);
+        let result = shutdown.await;
+        let _ = self.stop_server.send(());
+        self.server.join().await;
+        tracing::info!("stopped");
+        result
     }
 }

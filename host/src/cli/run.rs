@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::process::{clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat};
+use super::process::{
+    clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat, OperationsEndpoint,
+};
 use super::run_config::{
     allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
     split_assignment, ConfigFile,
 };
-use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -283,19 +284,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let metrics = HostMetrics::new();
-    let readiness = Readiness::default();
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = MetricsServer::start(
-        settings.metrics_addr,
-        metrics.clone(),
-        readiness.clone(),
-        async {
-            let _ = server_stopped.await;
-        },
-    )
-    .await
-    .map_err(|error| error.to_string())?;
-    tracing::info!(addr = %server.local_addr, "metrics server listening on {}", server.local_addr);
+    let endpoint = OperationsEndpoint::start(settings.metrics_addr, metrics.clone()).await?;
 
     let client = kube_client(settings.kubeconfig.as_ref()).await?;
     let version = client
@@ -344,15 +333,10 @@ pub async fn run(
             Err(error) => tracing::error!(operator = %planned.name, "{error}"),
         }
     }
-    readiness.set(true);
-    tracing::info!("ready");
+    endpoint.ready();
 
     shutdown.await;
-    readiness.set(false);
-    manager.shutdown().await;
-    let _ = stop_server.send(());
-    server.join().await;
-    tracing::info!("stopped");
+    endpoint.stop(manager.shutdown()).await;
     Ok(())
 }
 
