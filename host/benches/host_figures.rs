@@ -9,6 +9,7 @@
 //! (needs `rustup target add wasm32-wasip1`; starts a control plane unless
 //! `WASM_OPERATOR_KUBECONFIG` names one). Prints a Markdown report and writes it into
 //! docs/benchmarks.md between the `host_figures` markers.
+mod bench_support;
 #[path = "../tests/e2e_support/mod.rs"]
 mod e2e_support;
 
@@ -19,45 +20,24 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::json;
 use wasm_operator::runtime::{HostServices, InstanceLimits, Runtime, RuntimeConfig};
-use wasm_operator_abi::{
-    HostError, HostResponse, HttpRequest, InitInput, KubeRequest, LogRecord, ReconcileRequest,
-    ReconcileResult,
-};
-use wasm_operator_test_support::{test_namespace, workspace_root};
+use wasm_operator_abi::{InitInput, ReconcileRequest, ReconcileResult};
+use wasm_operator_test_support::test_namespace;
 
+use bench_support::{machine, median, mib, rss, write_report, NoServices};
 use e2e_support::{guest, spec, TestHost};
 
 const ROUND_TRIPS: usize = 5_000;
 const WARM_UP: usize = 500;
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kib * 1024
-}
-
 /// Median of a few RSS readings, so one allocator hiccup does not make the figure.
 async fn settled_rss() -> u64 {
     let mut readings = Vec::new();
     for _ in 0..5 {
-        readings.push(rss_bytes());
+        readings.push(rss());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     readings.sort_unstable();
     readings[readings.len() / 2]
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -67,25 +47,6 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 
 fn micros(duration: Duration) -> String {
     format!("{:.2}", duration.as_secs_f64() * 1e6)
-}
-
-/// Host calls are not part of an empty reconcile; answer them without doing anything.
-struct NoServices;
-
-impl HostServices for NoServices {
-    fn kube(&self, _request: KubeRequest) -> BoxFuture<'static, HostResponse> {
-        futures::future::ready(HostResponse::Error(HostError::capability_denied(
-            "no services in this benchmark",
-        )))
-        .boxed()
-    }
-    fn http(&self, _request: HttpRequest) -> BoxFuture<'static, HostResponse> {
-        futures::future::ready(HostResponse::Error(HostError::capability_denied(
-            "no services in this benchmark",
-        )))
-        .boxed()
-    }
-    fn log(&self, _record: LogRecord) {}
 }
 
 fn request() -> ReconcileRequest {
@@ -232,22 +193,6 @@ async fn measure_rss() -> RssFigures {
     }
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|line| {
-                line.strip_prefix("model name")
-                    .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{cpu}, {cores} cores available")
-}
-
 fn report(rss: &RssFigures, trips: &RoundTrips) -> String {
     let mut text = String::new();
     text.push_str("## Host figures (`host_figures`)\n\n");
@@ -324,33 +269,6 @@ fn report(rss: &RssFigures, trips: &RoundTrips) -> String {
     text
 }
 
-const BEGIN: &str = "<!-- host_figures:begin -->";
-const END: &str = "<!-- host_figures:end -->";
-
-fn write_report(report: &str) {
-    let path = workspace_root().join("docs").join("benchmarks.md");
-    let existing =
-        std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
-    let section = format!("{BEGIN}\n{report}{END}\n");
-    let updated = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(start), Some(end)) if end > start => {
-            format!(
-                "{}{}{}",
-                &existing[..start],
-                section,
-                existing[end + END.len()..].trim_start_matches('\n')
-            )
-        }
-        _ => format!(
-            "{}\n{}",
-            existing.trim_end_matches('\n').to_string() + "\n",
-            section
-        ),
-    };
-    std::fs::write(&path, updated).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    eprintln!("wrote {}", path.display());
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; this binary takes no options.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -364,5 +282,5 @@ fn main() {
     });
     let report = report(&rss, &trips);
     println!("{report}");
-    write_report(&report);
+    write_report("host_figures", &report);
 }

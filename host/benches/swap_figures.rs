@@ -12,6 +12,7 @@
 //! Run: `cargo bench -p wasm-operator --bench swap_figures --profile release-host`
 //! (needs `rustup target add wasm32-wasip1` and Go >= 1.24). Prints a Markdown report and writes
 //! it into docs/benchmarks.md between the `swap_figures` markers.
+mod bench_support;
 #[path = "../tests/runtime_support/mod.rs"]
 mod runtime_support;
 
@@ -21,43 +22,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use wasm_operator::runtime::HostServices;
 use wasm_operator::runtime::{
     InstanceLimits, LoadedModule, OperatorInstance, RestoreMode, SwappedInstance,
 };
-use wasm_operator_test_support::workspace_root;
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use wasm_operator::runtime::HostServices;
-use wasm_operator_abi::{HostError, HostResponse, HttpRequest, KubeRequest, LogRecord};
-
+use bench_support::{
+    machine, median, mib, peak_rss, reset_peak_rss, rss, write_report, NoServices, KIB, MIB,
+};
 use runtime_support::{init_input, reconcile_request, test_runtime};
 
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
 const RESIDENT_CALLS: usize = 201;
-
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
-}
-
-fn rss() -> u64 {
-    status_kib("VmRSS:") * KIB
-}
-
-fn peak_rss() -> u64 {
-    status_kib("VmHWM:") * KIB
-}
-
-/// Resets VmHWM to the current RSS, so the next reading is the peak of what follows.
-fn reset_peak_rss() {
-    std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak RSS (clear_refs)");
-}
 
 /// Drops the snapshot's pages from the page cache, as memory pressure would.
 fn evict_from_page_cache(path: &Path) {
@@ -67,11 +42,6 @@ fn evict_from_page_cache(path: &Path) {
     assert_eq!(result, 0, "posix_fadvise failed");
 }
 
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
-}
-
 fn ms(duration: Duration) -> String {
     let ms = duration.as_secs_f64() * 1e3;
     if ms < 1.0 {
@@ -79,29 +49,6 @@ fn ms(duration: Duration) -> String {
     } else {
         format!("{ms:.1}")
     }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / MIB as f64)
-}
-
-/// Host services that keep nothing, so RSS figures do not count recorded logs.
-struct QuietServices;
-
-impl HostServices for QuietServices {
-    fn kube(&self, _request: KubeRequest) -> BoxFuture<'static, HostResponse> {
-        futures::future::ready(HostResponse::Error(HostError::capability_denied(
-            "not in this benchmark",
-        )))
-        .boxed()
-    }
-    fn http(&self, _request: HttpRequest) -> BoxFuture<'static, HostResponse> {
-        futures::future::ready(HostResponse::Error(HostError::capability_denied(
-            "not in this benchmark",
-        )))
-        .boxed()
-    }
-    fn log(&self, _record: LogRecord) {}
 }
 
 /// The filesystem type of `dir`, by statfs magic.
@@ -230,7 +177,7 @@ async fn run_cycles(
 }
 
 async fn measure_size(guest: &Guest, state_bytes: u64, cycles: usize, dir: &Path) -> SizeFigures {
-    let services: Arc<dyn HostServices> = Arc::new(QuietServices);
+    let services: Arc<dyn HostServices> = Arc::new(NoServices);
     let mut instance = instance_with_state(guest, state_bytes, services.clone()).await;
     let mut resident_calls = Vec::new();
     for _ in 0..RESIDENT_CALLS {
@@ -316,7 +263,7 @@ fn trim_heap() {
 }
 
 async fn measure_population(guest: &Guest, operators: usize, dir: &Path) -> Population {
-    let services: Arc<dyn HostServices> = Arc::new(QuietServices);
+    let services: Arc<dyn HostServices> = Arc::new(NoServices);
     let resident_operator = || async {
         let mut instance = instance_with_state(guest, MIB, services.clone()).await;
         reconcile(&mut instance, "touch").await;
@@ -470,25 +417,17 @@ fn report(
     populations: &[Population],
     conditions: &Conditions,
 ) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|line| {
-                line.strip_prefix("model name")
-                    .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = String::new();
     out.push_str("## Swap (`swap_figures`)\n\n");
     out.push_str(
         "Command: `cargo bench -p wasm-operator --bench swap_figures --profile release-host`\n\n",
     );
     out.push_str(&format!(
-        "Machine: {cpu}, {cores} cores available (1-minute load average {} when the run started); the state directory is on {}. \
+        "Machine: {} (1-minute load average {} when the run started); the state directory is on {}. \
          One run; every baseline is measured in the same process.\n\n",
-        conditions.load_average, conditions.filesystem
+        machine(),
+        conditions.load_average,
+        conditions.filesystem
     ));
     let modules: Vec<String> = guests
         .iter()
@@ -594,30 +533,6 @@ fn report(
     out
 }
 
-fn write_report(report: &str) {
-    const BEGIN: &str = "<!-- swap_figures:begin -->";
-    const END: &str = "<!-- swap_figures:end -->";
-    let path = workspace_root().join("docs").join("benchmarks.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let section = format!("{BEGIN}\n{report}{END}\n\n");
-    let updated = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if begin < end => format!(
-            "{}{section}{}",
-            &existing[..begin],
-            existing[end + END.len()..].trim_start_matches('\n')
-        ),
-        _ => {
-            format!(
-                "{}\n\n{}",
-                existing.trim_end_matches('\n'),
-                section.trim_end_matches('\n')
-            ) + "\n"
-        }
-    };
-    std::fs::write(&path, updated).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    eprintln!("wrote {}", path.display());
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -667,5 +582,5 @@ fn main() {
         report(&guests, &sizes, &populations, &conditions)
     });
     println!("{report}");
-    write_report(&report);
+    write_report("swap_figures", &report);
 }
