@@ -187,14 +187,7 @@ async fn a_change_outside_the_stored_chunks_does_not_reach_the_guest() {
     let module = test.runtime.load(&zeroed_segment_operator()).await.unwrap();
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
-    let mut instance = module
-        .instantiate("holes", limits(DEFAULT_DEADLINE), services.clone())
-        .await
-        .unwrap();
-    instance
-        .reconcile(&reconcile_request("zero it"))
-        .await
-        .unwrap();
+    let instance = zeroed_segment_instance(&module, "holes", &services).await;
     let swapped = swap_out(instance, state_dir.path());
     let bytes = fs::read(swapped.snapshot_path()).unwrap();
     let data_offset = u64::from_le_bytes(bytes[40..48].try_into().unwrap());

@@ -130,14 +130,7 @@ async fn a_page_zeroed_over_a_data_segment_stays_zero_after_restore() {
     let state_dir = tempfile::tempdir().unwrap();
     let services = FakeServices::new();
     for mode in [RestoreMode::Lazy, RestoreMode::Eager] {
-        let mut instance = module
-            .instantiate("segments", limits(DEFAULT_DEADLINE), services.clone())
-            .await
-            .unwrap();
-        instance
-            .reconcile(&reconcile_request("zero it"))
-            .await
-            .unwrap();
+        let mut instance = zeroed_segment_instance(&module, "segments", &services).await;
         instance
             .reconcile(&reconcile_request("check"))
             .await

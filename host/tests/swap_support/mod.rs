@@ -229,6 +229,24 @@ pub fn zeroed_segment_operator() -> Vec<u8> {
     wat_module(2, fields, body)
 }
 
+/// An instance of [`zeroed_segment_operator`] that has zeroed its data segment's page.
+pub async fn zeroed_segment_instance(
+    module: &LoadedModule,
+    operator: &str,
+    services: &Arc<FakeServices>,
+) -> OperatorInstance {
+    let limits = crate::runtime_support::limits(crate::runtime_support::DEFAULT_DEADLINE);
+    let mut instance = module
+        .instantiate(operator, limits, services.clone())
+        .await
+        .unwrap();
+    instance
+        .reconcile(&reconcile_request("zero it"))
+        .await
+        .unwrap();
+    instance
+}
+
 /// An operator that grows its function table at run time, which a snapshot of memory and globals
 /// would not capture: it loads and runs, but cannot be swapped.
 pub fn table_growing_operator() -> Vec<u8> {
