@@ -334,11 +334,7 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
         &client,
         ns,
         "webapp",
-        json!({
-            "module": {"configMap": {"name": "modules", "key": "webapp.wasm"}},
-            "serviceAccountName": "webapp",
-            "config": {"registryNamespace": registry.name},
-        }),
+        webapp_from_config_map(&registry.name),
     )
     .await;
     wait_for_wasm_operator(

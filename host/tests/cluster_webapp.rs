@@ -109,11 +109,7 @@ async fn a_config_map_module_reconciles_reloads_and_unloads() {
         &client,
         ns,
         "webapp",
-        json!({
-            "module": {"configMap": {"name": "modules", "key": "webapp.wasm"}},
-            "serviceAccountName": "webapp",
-            "config": {"registryNamespace": registry.name},
-        }),
+        webapp_from_config_map(&registry.name),
     )
     .await;
     let operator = operator_name(ns, "webapp");
@@ -283,11 +279,7 @@ async fn a_service_account_lacking_a_verb_gets_403_and_nothing_is_written() {
         &client,
         ns,
         "webapp",
-        json!({
-            "module": {"configMap": {"name": "modules", "key": "webapp.wasm"}},
-            "serviceAccountName": "webapp",
-            "config": {"registryNamespace": registry.name},
-        }),
+        webapp_from_config_map(&registry.name),
     )
     .await;
     let operator = operator_name(ns, "webapp");

@@ -204,6 +204,16 @@ pub async fn put_module(client: &Client, namespace: &str, name: &str, wasm: &[u8
         .unwrap();
 }
 
+/// The spec of a WasmOperator running the webapp module that [`put_module`] stored in
+/// ConfigMap `modules`, as ServiceAccount `webapp`, with its registry in `registry_namespace`.
+pub fn webapp_from_config_map(registry_namespace: &str) -> Value {
+    json!({
+        "module": {"configMap": {"name": "modules", "key": "webapp.wasm"}},
+        "serviceAccountName": "webapp",
+        "config": {"registryNamespace": registry_namespace},
+    })
+}
+
 /// Creates WasmOperator `namespace/name` with `spec`.
 pub async fn create_wasm_operator(client: &Client, namespace: &str, name: &str, spec: Value) {
     let api: Api<WasmOperator> = Api::namespaced(client.clone(), namespace);
