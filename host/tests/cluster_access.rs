@@ -6,7 +6,7 @@ mod cluster_support;
 use std::time::Duration;
 
 use wasm_operator::cluster::access::{ReadAccess, ServiceAccountReadAccess};
-use wasm_operator_test_support::{control_plane, test_namespace};
+use wasm_operator_test_support::{control_plane, test_namespace, wait_for};
 
 use cluster_support::*;
 
@@ -29,6 +29,9 @@ async fn cached_reads_need_list_and_watch_for_the_kind_and_namespace() {
     )
     .await;
 
+    // The API server's authorizer learns of new RBAC objects through its own watch: wait until
+    // the grant is in force before anything caches an answer.
+    granted(&client, ns, "reader", "ConfigMap", true).await;
     let access =
         ServiceAccountReadAccess::new(client.clone(), ns, "reader", Duration::from_secs(600));
     let check = |api_version: &'static str, kind: &'static str, namespace: Option<&str>| {
@@ -70,8 +73,27 @@ async fn cached_reads_need_list_and_watch_for_the_kind_and_namespace() {
         !check("v1", "Service", Some(ns)).await,
         "still the cached answer"
     );
-    let fresh = ServiceAccountReadAccess::new(client.clone(), ns, "reader", Duration::ZERO);
-    assert!(fresh.may_list_watch("v1", "Service", Some(ns)).await);
+    granted(&client, ns, "reader", "Service", true).await;
+}
+
+/// Waits until an uncached check of `account`'s list+watch on `kind` in `ns` answers `expected`.
+async fn granted(
+    client: &kube::Client,
+    ns: &str,
+    account: &str,
+    kind: &'static str,
+    expected: bool,
+) {
+    let fresh = ServiceAccountReadAccess::new(client.clone(), ns, account, Duration::ZERO);
+    wait_for(
+        &format!(
+            "list+watch of {kind} to be {}",
+            if expected { "allowed" } else { "denied" }
+        ),
+        Duration::from_secs(30),
+        || async { (fresh.may_list_watch("v1", kind, Some(ns)).await == expected).then_some(()) },
+    )
+    .await;
 }
 
 /// A `cached: true` get by an operator is answered from the shared cache only when its
@@ -83,7 +105,7 @@ async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watc
     use wasm_operator::cluster::operator_name;
     use wasm_operator::operator::HostCall;
     use wasm_operator_abi::{HostResponse, KubeRequest};
-    use wasm_operator_test_support::{guest_module, wait_for};
+    use wasm_operator_test_support::guest_module;
 
     let client = control_plane().client().await;
     ensure_crds(&client).await;
@@ -99,6 +121,7 @@ async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watc
         vec![rule("", &["configmaps"], &["list", "watch"])],
     )
     .await;
+    granted(&client, ns, "watcher", "ConfigMap", true).await;
     create_service_account(&client, ns, "nobody").await;
     let modules = tempfile::tempdir().unwrap();
     std::fs::copy(
