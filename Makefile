@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test demo cluster cluster-down conformance
+.PHONY: help build test demo cluster cluster-down conformance stress
 
 help:
 	@echo "make build         build the host (wasm-operator) and the example operators"
@@ -12,12 +12,14 @@ help:
 	@echo "make cluster       start a local control plane in the background"
 	@echo "make cluster-down  stop it"
 	@echo "make conformance   run the conformance suite"
+	@echo "make stress        run the conformance suite repeatedly on a loaded machine"
 
 build:
 	@scripts/build.sh release-host
 	@source scripts/lib.sh && echo "host: $$CARGO_TARGET_DIR/release-host/wasm-operator" && \
 	  echo "Rust operators: $$CARGO_TARGET_DIR/wasm-guests/wasm32-wasip1/release/operator_*.wasm" && \
-	  echo "Go operators: $$CARGO_TARGET_DIR/go-guests/operators-go-*.wasm"
+	  echo "Go operators: $$CARGO_TARGET_DIR/go-guests/operators-go-*.wasm" && \
+	  if scripts/tinygo.sh path >/dev/null 2>&1; then echo "TinyGo operators: $$CARGO_TARGET_DIR/tinygo-guests/operators-go-*.wasm"; fi
 
 test:
 	@scripts/test.sh
@@ -31,7 +33,12 @@ cluster-down:
 demo:
 	@scripts/demo.sh
 
-# Every scenario of conformance/scenarios against the Rust and Go implementations, in both passes.
-# CONFORMANCE_SCENARIOS=name,name runs only those.
+# Every scenario of conformance/scenarios against the Rust, Go and TinyGo implementations, in both
+# passes. CONFORMANCE_SCENARIOS=name,name runs only those.
 conformance:
-	@source scripts/lib.sh && cargo test --locked -p wasm-operator-conformance --test conformance -- --nocapture
+	@source scripts/lib.sh && export WASM_OPERATOR_TINYGO=$$(scripts/tinygo.sh install | tail -n1) && \
+	  cargo test --locked -p wasm-operator-conformance --test conformance -- --nocapture
+
+# The conformance suite STRESS_RUNS times (default 5) beside CPU hogs, each verdict recorded.
+stress:
+	@scripts/stress-test.sh $(STRESS_RUNS)

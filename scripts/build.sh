@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the host and every example operator (Rust and Go). `make build` and the demo use it.
+# Builds the host and every example operator (Rust, Go, and TinyGo when it is installed by
+# scripts/tinygo.sh). `make build` and the demo use it.
 #
 #   scripts/build.sh [PROFILE]   PROFILE: dev (default; shares artefacts with `make test`) or release-host
 #
@@ -7,6 +8,7 @@
 #   <profile dir>/wasm-operator                              the host
 #   wasm-guests/wasm32-wasip1/release/operator_<name>.wasm    Rust operators
 #   go-guests/operators-go-<name>.wasm                        Go operators
+#   tinygo-guests/operators-go-<name>.wasm                    the same Go operators built with TinyGo
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -25,3 +27,13 @@ for name in "${examples[@]}"; do
   (cd "operators-go/$name" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath \
     -o "$CARGO_TARGET_DIR/go-guests/operators-go-$name.wasm" .)
 done
+
+if tinygo=$(scripts/tinygo.sh path 2>/dev/null); then
+  mkdir -p "$CARGO_TARGET_DIR/tinygo-guests"
+  for name in "${examples[@]}"; do
+    (cd "operators-go/$name" && "$tinygo" build -target=wasip1 -buildmode=c-shared -no-debug \
+      -o "$CARGO_TARGET_DIR/tinygo-guests/operators-go-$name.wasm" .)
+  done
+else
+  echo "TinyGo is not installed, so no TinyGo builds (scripts/tinygo.sh install adds it)" >&2
+fi

@@ -5,11 +5,12 @@
 //! one entry per operator in [`SUBJECTS`]; nothing else in the runner knows about languages.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use std::collections::HashMap;
-use wasm_operator_test_support::{go_guest_module, guest_module, workspace_root};
+use wasm_operator_test_support::{
+    go_build, go_guest_module, guest_module, tinygo_guest_module, workspace_root, GoCompiler,
+};
 
 /// Where an implementation's module comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub enum Source {
     Cargo(&'static str),
     /// A Go package directory built with `GOOS=wasip1 go build -buildmode=c-shared`.
     Go(&'static str),
+    /// The same Go package directory built with `tinygo build -target=wasip1 -buildmode=c-shared`.
+    TinyGo(&'static str),
     /// A Go package directory built with some of its files replaced (`go build -overlay`): the
     /// deliberately broken variants that prove the suite notices a difference.
     GoOverlay {
@@ -61,6 +64,13 @@ const fn go(dir: &'static str) -> Implementation {
     }
 }
 
+const fn tinygo(dir: &'static str) -> Implementation {
+    Implementation {
+        language: "tinygo",
+        source: Source::TinyGo(dir),
+    }
+}
+
 const DEMO: &str = "demo.wasm-operator.dev/v1alpha1";
 
 /// The operators of the suite.
@@ -68,7 +78,11 @@ pub const SUBJECTS: &[Subject] = &[
     Subject {
         operator: "webapp",
         reconciles: (DEMO, "WebApp"),
-        implementations: &[rust("operator-webapp"), go("operators-go/webapp")],
+        implementations: &[
+            rust("operator-webapp"),
+            go("operators-go/webapp"),
+            tinygo("operators-go/webapp"),
+        ],
     },
     Subject {
         operator: "metrics-scaler",
@@ -76,17 +90,26 @@ pub const SUBJECTS: &[Subject] = &[
         implementations: &[
             rust("operator-metrics-scaler"),
             go("operators-go/metrics-scaler"),
+            tinygo("operators-go/metrics-scaler"),
         ],
     },
     Subject {
         operator: "ring",
         reconciles: (DEMO, "TestResource"),
-        implementations: &[rust("operator-ring"), go("operators-go/ring")],
+        implementations: &[
+            rust("operator-ring"),
+            go("operators-go/ring"),
+            tinygo("operators-go/ring"),
+        ],
     },
     Subject {
         operator: "counter",
         reconciles: (DEMO, "Counter"),
-        implementations: &[rust("operator-counter"), go("operators-go/counter")],
+        implementations: &[
+            rust("operator-counter"),
+            go("operators-go/counter"),
+            tinygo("operators-go/counter"),
+        ],
     },
     Subject {
         operator: "abi",
@@ -94,6 +117,7 @@ pub const SUBJECTS: &[Subject] = &[
         implementations: &[
             rust("conformance-guest-abi"),
             go("conformance/guests/go-abi"),
+            tinygo("conformance/guests/go-abi"),
         ],
     },
 ];
@@ -128,6 +152,7 @@ impl Source {
         let path = match self {
             Source::Cargo(package) => guest_module(package),
             Source::Go(dir) => go_guest_module(dir),
+            Source::TinyGo(dir) => tinygo_guest_module(dir),
             Source::GoOverlay { dir, replace } => go_overlay_module(dir, replace),
         };
         Arc::from(
@@ -148,11 +173,6 @@ fn go_overlay_module(dir: &str, replace: &[(&str, &str)]) -> PathBuf {
         return path.clone();
     }
     let root = workspace_root();
-    let out_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("go-guests");
-    std::fs::create_dir_all(&out_dir).expect("creating the Go guest output directory");
     let stem = format!("{}-overlay-{}", dir.replace('/', "-"), built.len());
     let overlay: serde_json::Map<String, serde_json::Value> = replace
         .iter()
@@ -163,29 +183,20 @@ fn go_overlay_module(dir: &str, replace: &[(&str, &str)]) -> PathBuf {
             )
         })
         .collect();
-    let overlay_path = out_dir.join(format!("{stem}.json"));
+    let overlay_path =
+        std::env::temp_dir().join(format!("wasm-operator-{stem}-{}.json", std::process::id()));
     std::fs::write(
         &overlay_path,
         serde_json::json!({ "Replace": overlay }).to_string(),
     )
     .expect("writing the overlay file");
-    let path = out_dir.join(format!("{stem}.wasm"));
-    let status = Command::new("go")
-        .current_dir(root.join(dir))
-        .args(["build", "-buildmode=c-shared", "-trimpath"])
-        .arg(format!("-overlay={}", overlay_path.display()))
-        .arg("-o")
-        .arg(&path)
-        .arg(".")
-        .env("GOOS", "wasip1")
-        .env("GOARCH", "wasm")
-        .status()
-        .unwrap_or_else(|e| panic!("could not run go to build {dir}: {e}"));
-    assert!(
-        status.success(),
-        "building Go guest {dir} with overlay {} failed ({status})",
-        overlay_path.display()
+    let path = go_build(
+        GoCompiler::Gc,
+        dir,
+        &stem,
+        &[format!("-overlay={}", overlay_path.display())],
     );
+    let _ = std::fs::remove_file(&overlay_path);
     built.insert(key, path.clone());
     path
 }

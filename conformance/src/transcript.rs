@@ -7,11 +7,20 @@
 //!
 //! [`Recorder::transcript`] turns the record into [`Entry`]s: each Kubernetes or HTTP request,
 //! normalized, with a summary of its answer (kind, name and generation of a returned object; the
-//! whole error; status and body of an HTTP response), and each reconcile's outcome. An entry
-//! equal to an earlier one is dropped: how often the host reconciled an unchanged object (a
-//! Deployment's status changing, a requeue timer, a retry) depends on timing, what the operator
-//! asked for does not. The step each entry first appeared in is kept for reports, outside the
-//! compared text.
+//! whole error; status and body of an HTTP response), and each reconcile's outcome. How often the
+//! host reconciles depends on timing (a Deployment's status changing, a requeue timer, a retry, a
+//! cache a few milliseconds behind another watch); what the operator does does not. So two things
+//! are left out, and everything else is compared:
+//!
+//! - an entry equal to an earlier one;
+//! - a whole reconcile that only repeated requests of earlier reconciles and was told each time
+//!   either the same thing or that the effect is already there ([`already_done`]: a delete or
+//!   read answered NotFound, a create AlreadyExists, an update or patch NotFound or Conflict).
+//!   That is a level-triggered controller acting once more on a view that was a moment old; it
+//!   changes nothing on the API server, so its calls, logs and outcome are not behaviour. A
+//!   reconcile that makes one new request, or a repeat with any other answer, is kept whole.
+//!
+//! The step each entry first appeared in is kept for reports, outside the compared text.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -22,7 +31,7 @@ use wasm_operator::operator::{
     HostCall, HostCallObserver, HostCallRecord, ReconcileObserver, ReconcileOutcome,
     ReconcileRecord,
 };
-use wasm_operator_abi::HostResponse;
+use wasm_operator_abi::{HostResponse, KubeRequest};
 
 use crate::normalize::Normalizer;
 
@@ -149,13 +158,9 @@ impl Recorder {
         normalizer: &Normalizer,
         with_messages: bool,
     ) -> Vec<Entry> {
-        let mut seen = HashSet::new();
+        let mut seen_entries = HashSet::new();
+        let mut earlier_requests = HashSet::new();
         let mut entries = Vec::new();
-        let mut push = |step: usize, value: Value| {
-            if seen.insert(value.to_string()) {
-                entries.push(Entry { step, value });
-            }
-        };
         for reconcile in self.reconciles() {
             let ours = reconcile
                 .namespace
@@ -164,12 +169,13 @@ impl Recorder {
             if !ours {
                 continue;
             }
-            for (step, call) in &reconcile.calls {
-                let entry = match call {
-                    Call::Host(call, response) => call_entry(call, response),
-                    Call::Log(record) => record.clone(),
-                };
-                push(*step, normalizer.value(&entry));
+            let calls: Vec<NormalizedCall> = reconcile
+                .calls
+                .iter()
+                .map(|(step, call)| NormalizedCall::new(*step, call, normalizer))
+                .collect();
+            if is_idempotent_repeat(&calls, &seen_entries, &earlier_requests) {
+                continue;
             }
             let key = format!(
                 "{}/{}",
@@ -177,18 +183,101 @@ impl Recorder {
                 reconcile.name
             );
             let outcome = outcome_entry(&key, &reconcile.outcome, with_messages);
-            push(reconcile.step, normalizer.value(&outcome));
+            let outcome = (reconcile.step, normalizer.value(&outcome));
+            let reconcile_entries = calls.iter().map(|call| (call.step, call.entry.clone()));
+            for (step, value) in reconcile_entries.chain([outcome]) {
+                if seen_entries.insert(value.to_string()) {
+                    entries.push(Entry { step, value });
+                }
+            }
+            earlier_requests.extend(calls.into_iter().filter_map(|call| call.request));
         }
         entries
     }
 }
 
-fn call_entry(call: &HostCall, response: &HostResponse) -> Value {
+/// A recorded call in the form it is compared in.
+struct NormalizedCall {
+    step: usize,
+    /// The transcript entry: request and answer summary, or a log record.
+    entry: Value,
+    /// For host calls: the normalized request alone, and whether the answer says its effect is
+    /// already in place (see [`already_done`]).
+    request: Option<String>,
+    already_done: bool,
+}
+
+impl NormalizedCall {
+    fn new(step: usize, call: &Call, normalizer: &Normalizer) -> Self {
+        match call {
+            Call::Host(call, response) => NormalizedCall {
+                step,
+                entry: normalizer.value(&call_entry(call, response)),
+                request: Some(normalizer.value(&request_entry(call)).to_string()),
+                already_done: already_done(call, response),
+            },
+            Call::Log(record) => NormalizedCall {
+                step,
+                entry: normalizer.value(record),
+                request: None,
+                already_done: false,
+            },
+        }
+    }
+}
+
+/// Whether a reconcile made at least one host call and every host call either matched an earlier
+/// entry exactly or repeated an earlier reconcile's request and was told it is already done. Its
+/// log records do not decide: they report what the repeat ran into.
+fn is_idempotent_repeat(
+    calls: &[NormalizedCall],
+    seen_entries: &HashSet<String>,
+    earlier_requests: &HashSet<String>,
+) -> bool {
+    let mut host_calls = calls
+        .iter()
+        .filter(|call| call.request.is_some())
+        .peekable();
+    host_calls.peek().is_some()
+        && host_calls.all(|call| {
+            seen_entries.contains(&call.entry.to_string())
+                || (call.already_done
+                    && call
+                        .request
+                        .as_ref()
+                        .is_some_and(|request| earlier_requests.contains(request)))
+        })
+}
+
+/// Whether the API server's answer says the request's effect is already in place: the object a
+/// delete, read, update or patch names is gone (NotFound), a create's name is taken
+/// (AlreadyExists), an update or patch carried a resourceVersion an earlier write replaced
+/// (Conflict).
+fn already_done(call: &HostCall, response: &HostResponse) -> bool {
+    let (HostCall::Kube(request), HostResponse::Error(error)) = (call, response) else {
+        return false;
+    };
+    match request {
+        KubeRequest::Create { .. } => error.is_already_exists(),
+        KubeRequest::Update { .. } | KubeRequest::Patch { .. } => {
+            error.is_not_found() || error.is_conflict()
+        }
+        KubeRequest::Delete { .. } | KubeRequest::Get { .. } => error.is_not_found(),
+        KubeRequest::List { .. } => false,
+    }
+}
+
+/// `{"kube": request}` or `{"http": request}`, without its `null` members.
+fn request_entry(call: &HostCall) -> Value {
     let (label, request) = match call {
         HostCall::Kube(request) => ("kube", serde_json::to_value(request)),
         HostCall::Http(request) => ("http", serde_json::to_value(request)),
     };
     let request = request.unwrap_or_else(|e| json!(format!("unserialisable request: {e}")));
+    json!({ label: strip_nulls(request) })
+}
+
+fn call_entry(call: &HostCall, response: &HostResponse) -> Value {
     let answer = match response {
         HostResponse::Ok(value) => match call {
             HostCall::Kube(_) => json!({"ok": kube_summary(value)}),
@@ -196,7 +285,7 @@ fn call_entry(call: &HostCall, response: &HostResponse) -> Value {
         },
         HostResponse::Error(error) => json!({"error": error}),
     };
-    let mut entry = json!({ label: strip_nulls(request) });
+    let mut entry = request_entry(call);
     if let (Value::Object(entry), Value::Object(answer)) = (&mut entry, answer) {
         entry.extend(answer);
     }
@@ -281,7 +370,7 @@ mod tests {
 
     use wasm_operator::operator::ReconcileRecord;
     use wasm_operator::scheduler::mapping::ObjectKey;
-    use wasm_operator_abi::KubeRequest;
+    use wasm_operator_abi::{HostError, KubeStatus};
 
     use super::*;
 
@@ -343,5 +432,124 @@ mod tests {
             ]
         );
         assert!(!recorder.reconcile_in_progress());
+    }
+
+    fn delete(name: &str, response: HostResponse) -> HostCallRecord {
+        HostCallRecord {
+            operator: "op".into(),
+            call: HostCall::Kube(KubeRequest::Delete {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: Some("registry".into()),
+                name: name.into(),
+                propagation_policy: None,
+            }),
+            response,
+        }
+    }
+
+    fn status_error(code: i32, reason: &str) -> HostResponse {
+        let status: KubeStatus =
+            serde_json::from_value(json!({"code": code, "reason": reason})).expect("a Status");
+        HostResponse::Error(HostError::api_status(status))
+    }
+
+    fn deleted() -> HostResponse {
+        HostResponse::Ok(json!({"kind": "Status", "status": "Success"}))
+    }
+
+    fn failed(namespace: &str) -> ReconcileRecord {
+        ReconcileRecord {
+            outcome: ReconcileOutcome::Failed {
+                reason: "guest".into(),
+                message: "conflict".into(),
+            },
+            ..reconciled(namespace)
+        }
+    }
+
+    /// The transcript's entries as `verb name -> answer` lines, and outcomes.
+    fn lines(recorder: &Recorder) -> Vec<String> {
+        recorder
+            .transcript(&["mine".into()], &Normalizer::default(), false)
+            .iter()
+            .map(|entry| match entry.value.get("kube") {
+                Some(request) => format!(
+                    "{} {} -> {}",
+                    request["verb"].as_str().unwrap_or_default(),
+                    request["name"].as_str().unwrap_or_default(),
+                    entry.value["error"]["status"]["reason"]
+                        .as_str()
+                        .unwrap_or("ok")
+                ),
+                None => format!("outcome {}", entry.value["outcome"].as_str().unwrap_or("?")),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reconcile_that_only_finds_its_work_already_done_is_left_out() {
+        // A finalizer ran, then ran once more on a view a moment old: its delete finds the
+        // registry entry gone and its update loses to the first one's.
+        let recorder = Recorder::new();
+        let (calls, reconciles) = (recorder.host_call_observer(), recorder.reconcile_observer());
+        calls(&get("mine", "app"));
+        calls(&delete("entry", deleted()));
+        reconciles(&reconciled("mine"));
+        calls(&get("mine", "app"));
+        calls(&delete("entry", status_error(404, "NotFound")));
+        reconciles(&failed("mine"));
+        // Elsewhere, the same repeat once the first delete is known: it stays out too.
+        calls(&delete("entry", status_error(404, "NotFound")));
+        reconciles(&reconciled("mine"));
+
+        assert_eq!(
+            lines(&recorder),
+            ["get app -> ok", "delete entry -> ok", "outcome succeeded"]
+        );
+    }
+
+    #[test]
+    fn a_repeat_with_anything_new_is_kept_whole() {
+        let recorder = Recorder::new();
+        let (calls, reconciles) = (recorder.host_call_observer(), recorder.reconcile_observer());
+        // A 404 on a request nobody made before is behaviour (a registry entry deleted by hand).
+        calls(&delete("first", status_error(404, "NotFound")));
+        reconciles(&reconciled("mine"));
+        // A repeated request with a new request beside it.
+        calls(&delete("first", status_error(404, "NotFound")));
+        calls(&delete("second", deleted()));
+        reconciles(&failed("mine"));
+        // A repeated request answered with something other than "already done".
+        calls(&delete("second", status_error(500, "InternalError")));
+        reconciles(&reconciled("mine"));
+
+        assert_eq!(
+            lines(&recorder),
+            [
+                "delete first -> NotFound",
+                "outcome succeeded",
+                "delete second -> ok",
+                "outcome failed",
+                "delete second -> InternalError",
+            ]
+        );
+    }
+
+    #[test]
+    fn already_done_depends_on_the_verb() {
+        let create = HostCall::Kube(KubeRequest::Create {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: None,
+            body: json!({}),
+        });
+        let delete = delete("x", deleted()).call;
+        assert!(already_done(&create, &status_error(409, "AlreadyExists")));
+        assert!(!already_done(&create, &status_error(409, "Conflict")));
+        assert!(!already_done(&create, &status_error(404, "NotFound")));
+        assert!(already_done(&delete, &status_error(404, "NotFound")));
+        assert!(!already_done(&delete, &status_error(409, "Conflict")));
+        assert!(!already_done(&delete, &deleted()));
     }
 }

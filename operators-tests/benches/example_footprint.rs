@@ -240,6 +240,7 @@ fn main() {
             let language = match row.lang {
                 Lang::Rust => "Rust",
                 Lang::Go => "Go",
+                Lang::TinyGo => "TinyGo",
             };
             println!(
                 "| {} | {} | {} | {} | {:.1} |",

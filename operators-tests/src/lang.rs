@@ -1,15 +1,19 @@
-//! Which implementations of an example a test runs: Rust always, Go when `operators-go/<x>/`
-//! exists in the checkout. Both must pass the same test.
+//! Which implementations of an example a test runs: Rust always; Go, built with the standard
+//! toolchain and with TinyGo, when `operators-go/<x>/` exists in the checkout. All must pass the
+//! same test.
 
 use std::fmt;
 use std::sync::Arc;
 
-use wasm_operator_test_support::{go_guest_module, guest_module, workspace_root};
+use wasm_operator_test_support::{
+    go_guest_module, guest_module, tinygo_guest_module, workspace_root,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Rust,
     Go,
+    TinyGo,
 }
 
 impl Lang {
@@ -17,7 +21,7 @@ impl Lang {
     pub fn available(example: &str) -> Vec<Lang> {
         let mut langs = vec![Lang::Rust];
         if workspace_root().join("operators-go").join(example).is_dir() {
-            langs.push(Lang::Go);
+            langs.extend([Lang::Go, Lang::TinyGo]);
         }
         langs
     }
@@ -27,6 +31,7 @@ impl Lang {
         let path = match self {
             Lang::Rust => guest_module(&format!("operator-{example}")),
             Lang::Go => go_guest_module(&format!("operators-go/{example}")),
+            Lang::TinyGo => tinygo_guest_module(&format!("operators-go/{example}")),
         };
         Arc::from(
             std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
@@ -38,6 +43,7 @@ impl Lang {
         match self {
             Lang::Rust => "rust",
             Lang::Go => "go",
+            Lang::TinyGo => "tinygo",
         }
     }
 }

@@ -6,8 +6,6 @@
 package hosterr
 
 import (
-	"errors"
-
 	"wasm-operator.dev/sdk-go/abi"
 )
 
@@ -103,8 +101,7 @@ const (
 
 // APIStatus returns the Kubernetes Status inside err, if err is (or wraps) a StatusError.
 func APIStatus(err error) (abi.Status, bool) {
-	var se *StatusError
-	if errors.As(err, &se) {
+	if se, ok := AsType[*StatusError](err); ok {
 		return se.Status, true
 	}
 	return abi.Status{}, false
@@ -171,21 +168,20 @@ func IsTooManyRequests(err error) bool { return reasonOrCode(err, ReasonTooManyR
 
 // IsCapabilityDenied: the host refused the request because the operator lacks the capability.
 func IsCapabilityDenied(err error) bool {
-	var e *CapabilityDeniedError
-	return errors.As(err, &e)
+	_, ok := AsType[*CapabilityDeniedError](err)
+	return ok
 }
 
 // IsLimitExceeded: a per-operator limit was hit.
 func IsLimitExceeded(err error) bool {
-	var e *LimitExceededError
-	return errors.As(err, &e)
+	_, ok := AsType[*LimitExceededError](err)
+	return ok
 }
 
 // IsTimeout: the host timed the request out, or the API server reported a timeout (reason Timeout
 // or ServerTimeout, or 504 without a known reason; a bare 500 is an internal error, not a timeout).
 func IsTimeout(err error) bool {
-	var e *TimeoutError
-	if errors.As(err, &e) {
+	if _, ok := AsType[*TimeoutError](err); ok {
 		return true
 	}
 	return reasonOrCode(err, ReasonTimeout, 504) || hasReason(err, ReasonServerTimeout)
@@ -193,12 +189,12 @@ func IsTimeout(err error) bool {
 
 // IsTransport: the request could not be delivered.
 func IsTransport(err error) bool {
-	var e *TransportError
-	return errors.As(err, &e)
+	_, ok := AsType[*TransportError](err)
+	return ok
 }
 
 // IsInvalidRequest: the host rejected the request as malformed.
 func IsInvalidRequest(err error) bool {
-	var e *InvalidRequestError
-	return errors.As(err, &e)
+	_, ok := AsType[*InvalidRequestError](err)
+	return ok
 }

@@ -9,9 +9,9 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
+	"wasm-operator.dev/sdk-go/hosterr"
 	"wasm-operator.dev/sdk-go/types"
 )
 
@@ -77,6 +77,6 @@ func (e *terminalError) Unwrap() error { return e.err }
 
 // IsTerminal reports whether err was marked with TerminalError.
 func IsTerminal(err error) bool {
-	var t *terminalError
-	return errors.As(err, &t)
+	_, ok := hosterr.AsType[*terminalError](err)
+	return ok
 }

@@ -1,4 +1,5 @@
-//! Building Wasm guest crates of this workspace from source for tests.
+//! Building Wasm guests of this workspace from source for tests: Rust crates with cargo, Go
+//! packages with the standard toolchain or TinyGo.
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -38,10 +39,7 @@ pub fn guest_module(package: &str) -> PathBuf {
         return path.clone();
     }
     let root = workspace_root();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("wasm-guests");
+    let target_dir = target_dir().join("wasm-guests");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
@@ -72,41 +70,223 @@ pub fn guest_module(package: &str) -> PathBuf {
     path
 }
 
+/// The compilers Go operators are built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GoCompiler {
+    /// The standard toolchain: `GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared`.
+    Gc,
+    /// TinyGo: `tinygo build -target=wasip1 -buildmode=c-shared -no-debug`. The command is
+    /// `$WASM_OPERATOR_TINYGO` (scripts/tinygo.sh installs it and prints its path; `make test`
+    /// sets the variable), else `tinygo` on PATH.
+    TinyGo,
+}
+
+impl GoCompiler {
+    /// The directory under the target directory its modules go to.
+    fn output_dir(self) -> &'static str {
+        match self {
+            GoCompiler::Gc => "go-guests",
+            GoCompiler::TinyGo => "tinygo-guests",
+        }
+    }
+
+    /// The compiler's command.
+    fn program(self) -> std::ffi::OsString {
+        match self {
+            GoCompiler::Gc => "go".into(),
+            GoCompiler::TinyGo => {
+                std::env::var_os("WASM_OPERATOR_TINYGO").unwrap_or_else(|| "tinygo".into())
+            }
+        }
+    }
+
+    /// The build command, without output path and package.
+    fn command(self) -> Command {
+        let mut command = Command::new(self.program());
+        match self {
+            GoCompiler::Gc => {
+                command
+                    .args(["build", "-buildmode=c-shared", "-trimpath"])
+                    .env("GOOS", "wasip1")
+                    .env("GOARCH", "wasm");
+            }
+            GoCompiler::TinyGo => {
+                command.args([
+                    "build",
+                    "-target=wasip1",
+                    "-buildmode=c-shared",
+                    "-no-debug",
+                ]);
+            }
+        }
+        command
+    }
+
+    /// What to tell someone whose build failed or could not start.
+    fn hint(self) -> &'static str {
+        match self {
+            GoCompiler::Gc => "Go >= 1.24 is needed",
+            GoCompiler::TinyGo => {
+                "TinyGo is needed: `scripts/tinygo.sh install` installs it and prints its path; \
+                 set WASM_OPERATOR_TINYGO to that path (`make test` does both)"
+            }
+        }
+    }
+}
+
 /// Builds the Go reactor module in `dir` (relative to the workspace root, e.g.
-/// `operators-go/webapp`) with standard Go (`GOOS=wasip1 GOARCH=wasm -buildmode=c-shared`), once
-/// per process, and returns the path of the `.wasm` file.
+/// `operators-go/webapp`) with standard Go, once per process, and returns the path of the `.wasm`
+/// file.
 pub fn go_guest_module(dir: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    go_module(GoCompiler::Gc, dir)
+}
+
+/// Like [`go_guest_module`], built with TinyGo.
+pub fn tinygo_guest_module(dir: &str) -> PathBuf {
+    go_module(GoCompiler::TinyGo, dir)
+}
+
+/// Builds the Go reactor module in `dir` with `compiler` (once per process and compiler) and
+/// returns the path of the `.wasm` file.
+pub fn go_module(compiler: GoCompiler, dir: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(GoCompiler, String), PathBuf>>> = OnceLock::new();
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.get(dir) {
+    let key = (compiler, dir.to_string());
+    if let Some(path) = built.get(&key) {
         return path.clone();
     }
-    let root = workspace_root();
-    let out_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("go-guests");
-    std::fs::create_dir_all(&out_dir).expect("creating the Go guest output directory");
-    let path = out_dir.join(format!(
-        "{}.wasm",
-        dir.trim_end_matches('/').replace('/', "-")
+    let stem = dir.trim_end_matches('/').replace('/', "-");
+    let path = match compiler {
+        // The go command caches builds itself.
+        GoCompiler::Gc => go_build(compiler, dir, &stem, &[]),
+        // TinyGo optimises the whole program on every build (about 30-60 s on 2 cores), and
+        // every test binary is a process of its own: keep its output by content.
+        GoCompiler::TinyGo => {
+            let stem = format!("{stem}-{}", tinygo_inputs_digest(dir));
+            let path = target_dir()
+                .join(compiler.output_dir())
+                .join(format!("{stem}.wasm"));
+            if path.exists() {
+                path
+            } else {
+                let built = go_build(compiler, dir, &format!("{stem}.tmp"), &[]);
+                std::fs::rename(&built, &path).expect("moving the TinyGo module into place");
+                path
+            }
+        }
+    };
+    built.insert(key, path.clone());
+    path
+}
+
+/// A digest of everything a TinyGo build of `dir` reads that can change here: the TinyGo version,
+/// and every file of every non-standard package the build depends on (as the go command lists
+/// them for wasip1, with each file's name and contents, build-tagged ones included) and their
+/// modules' go.mod files.
+fn tinygo_inputs_digest(dir: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let run = |command: &mut Command| -> String {
+        let output = command.output().unwrap_or_else(|e| {
+            panic!(
+                "could not run {command:?}: {e}; {}",
+                GoCompiler::TinyGo.hint()
+            )
+        });
+        assert!(
+            output.status.success(),
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(run(
+        Command::new(GoCompiler::TinyGo.program()).arg("version")
     ));
-    let status = Command::new("go")
-        .current_dir(root.join(dir))
-        .args(["build", "-buildmode=c-shared", "-trimpath", "-o"])
+    let listing = run(Command::new("go")
+        .current_dir(workspace_root().join(dir))
+        .args([
+            "list",
+            "-deps",
+            "-f",
+            "{{if not .Standard}}{{.Dir}}\n{{with .Module}}{{.GoMod}}\n{{end}}{{end}}",
+            ".",
+        ])
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm"));
+    let mut files = Vec::new();
+    for line in listing.lines().filter(|line| !line.is_empty()) {
+        let path = PathBuf::from(line);
+        if path.is_dir() {
+            let entries = std::fs::read_dir(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            files.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|file| file.is_file()),
+            );
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files.dedup();
+    let root = workspace_root();
+    for file in files {
+        // Relative to the checkout, so that every clone of the same sources shares the build.
+        hasher.update(
+            file.strip_prefix(&root)
+                .unwrap_or(&file)
+                .display()
+                .to_string(),
+        );
+        hasher.update(
+            std::fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display())),
+        );
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Runs `compiler` on the package in `dir` with `extra_args`, writing
+/// `<target>/<compiler's directory>/<stem>.wasm`, and returns that path. Not cached.
+pub fn go_build(compiler: GoCompiler, dir: &str, stem: &str, extra_args: &[String]) -> PathBuf {
+    let out_dir = target_dir().join(compiler.output_dir());
+    std::fs::create_dir_all(&out_dir).expect("creating the Go guest output directory");
+    let path = out_dir.join(format!("{stem}.wasm"));
+    let status = compiler
+        .command()
+        .current_dir(workspace_root().join(dir))
+        .args(extra_args)
+        .arg("-o")
         .arg(&path)
         .arg(".")
-        .env("GOOS", "wasip1")
-        .env("GOARCH", "wasm")
         .status()
-        .unwrap_or_else(|e| panic!("could not run go to build {dir}: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "could not start {compiler:?} to build {dir}: {e}; {}",
+                compiler.hint()
+            )
+        });
     assert!(
         status.success(),
-        "building Go guest {dir} failed ({status}); Go >= 1.24 is needed"
+        "building Go guest {dir} with {compiler:?} failed ({status}); {}",
+        compiler.hint()
     );
-    built.insert(dir.to_string(), path.clone());
     path
+}
+
+/// The cargo target directory tests build into: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }

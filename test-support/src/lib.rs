@@ -4,13 +4,17 @@
 //!   process, or the one named by `WASM_OPERATOR_KUBECONFIG`.
 //! - [`test_namespace`], [`apply_crd`]: per-test isolation and CRD set-up.
 //! - [`wait_for`]: the only way tests wait: a condition polled until a deadline.
-//! - [`guest_module`]: builds a Wasm guest crate of this workspace and returns its `.wasm` path.
+//! - [`guest_module`], [`go_module`]: build a Wasm guest of this workspace (a Rust crate; a Go
+//!   package with the standard toolchain or TinyGo) and return its `.wasm` path.
 mod cluster;
 mod guests;
 mod resources;
 mod wait;
 
 pub use cluster::{control_plane, ControlPlane};
-pub use guests::{go_guest_module, guest_module, workspace_root};
+pub use guests::{
+    go_build, go_guest_module, go_module, guest_module, target_dir, tinygo_guest_module,
+    workspace_root, GoCompiler,
+};
 pub use resources::{apply_crd, test_namespace, TestNamespace};
 pub use wait::wait_for;

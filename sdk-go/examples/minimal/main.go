@@ -3,7 +3,7 @@
 // is garbage-collected with it. Build it with either toolchain:
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o minimal.wasm ./examples/minimal
-//	tinygo build -target=wasi -buildmode=c-shared -o minimal.wasm ./examples/minimal
+//	tinygo build -target=wasip1 -buildmode=c-shared -no-debug -o minimal.wasm ./examples/minimal
 package main
 
 import (
