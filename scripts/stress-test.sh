@@ -61,7 +61,7 @@ for run in $(seq 1 "$runs"); do
   load=$(cut -d' ' -f1 /proc/loadavg)
   kill "$load_pid" && wait "$load_pid" 2>/dev/null || true
   load_pid=
-  scenarios=$(grep -o 'conformance: [0-9]* scenarios, [0-9]* problems' "$log_dir/run-$run.log" | tail -n1 || true)
+  scenarios=$(grep -o 'conformance: [0-9]* scenarios, [0-9]* runs, [0-9]* problems' "$log_dir/run-$run.log" | tail -n1 || true)
   results+=("| $run | $((SECONDS - start)) | $load | ${scenarios#conformance: } | $verdict |")
   echo "run $run: $verdict in $((SECONDS - start))s, load average $load (${scenarios:-no summary}); log: $log_dir/run-$run.log" >&2
 done
@@ -69,7 +69,7 @@ done
 echo
 echo "Conformance suite under load: $runs runs beside stress-ng --cpu $workers on $(nproc) cores."
 echo
-echo "| run | seconds | load average (1 min) at the end | scenarios, problems | verdict |"
+echo "| run | seconds | load average (1 min) at the end | scenarios, runs, problems | verdict |"
 echo "|---:|---:|---:|---|---|"
 printf '%s\n' "${results[@]}"
 echo

@@ -42,6 +42,8 @@ pub struct ScenarioResult {
     pub reference: Option<RunReport>,
     /// Failed steps and differences from the reference, one readable report each.
     pub problems: Vec<String>,
+    /// Every run made, as `<language>, <pass>`.
+    pub runs: Vec<String>,
 }
 
 /// Runs of one operator must not overlap: the examples watch their kind in every namespace.
@@ -68,6 +70,7 @@ pub async fn check_scenario(
         scenario: scenario.name.clone(),
         reference: None,
         problems: Vec::new(),
+        runs: Vec::new(),
     };
     let subject: &Subject = match subjects::subject(&scenario.operator) {
         Ok(subject) => subject,
@@ -102,6 +105,7 @@ pub async fn check_scenario(
                 pass,
             )
             .await;
+            result.runs.push(report.who());
             if let Some(failure) = &report.failure {
                 result.problems.push(format!(
                     "scenario {}: {} failed: {failure}",

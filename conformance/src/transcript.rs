@@ -461,7 +461,7 @@ mod tests {
     fn failed(namespace: &str) -> ReconcileRecord {
         ReconcileRecord {
             outcome: ReconcileOutcome::Failed {
-                reason: "guest".into(),
+                reason: "guest",
                 message: "conflict".into(),
             },
             ..reconciled(namespace)

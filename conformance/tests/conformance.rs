@@ -89,13 +89,15 @@ async fn every_scenario_behaves_the_same_in_every_language_and_pass() {
             for scenario in scenarios {
                 let result = check_scenario(suite, scenario, None).await;
                 eprintln!(
-                    "conformance: {} {} ({:.0?} since start)",
+                    "conformance: {} {} in {} runs ({}) ({:.0?} since start)",
                     scenario.name,
                     if result.problems.is_empty() {
                         "ok"
                     } else {
                         "FAILED"
                     },
+                    result.runs.len(),
+                    result.runs.join("; "),
                     started.elapsed()
                 );
                 results.push(result);
@@ -126,8 +128,9 @@ async fn every_scenario_behaves_the_same_in_every_language_and_pass() {
             ));
         }
     }
+    let runs: usize = results.iter().map(|result| result.runs.len()).sum();
     eprintln!(
-        "conformance: {} scenarios, {} problems, {:.1?}",
+        "conformance: {} scenarios, {runs} runs, {} problems, {:.1?}",
         results.len(),
         problems.len(),
         started.elapsed()
