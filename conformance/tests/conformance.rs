@@ -47,6 +47,14 @@ async fn suite(wait_timeout: Duration) -> Suite {
     Suite::new(client, cache, wait_timeout).expect("starting the Wasm runtime")
 }
 
+/// Writes a line of the suite's report to standard error even when the test passes: the test
+/// harness captures `eprintln!`, not writes to the stream itself, and `make test` should show
+/// what was compared (every scenario, language and pass), not only that it passed.
+fn report_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn selected_scenarios() -> Vec<Scenario> {
     let scenarios = load_dir(&scenarios_dir()).unwrap_or_else(|e| panic!("{e:#}"));
     match std::env::var("CONFORMANCE_SCENARIOS") {
@@ -88,7 +96,7 @@ async fn every_scenario_behaves_the_same_in_every_language_and_pass() {
             let mut results = Vec::new();
             for scenario in scenarios {
                 let result = check_scenario(suite, scenario, None).await;
-                eprintln!(
+                report_line(format_args!(
                     "conformance: {} {} in {} runs ({}) ({:.0?} since start)",
                     scenario.name,
                     if result.problems.is_empty() {
@@ -99,7 +107,7 @@ async fn every_scenario_behaves_the_same_in_every_language_and_pass() {
                     result.runs.len(),
                     result.runs.join("; "),
                     started.elapsed()
-                );
+                ));
                 results.push(result);
             }
             results
@@ -129,12 +137,12 @@ async fn every_scenario_behaves_the_same_in_every_language_and_pass() {
         }
     }
     let runs: usize = results.iter().map(|result| result.runs.len()).sum();
-    eprintln!(
+    report_line(format_args!(
         "conformance: {} scenarios, {runs} runs, {} problems, {:.1?}",
         results.len(),
         problems.len(),
         started.elapsed()
-    );
+    ));
     assert!(problems.is_empty(), "\n\n{}\n", problems.join("\n\n"));
 }
 
