@@ -9,8 +9,10 @@
 
 mod runtime_support;
 
+use std::sync::Arc;
+
 use serde_json::json;
-use wasm_operator::runtime::{LoadedModule, OperatorInstance};
+use wasm_operator::runtime::LoadedModule;
 use wasm_operator_abi::{HostError, HostResponse, KubeRequest, KubeStatus, ReconcileResult};
 
 use runtime_support::*;
@@ -27,12 +29,18 @@ async fn load_minimal_built_with_tinygo(test: &TestRuntime) -> LoadedModule {
         .unwrap_or_else(|error| panic!("{} does not load: {error:#}", path.display()))
 }
 
-async fn initialised(
+/// A fresh instance of `module` whose Kubernetes requests are all answered `kube_answer`: init,
+/// then one reconcile of ConfigMap `default/settings`. Returns its result and the fake services.
+async fn init_and_reconcile(
     module: &LoadedModule,
-    services: std::sync::Arc<FakeServices>,
-) -> OperatorInstance {
+    kube_answer: HostResponse,
+) -> (ReconcileResult, Arc<FakeServices>) {
+    let services = FakeServices::answering(
+        Answer::Respond(kube_answer),
+        Answer::Respond(HostResponse::Ok(json!({}))),
+    );
     let mut instance = module
-        .instantiate("minimal", limits(DEFAULT_DEADLINE), services)
+        .instantiate("minimal", limits(DEFAULT_DEADLINE), services.clone())
         .await
         .expect("instantiates");
     let registration = instance
@@ -46,7 +54,11 @@ async fn initialised(
         ),
         ("v1", "ConfigMap")
     );
-    instance
+    let result = instance
+        .reconcile(&reconcile_request("settings"))
+        .await
+        .unwrap_or_else(|error| panic!("reconcile: {error:#}\n{TINYGO_ADVICE}"));
+    (result, services)
 }
 
 #[tokio::test]
@@ -61,15 +73,7 @@ async fn the_go_sdk_built_with_tinygo_inits_and_reconciles() {
                      "labels": {"wasm-operator.dev/mirror": "true"}},
         "data": {"colour": "blue"}
     });
-    let services = FakeServices::answering(
-        Answer::Respond(HostResponse::Ok(labelled)),
-        Answer::Respond(HostResponse::Ok(json!({}))),
-    );
-    let mut instance = initialised(&module, services.clone()).await;
-    let result = instance
-        .reconcile(&reconcile_request("settings"))
-        .await
-        .unwrap_or_else(|error| panic!("reconcile: {error:#}\n{TINYGO_ADVICE}"));
+    let (result, services) = init_and_reconcile(&module, HostResponse::Ok(labelled)).await;
     assert_eq!(
         result,
         ReconcileResult {
@@ -99,15 +103,11 @@ async fn the_go_sdk_built_with_tinygo_inits_and_reconciles() {
     let not_found: KubeStatus =
         serde_json::from_value(json!({"code": 404, "reason": "NotFound", "message": "gone"}))
             .unwrap();
-    let services = FakeServices::answering(
-        Answer::Respond(HostResponse::Error(HostError::api_status(not_found))),
-        Answer::Respond(HostResponse::Ok(json!({}))),
-    );
-    let mut instance = initialised(&module, services.clone()).await;
-    let result = instance
-        .reconcile(&reconcile_request("settings"))
-        .await
-        .unwrap_or_else(|error| panic!("reconcile: {error:#}\n{TINYGO_ADVICE}"));
+    let (result, services) = init_and_reconcile(
+        &module,
+        HostResponse::Error(HostError::api_status(not_found)),
+    )
+    .await;
     assert_eq!(result, ReconcileResult::default());
     assert_eq!(
         services.kube_requests.lock().unwrap().len(),
