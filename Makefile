@@ -36,7 +36,7 @@ demo:
 # Every scenario of conformance/scenarios against the Rust, Go and TinyGo implementations, in both
 # passes. CONFORMANCE_SCENARIOS=name,name runs only those.
 conformance:
-	@source scripts/lib.sh && export WASM_OPERATOR_TINYGO=$$(scripts/tinygo.sh install | tail -n1) && \
+	@source scripts/lib.sh && use_tinygo && \
 	  cargo test --locked -p wasm-operator-conformance --test conformance -- --nocapture
 
 # The conformance suite STRESS_RUNS times (default 5) beside CPU hogs, each verdict recorded.

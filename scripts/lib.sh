@@ -7,6 +7,15 @@ export REPO_ROOT
 # The cargo target directory lives in the cache so a fresh clone (CI) reuses earlier builds.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WASM_OPERATOR_CACHE/target}
 
+# use_tinygo: installs TinyGo when it is missing (scripts/tinygo.sh) and exports
+# WASM_OPERATOR_TINYGO, the command the test harness builds TinyGo modules with.
+use_tinygo() {
+  local output
+  output=$("$REPO_ROOT/scripts/tinygo.sh" install) || return
+  WASM_OPERATOR_TINYGO=$(tail -n1 <<<"$output")
+  export WASM_OPERATOR_TINYGO
+}
+
 # start_private_controlplane DIR: starts a control plane that lives exactly as long as the calling
 # script (tied through a pipe on its standard input, so it stops however the script ends), waits
 # until it is ready and sets CONTROLPLANE_KUBECONFIG. The caller must `trap stop_private_controlplane EXIT`.

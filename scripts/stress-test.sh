@@ -25,8 +25,7 @@ if ! command -v stress-ng >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends stress-ng >/dev/null
 fi
 
-WASM_OPERATOR_TINYGO=$(scripts/tinygo.sh install | tail -n1)
-export WASM_OPERATOR_TINYGO
+use_tinygo
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-stress.XXXXXX")

@@ -13,8 +13,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
 fi
 
 # TinyGo builds the third implementation of every Go operator; installed into the cache on first use.
-WASM_OPERATOR_TINYGO=$(scripts/tinygo.sh install | tail -n1)
-export WASM_OPERATOR_TINYGO
+use_tinygo
 
 # Go modules first: they need no cluster and fail fast.
 for module in sdk-go operators-go; do
