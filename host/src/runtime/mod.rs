@@ -11,6 +11,7 @@
 mod cache;
 mod engine;
 mod error;
+pub(crate) mod guest_log;
 mod host_functions;
 mod instance;
 mod limits;
