@@ -16,6 +16,8 @@ mod host_functions;
 mod instance;
 mod limits;
 mod module;
+mod private_dir;
+pub use private_dir::ensure_private_dir;
 mod services;
 mod state;
 mod swap;
