@@ -90,7 +90,6 @@ impl ModuleCache {
         })
     }
 
-
     /// The valid cached artifact for the module whose SHA-256 hex digest is `module_sha256`,
     /// transformed as `variant` names (`None`: as is). An unusable artifact is removed.
     pub fn cached(
