@@ -59,7 +59,7 @@ pub(crate) fn check_limits(
     let count = 1 + registration.owns.len() + registration.watches.len();
     if count > limits.max_watches {
         return Err(format!(
-            "it asks for {count} watches (for + owns + watches); the host allows at most {} per              operator: watch fewer kinds, or ask the host's administrator to raise the limit",
+            "it asks for {count} watches (for + owns + watches); the host allows at most {} per operator: watch fewer kinds, or ask the host's administrator to raise the limit",
             limits.max_watches
         ));
     }
@@ -70,7 +70,7 @@ pub(crate) fn check_limits(
         let bytes = spec.label_selector.as_deref().map_or(0, str::len);
         if bytes > limits.max_label_selector_bytes {
             return Err(format!(
-                "the label selector of its {} watch is {bytes} bytes; the host allows at most {}                  bytes per selector: use a shorter selector",
+                "the label selector of its {} watch is {bytes} bytes; the host allows at most {} bytes per selector: use a shorter selector",
                 spec.kind, limits.max_label_selector_bytes
             ));
         }
