@@ -160,7 +160,9 @@ async fn a_state_directory_others_may_write_is_refused() {
     fs::set_permissions(state_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let services = FakeServices::new();
     let instance = mib_instance(&module, "shared-dir", &services).await;
-    let failure = instance.swap_out(state_dir.path()).err().expect("refused");
+    let Err(failure) = instance.swap_out(state_dir.path()) else {
+        panic!("a swap-out into a world-writable directory must be refused");
+    };
     assert!(
         failure.to_string().contains("writable by group or others"),
         "{failure}"
