@@ -6,6 +6,10 @@
 //! Failures stay inside the operator. A guest error retries the key with backoff. A trap, a
 //! deadline overrun, a memory-cap hit or an ABI violation also drops the instance, which is
 //! recreated (and initialised again) after a backoff that grows while recreation keeps failing.
+//! A failed first init is retried the same way until it succeeds or the operator is unloaded.
+//! What the guest asks of the host is bounded per operator: the Registration is checked against
+//! the host's limits before any watch is opened, and guest-requested requeues go through a
+//! minimum interval and the operator's token bucket ([`RegistrationLimits`]).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
