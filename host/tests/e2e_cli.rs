@@ -145,3 +145,23 @@ fn run_without_operators_exits_2_and_says_what_to_pass() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--operator NAME=FILE.wasm"), "{stderr}");
 }
+
+#[test]
+fn without_home_there_is_no_default_cache_or_state_directory_under_tmp() {
+    // Precompiled code and snapshots must never land in a world-writable directory such as
+    // /tmp: without HOME or XDG variables the host refuses to guess and says what to pass.
+    let output = Command::new(env!("CARGO_BIN_EXE_wasm-operator"))
+        .args(["run", "--operator", "x=/nonexistent/x.wasm"])
+        .env_remove("HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("there is no default"), "{stderr}");
+    assert!(
+        stderr.contains("only the host's user can write"),
+        "{stderr}"
+    );
+}

@@ -65,7 +65,7 @@ async fn an_operator_loads_and_unloads_repeatedly_without_restarting_the_host() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_init_leaves_the_operator_failed_with_the_reason() {
+async fn a_failing_init_shows_failed_with_the_reason_until_unloaded() {
     let host = TestHost::start().await;
     let error = host
         .manager

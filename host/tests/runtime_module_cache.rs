@@ -4,6 +4,7 @@
 mod runtime_support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -127,6 +128,77 @@ async fn truncated_cache_file_falls_back_to_compiling() {
     assert_eq!(
         test.runtime.load(&wasm).await.unwrap().load_source(),
         LoadSource::Compiled
+    );
+}
+
+#[tokio::test]
+async fn a_cache_directory_others_may_write_is_never_loaded_from() {
+    // Someone plants a valid-looking artifact (with its checksum) in a world-writable directory,
+    // e.g. under /tmp: the host must not execute it. The cache is disabled with a warning,
+    // modules are compiled in memory, nothing is written there, and the host keeps working.
+    let wasm = behaviours_wasm();
+    let trusted = test_runtime();
+    trusted.runtime.load(&wasm).await.unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    for file in fs::read_dir(trusted.cache_dir.path()).unwrap() {
+        let path = file.unwrap().path();
+        fs::copy(&path, shared.path().join(path.file_name().unwrap())).unwrap();
+    }
+    fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = fs::read_dir(shared.path()).unwrap().count();
+
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: shared.path().to_path_buf(),
+        epoch_tick: EPOCH_TICK,
+    })
+    .expect("the host starts, without the cache");
+    for _ in 0..2 {
+        let loaded = runtime.load(&wasm).await.unwrap();
+        assert_eq!(loaded.load_source(), LoadSource::Compiled);
+        let mut instance = loaded
+            .instantiate("uncached", limits(DEFAULT_DEADLINE), FakeServices::new())
+            .await
+            .unwrap();
+        instance
+            .init(&init_input("uncached", json!({})))
+            .await
+            .unwrap();
+    }
+    assert_eq!(fs::read_dir(shared.path()).unwrap().count(), planted);
+    let mode = fs::metadata(shared.path()).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        mode, 0o1777,
+        "the host does not silently adopt the directory"
+    );
+}
+
+#[tokio::test]
+async fn an_artifact_truncated_to_a_page_boundary_is_recompiled_not_mapped() {
+    // Truncation that keeps wasmtime's header intact (a page boundary inside the code): the
+    // checksum read through the descriptor that is mapped catches it before any page is.
+    let test = test_runtime();
+    let wasm = behaviours_wasm();
+    test.runtime.load(&wasm).await.unwrap();
+    let artifact = cache_files(&test, ".cwasm").remove(0);
+    let len = fs::metadata(&artifact).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&artifact).unwrap();
+    file.set_len((len / 2) & !4095).unwrap();
+    drop(file);
+    let reloaded = test.runtime.load(&wasm).await.unwrap();
+    assert_eq!(reloaded.load_source(), LoadSource::Compiled);
+    let mut instance = reloaded
+        .instantiate("retruncated", limits(DEFAULT_DEADLINE), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("retruncated", json!({})))
+        .await
+        .unwrap();
+    instance.reconcile(&reconcile_request("web")).await.unwrap();
+    assert_eq!(
+        fs::metadata(&artifact).unwrap().len(),
+        len,
+        "rewritten whole"
     );
 }
 

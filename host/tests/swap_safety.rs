@@ -135,6 +135,45 @@ async fn a_flipped_byte_in_page_data_is_detected_before_it_is_used() {
 }
 
 #[tokio::test]
+async fn a_rewrite_with_its_modification_time_put_back_is_detected() {
+    // The attack on an identity of (inode, length, mtime): change a byte of page data, then set
+    // the modification time back to what the host recorded. The status-change time moves anyway
+    // and nobody can set it, so the image is verified instead of mapped, and refused.
+    damaged_snapshot_is_refused("page data, mtime restored", |path| {
+        let recorded = fs::metadata(path).unwrap().modified().unwrap();
+        flip_byte(path, offset_in_page_data(path));
+        let file = OpenOptions::new().write(true).open(path).unwrap();
+        file.set_modified(recorded).unwrap();
+        assert_eq!(fs::metadata(path).unwrap().modified().unwrap(), recorded);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_state_directory_others_may_write_is_refused() {
+    // Snapshots are mapped into guest memory: one in a directory another user can write could
+    // be truncated under the mapping (SIGBUS) or replaced. The swap-out is refused, the instance
+    // stays resident and working.
+    let test = test_runtime();
+    let module = load_stateful(&test.runtime).await;
+    let state_dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(state_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let services = FakeServices::new();
+    let instance = mib_instance(&module, "shared-dir", &services).await;
+    let Err(failure) = instance.swap_out(state_dir.path()) else {
+        panic!("a swap-out into a world-writable directory must be refused");
+    };
+    assert!(
+        failure.to_string().contains("writable by group or others"),
+        "{failure}"
+    );
+    assert!(files_in(state_dir.path()).is_empty());
+    let mut instance = failure.instance;
+    let report = reconcile_ok(&mut instance, &services, "still-here").await;
+    assert_eq!(report.reconciles, 1);
+}
+
+#[tokio::test]
 async fn an_empty_file_is_detected() {
     damaged_snapshot_is_refused("empty", |path| fs::write(path, b"").unwrap()).await;
 }

@@ -150,7 +150,7 @@ fn resolve(args: &Args) -> Result<Settings, String> {
     }
     Ok(Settings {
         metrics_addr: parse_socket_addr(&args.metrics_addr)?,
-        cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+        cache_dir: args.cache_dir.clone().map_or_else(default_cache_dir, Ok)?,
         manager: ManagerConfig {
             http_timeout: flag("http-timeout", parse_duration(&args.http_timeout))?,
             stop_deadline: flag("shutdown-deadline", parse_duration(&args.shutdown_deadline))?,

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
-use crate::runtime::remove_snapshots;
+use crate::runtime::{ensure_private_dir, remove_snapshots};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -17,12 +17,23 @@ pub enum LogFormat {
     Json,
 }
 
-pub(crate) fn default_cache_dir() -> PathBuf {
+/// `$XDG_CACHE_HOME/wasm-operator/modules`, else `$HOME/.cache/wasm-operator/modules`. Never a
+/// shared directory such as /tmp: precompiled code is executed, so it must live where only the
+/// host's user can write. Without either variable the flag is required.
+pub(crate) fn default_cache_dir() -> Result<PathBuf, String> {
     let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|base| !base.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("wasm-operator").join("modules")
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })
+        .ok_or(
+            "neither XDG_CACHE_HOME nor HOME is set, so there is no default cache directory: \
+                pass --cache-dir with a directory only the host's user can write",
+        )?;
+    Ok(base.join("wasm-operator").join("modules"))
 }
 
 fn init_tracing(format: LogFormat) {
@@ -59,7 +70,10 @@ pub(crate) async fn shutdown_signal() {
 
 /// Removes snapshots a previous host process left in `state_dir`: snapshots belong to the
 /// process that wrote them, so a crashed host's are of no use.
+/// The directory must be the host's own (snapshots are mapped into guest memory: a file someone
+/// else could truncate would crash the host); it is created with mode 0700 if missing.
 pub(crate) fn clear_state_dir(state_dir: &Path) -> Result<(), String> {
+    ensure_private_dir(state_dir, "state directory")?;
     let removed = remove_snapshots(state_dir).map_err(|error| {
         format!(
             "cannot clear the state directory {}: {error}",

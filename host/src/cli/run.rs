@@ -108,12 +108,23 @@ pub struct RunSettings {
 /// memory back within a minute of its last reconcile.
 const DEFAULT_SWAP_AFTER: &str = "60s";
 
-fn default_state_dir() -> PathBuf {
+/// `$XDG_STATE_HOME/wasm-operator/snapshots`, else under `$HOME/.local/state`; never a shared
+/// directory such as /tmp (snapshots are mapped into guest memory). Without either variable
+/// the flag is required.
+fn default_state_dir() -> Result<PathBuf, String> {
     let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|base| !base.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("wasm-operator").join("snapshots")
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/state"))
+        })
+        .ok_or(
+            "neither XDG_STATE_HOME nor HOME is set, so there is no default state directory: \
+                pass --state-dir with a directory only the host's user can write",
+        )?;
+    Ok(base.join("wasm-operator").join("snapshots"))
 }
 
 /// Merges the config file (if any) and the flags; the error says which setting is wrong.
@@ -155,7 +166,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
             args.state_dir
                 .clone()
                 .or_else(|| file.state_dir.clone())
-                .unwrap_or_else(default_state_dir),
+                .map_or_else(default_state_dir, Ok)?,
         ),
         swap_after,
         memory_budget,
@@ -239,7 +250,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
             .cache_dir
             .clone()
             .or(file.cache_dir)
-            .unwrap_or_else(default_cache_dir),
+            .map_or_else(default_cache_dir, Ok)?,
         backoff,
         shutdown_deadline: parse_duration(&pick(
             &args.shutdown_deadline,

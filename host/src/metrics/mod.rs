@@ -69,6 +69,7 @@ pub struct HostMetrics {
     pub swap_in_duration: Family<OperatorLabels, Histogram, fn() -> Histogram>,
     pub swap_failures: Family<SwapFailureLabels, Counter>,
     pub snapshot_bytes: Family<OperatorLabels, Gauge>,
+    pub guest_log_lines_dropped: Family<OperatorLabels, Counter>,
     pub operators: Family<StateLabels, Gauge>,
     pub watches_open: Gauge,
     pub watch_subscriptions: Gauge,
@@ -100,6 +101,7 @@ impl HostMetrics {
             );
         let swap_failures = Family::<SwapFailureLabels, Counter>::default();
         let snapshot_bytes = Family::<OperatorLabels, Gauge>::default();
+        let guest_log_lines_dropped = Family::<OperatorLabels, Counter>::default();
         let operators = Family::<StateLabels, Gauge>::default();
         let watches_open = Gauge::default();
         let watch_subscriptions = Gauge::default();
@@ -158,6 +160,11 @@ impl HostMetrics {
             "Disk space held by the operator's snapshot while it is swapped out",
             snapshot_bytes.clone(),
         );
+        registry.register(
+            "guest_log_lines_dropped",
+            "Log lines of the operator (log host call, stdout, stderr) dropped because it logged faster than the host's per-operator rate",
+            guest_log_lines_dropped.clone(),
+        );
         registry.register("operators", "Operators by state", operators.clone());
         registry.register(
             "watches_open",
@@ -182,6 +189,7 @@ impl HostMetrics {
             swap_in_duration,
             swap_failures,
             snapshot_bytes,
+            guest_log_lines_dropped,
             operators,
             watches_open,
             watch_subscriptions,

@@ -37,6 +37,7 @@ use crate::runtime::{InstanceLimits, LoadError, Runtime};
 use crate::scheduler::mapping::ObjectKey;
 use crate::scheduler::workqueue::BackoffConfig;
 
+pub use registration::RegistrationLimits;
 pub use services::ReadAccess;
 pub use state::{OperatorState, StateChange};
 
@@ -137,6 +138,8 @@ pub struct ManagerConfig {
     pub reconcile_observer: Option<ReconcileObserver>,
     pub host_call_observer: Option<HostCallObserver>,
     pub swap: SwapConfig,
+    /// What each operator's Registration and requeues may ask of the host.
+    pub registration_limits: RegistrationLimits,
 }
 
 impl Default for ManagerConfig {
@@ -148,6 +151,7 @@ impl Default for ManagerConfig {
             reconcile_observer: None,
             host_call_observer: None,
             swap: SwapConfig::default(),
+            registration_limits: RegistrationLimits::default(),
         }
     }
 }
@@ -281,7 +285,10 @@ impl OperatorManager {
 
     /// Loads and starts an operator; returns once it is initialised and watching. On failure the
     /// operator stays listed as Failed with the reason (unload it before loading it again),
-    /// except for an invalid name or a name already in use.
+    /// except for an invalid name or a name already in use. A failed init is the exception that
+    /// heals itself: `load` returns the first failure, and the operator keeps retrying init in a
+    /// fresh instance with its backoff (Failed with the latest error meanwhile) until it starts
+    /// or is unloaded.
     pub async fn load(&self, spec: OperatorSpec) -> Result<(), OperatorError> {
         let name = spec.name.clone();
         if !valid_name(&name) {
@@ -333,6 +340,7 @@ impl OperatorManager {
             egress,
             self.inner.config.host_call_observer.clone(),
             spec.read_access.clone(),
+            &self.inner.metrics,
         ));
         let depth = self
             .inner
@@ -371,6 +379,11 @@ impl OperatorManager {
             controls,
             swap: swap_policy,
             residency: self.inner.residency.clone(),
+            registration_limits: self.inner.config.registration_limits,
+            requeue_bucket: crate::scheduler::ratelimit::TokenBucket::new(
+                self.inner.config.registration_limits.requeue_rate,
+                Instant::now(),
+            ),
         };
         let (ready_sender, ready) = oneshot::channel();
         let task = tokio::spawn(worker.run(ready_sender));

@@ -5,13 +5,25 @@
 //! Workers report here; the decision is made under one lock so two workers finishing at the same
 //! moment cannot both pick (or both skip) the same victim. The swap-out itself happens in the
 //! victim's own task, which owns its instance: this module only sends it the request.
+//!
+//! A swap-out can fail (state directory unwritable, disk full): the victim then reports it
+//! ([`Residency::swap_out_failed`]), counts as resident again, and is not picked again before a
+//! backoff that doubles with each consecutive failure, so a persistently failing swap-out is not
+//! retried in a hot loop and the budget picks another idle operator meanwhile.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::worker::Control;
+use crate::scheduler::workqueue::BackoffConfig;
+
+/// Backoff before an operator whose swap-out failed may be picked again.
+const SWAP_RETRY: BackoffConfig = BackoffConfig {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(300),
+};
 
 struct Entry {
     control: mpsc::UnboundedSender<Control>,
@@ -24,6 +36,9 @@ struct Entry {
     /// Asked to swap out and not yet done: counted as gone, not asked twice.
     evicting: bool,
     last_used: Instant,
+    /// Consecutive failed swap-outs, and when it may be picked again after the last one.
+    swap_failures: u32,
+    retry_after: Option<Instant>,
 }
 
 /// Shared by the manager and every worker. Cheap to clone.
@@ -57,6 +72,8 @@ impl Residency {
                 swappable: false,
                 evicting: false,
                 last_used: Instant::now(),
+                swap_failures: 0,
+                retry_after: None,
             },
         );
     }
@@ -83,12 +100,42 @@ impl Residency {
             entry.swappable = swappable;
             if resident_bytes == 0 {
                 entry.evicting = false;
+                entry.swap_failures = 0;
+                entry.retry_after = None;
             }
         }
         self.enforce(&mut entries);
     }
 
+    /// The operator's swap-out failed and it is still resident: it counts again, and is not
+    /// picked before the backoff has passed. Then the budget is enforced with what remains.
+    pub fn swap_out_failed(&self, name: &str) {
+        self.swap_out_failed_at(name, Instant::now());
+    }
+
+    fn swap_out_failed_at(&self, name: &str, now: Instant) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(name) {
+            entry.evicting = false;
+            entry.swap_failures = entry.swap_failures.saturating_add(1);
+            let delay = SWAP_RETRY.delay(entry.swap_failures);
+            entry.retry_after = now.checked_add(delay);
+            tracing::warn!(
+                operator = name,
+                failures = entry.swap_failures,
+                retry_in_ms = delay.as_millis() as u64,
+                "the memory budget could not swap this operator out; it stays resident and counts \
+                 against the budget"
+            );
+        }
+        self.enforce_at(&mut entries, now);
+    }
+
     fn enforce(&self, entries: &mut HashMap<String, Entry>) {
+        self.enforce_at(entries, Instant::now());
+    }
+
+    fn enforce_at(&self, entries: &mut HashMap<String, Entry>, now: Instant) {
         let Some(budget) = self.budget else { return };
         let mut resident: u64 = entries
             .values()
@@ -101,7 +148,11 @@ impl Residency {
         let mut candidates: Vec<(&String, Instant)> = entries
             .iter()
             .filter(|(_, entry)| {
-                !entry.busy && !entry.evicting && entry.swappable && entry.resident_bytes > 0
+                !entry.busy
+                    && !entry.evicting
+                    && entry.swappable
+                    && entry.resident_bytes > 0
+                    && entry.retry_after.is_none_or(|retry| retry <= now)
             })
             .map(|(name, entry)| (name, entry.last_used))
             .collect();
@@ -187,6 +238,50 @@ mod tests {
         assert!(!asked_to_swap(&mut receivers[0]));
         assert!(!asked_to_swap(&mut receivers[1]));
         assert!(!asked_to_swap(&mut receivers[2]));
+    }
+
+    #[test]
+    fn a_failed_swap_out_counts_again_and_is_retried_after_a_growing_backoff() {
+        let (residency, mut receivers) = residency(150, &["stuck", "other"]);
+        residency.busy("stuck");
+        residency.idle("stuck", 100, true);
+        residency.busy("other");
+        residency.idle("other", 100, true);
+        // "stuck" is the least recently used: asked, and counted as gone meanwhile.
+        assert!(asked_to_swap(&mut receivers[0]));
+        assert!(!asked_to_swap(&mut receivers[1]));
+        let start = Instant::now();
+        residency.swap_out_failed_at("stuck", start);
+        // It counts again (200 > 150) but is in backoff: the other one is asked instead.
+        assert!(asked_to_swap(&mut receivers[1]));
+        assert!(!asked_to_swap(&mut receivers[0]));
+        residency.swap_out_failed_at("other", start);
+        let mut entries = residency.lock();
+        // Within the first backoff (1 s) nobody is asked again: no hot loop.
+        residency.enforce_at(&mut entries, start + Duration::from_millis(900));
+        assert!(!asked_to_swap(&mut receivers[0]));
+        assert!(!asked_to_swap(&mut receivers[1]));
+        // After it, the least recently used one is asked again.
+        residency.enforce_at(&mut entries, start + Duration::from_millis(1100));
+        assert!(asked_to_swap(&mut receivers[0]));
+        drop(entries);
+        // "other" goes; "stuck" alone is now over the budget, and fails a second time: the
+        // backoff doubles.
+        residency.idle("other", 0, true);
+        residency.idle("stuck", 200, true);
+        residency.swap_out_failed_at("stuck", start + Duration::from_secs(2));
+        assert!(!asked_to_swap(&mut receivers[0]));
+        let mut entries = residency.lock();
+        residency.enforce_at(&mut entries, start + Duration::from_millis(3900));
+        assert!(!asked_to_swap(&mut receivers[0]));
+        residency.enforce_at(&mut entries, start + Duration::from_millis(4100));
+        assert!(asked_to_swap(&mut receivers[0]));
+        drop(entries);
+        // Swapped out at last: the failures are forgotten.
+        residency.idle("stuck", 0, true);
+        let entries = residency.lock();
+        assert_eq!(entries["stuck"].swap_failures, 0);
+        assert!(entries["stuck"].retry_after.is_none());
     }
 
     #[test]

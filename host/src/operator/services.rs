@@ -1,6 +1,7 @@
 //! [`OperatorServices`]: the host calls of one operator. Kubernetes requests go out with the
 //! operator's own client (and may be answered from its watches' caches), HTTP goes through the
-//! operator's egress allowlist, and log lines are tagged with the operator's name. Every answered
+//! operator's egress allowlist, and log lines are tagged with the operator's name, truncated and
+//! rate-limited ([`GuestLog`]: the guest chooses their text and how many). Every answered
 //! Kubernetes or HTTP call is shown to the manager's host-call observer, if there is one.
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,8 @@ use crate::egress::HttpEgress;
 use crate::kube::discovery::Discovery;
 use crate::kube::watches::Subscription;
 use crate::kube::{cache, requests};
+use crate::metrics::{HostMetrics, OperatorLabels};
+use crate::runtime::guest_log::{truncate_utf8, GuestLog, MAX_LOG_LINE_BYTES};
 use crate::runtime::HostServices;
 
 use super::{HostCall, HostCallObserver, HostCallRecord};
@@ -39,6 +42,8 @@ pub(crate) struct OperatorServices {
     observer: Option<HostCallObserver>,
     /// Gates answers from the cache; `None` = every cached read the cache can answer.
     read_access: Option<Arc<dyn ReadAccess>>,
+    /// The operator's log budget, shared with its instances' stdout and stderr.
+    log: Arc<GuestLog>,
 }
 
 impl OperatorServices {
@@ -49,8 +54,19 @@ impl OperatorServices {
         egress: HttpEgress,
         observer: Option<HostCallObserver>,
         read_access: Option<Arc<dyn ReadAccess>>,
+        metrics: &HostMetrics,
     ) -> Self {
+        let log = GuestLog::for_operator(name);
+        log.count_dropped_in(
+            metrics
+                .guest_log_lines_dropped
+                .get_or_create(&OperatorLabels {
+                    operator: name.to_string(),
+                })
+                .clone(),
+        );
         OperatorServices {
+            log,
             name: Arc::from(name),
             client,
             discovery,
@@ -179,13 +195,17 @@ impl HostServices for OperatorServices {
     }
 
     fn log(&self, record: LogRecord) {
+        if !self.log.admit() {
+            return;
+        }
         let operator = &*self.name;
-        let message = &record.message;
+        let message = truncate_utf8(&record.message, MAX_LOG_LINE_BYTES);
         // Fields travel as one JSON object so structured log backends keep them together.
         let fields = if record.fields.is_empty() {
             String::new()
         } else {
-            serde_json::to_string(&record.fields).unwrap_or_default()
+            let fields = serde_json::to_string(&record.fields).unwrap_or_default();
+            truncate_utf8(&fields, MAX_LOG_LINE_BYTES).into_owned()
         };
         match record.level {
             LogLevel::Error => tracing::error!(target: "operator", operator, fields, "{message}"),

@@ -6,6 +6,10 @@
 //! Failures stay inside the operator. A guest error retries the key with backoff. A trap, a
 //! deadline overrun, a memory-cap hit or an ABI violation also drops the instance, which is
 //! recreated (and initialised again) after a backoff that grows while recreation keeps failing.
+//! A failed first init is retried the same way until it succeeds or the operator is unloaded.
+//! What the guest asks of the host is bounded per operator: the Registration is checked against
+//! the host's limits before any watch is opened, and guest-requested requeues go through a
+//! minimum interval and the operator's token bucket ([`RegistrationLimits`]).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,10 +20,11 @@ use crate::kube::watches::WatchManager;
 use crate::metrics::{ErrorLabels, HostMetrics, OperatorLabels, ReconcileLabels};
 use crate::runtime::{CallError, InstanceLimits, LoadedModule, OperatorInstance};
 use crate::scheduler::mapping::ObjectKey;
+use crate::scheduler::ratelimit::TokenBucket;
 use crate::scheduler::workqueue::BackoffConfig;
 
 use super::queue::OperatorQueue;
-use super::registration::{self, OperatorWatches};
+use super::registration::{self, OperatorWatches, RegistrationLimits};
 use super::residency::Residency;
 use super::services::OperatorServices;
 use super::state::{OperatorState, StateBoard};
@@ -43,6 +48,9 @@ pub(crate) struct Worker {
     pub controls: mpsc::UnboundedReceiver<Control>,
     pub swap: SwapPolicy,
     pub residency: Residency,
+    pub registration_limits: RegistrationLimits,
+    /// Bounds this operator's guest-requested requeues, all keys together.
+    pub requeue_bucket: TokenBucket,
 }
 
 /// What woke the worker up.
@@ -68,20 +76,23 @@ impl Worker {
     /// Runs the operator. `ready` learns whether init and the watches came up (with the reason
     /// if not); after that the task reconciles until stopped.
     pub async fn run(mut self, ready: oneshot::Sender<Result<(), String>>) {
-        let (instance, registration) = match self.start_instance().await {
-            Ok(started) => started,
-            Err(error) => {
-                let reason = format!("init failed: {error}");
-                self.board.set(
-                    &self.name,
-                    OperatorState::Failed {
-                        reason: reason.clone(),
-                    },
-                );
-                let _ = ready.send(Err(reason));
-                return;
-            }
+        let mut ready = Some(ready);
+        let Some((instance, registration)) = self.start_with_retries(&mut ready).await else {
+            return; // stopped while init was failing
         };
+        if let Err(error) = registration::check_limits(&registration, &self.registration_limits) {
+            let reason = format!("its registration exceeds a host limit: {error}");
+            self.board.set(
+                &self.name,
+                OperatorState::Failed {
+                    reason: reason.clone(),
+                },
+            );
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(Err(reason));
+            }
+            return;
+        }
         let watches =
             match registration::subscribe(&self.watches, &registration, self.queue.clone()).await {
                 Ok(watches) => watches,
@@ -93,7 +104,9 @@ impl Worker {
                             reason: reason.clone(),
                         },
                     );
-                    let _ = ready.send(Err(reason));
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(reason));
+                    }
                     return;
                 }
             };
@@ -105,9 +118,57 @@ impl Worker {
         {
             tracing::warn!(operator = %self.name, "the operator stays resident: {reason}");
         }
-        let _ = ready.send(Ok(()));
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Ok(()));
+        }
         self.reconcile_loop(instance, registration, watches).await;
         tracing::info!(operator = %self.name, "operator stopped");
+    }
+
+    /// Instantiates and initialises the first instance. A failed init (the guest returned 1, or
+    /// trapped, overran its deadline, ...) is retried in a fresh instance after the operator's
+    /// backoff, or after the GuestError's `requeueAfterMs` (at least the host's minimum); the
+    /// state is Failed with the error meanwhile, and `ready` learns of the first failure so
+    /// `load` does not wait. `None`: the operator was stopped while init was failing.
+    async fn start_with_retries(
+        &mut self,
+        ready: &mut Option<oneshot::Sender<Result<(), String>>>,
+    ) -> Option<(OperatorInstance, Registration)> {
+        let mut failures: u32 = 0;
+        loop {
+            let error = match self.start_instance().await {
+                Ok(started) => return Some(started),
+                Err(error) => error,
+            };
+            failures = failures.saturating_add(1);
+            let retry_in = match &error {
+                CallError::Guest(guest) if guest.requeue_after_ms.is_some() => {
+                    Duration::from_millis(guest.requeue_after_ms.unwrap_or_default())
+                        .max(self.registration_limits.min_requeue_after)
+                        .min(crate::scheduler::workqueue::MAX_DELAY)
+                }
+                _ => self.backoff.delay(failures),
+            };
+            let reason = format!(
+                "init failed: {error}; retrying in a fresh instance in {} ms (attempt {failures})",
+                retry_in.as_millis()
+            );
+            tracing::warn!(operator = %self.name, "{reason}");
+            self.board.set(
+                &self.name,
+                OperatorState::Failed {
+                    reason: reason.clone(),
+                },
+            );
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(Err(reason));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(retry_in) => {}
+                _ = self.stop.wait_for(|stopped| *stopped) => return None,
+            }
+            self.board.set(&self.name, OperatorState::Loading);
+        }
     }
 
     async fn start_instance(&self) -> Result<(OperatorInstance, Registration), CallError> {
@@ -172,6 +233,11 @@ impl Worker {
                 }
                 Wake::Control(Control::SwapOut { reply }) => {
                     let swapped = self.swap_out(&mut slot).await;
+                    if swapped.is_err() {
+                        // Still resident: the budget must count it again, and may ask again
+                        // after a backoff.
+                        self.residency.swap_out_failed(&self.name);
+                    }
                     if let Some(reply) = reply {
                         let _ = reply.send(swapped);
                     }
@@ -271,8 +337,7 @@ impl Worker {
             Err(error) => {
                 let retry_in = match error {
                     CallError::Guest(guest) if guest.requeue_after_ms.is_some() => {
-                        let delay =
-                            Duration::from_millis(guest.requeue_after_ms.unwrap_or_default());
+                        let delay = self.requeue_delay(guest.requeue_after_ms.unwrap_or_default());
                         self.queue.add_failed_after(key.clone(), delay);
                         delay
                     }
@@ -319,13 +384,31 @@ impl Worker {
         result.map(|_| ())
     }
 
-    fn schedule_after_success(&self, key: &ObjectKey, result: &ReconcileResult) {
+    fn schedule_after_success(&mut self, key: &ObjectKey, result: &ReconcileResult) {
         if let Some(delay) = result.requeue_after_ms {
-            self.queue
-                .add_after(key.clone(), Duration::from_millis(delay));
+            let delay = self.requeue_delay(delay);
+            self.queue.add_after(key.clone(), delay);
         } else if result.requeue {
-            self.queue.add_rate_limited(key.clone());
+            // The workqueue keeps a key's earliest timer, so a rate-limited requeue must not
+            // schedule the short backoff first.
+            let limited = self.requeue_bucket.reserve(Instant::now());
+            if limited.is_zero() {
+                self.queue.add_rate_limited(key.clone());
+            } else {
+                self.queue.add_after(key.clone(), limited);
+            }
         }
+    }
+
+    /// The delay of a guest-requested requeue: at least the host's minimum, and later still when
+    /// the operator requeues faster than its rate limit (see [`RegistrationLimits`]).
+    fn requeue_delay(&mut self, requested_ms: u64) -> Duration {
+        let requested =
+            Duration::from_millis(requested_ms).min(crate::scheduler::workqueue::MAX_DELAY);
+        let limited = self.requeue_bucket.reserve(Instant::now());
+        requested
+            .max(self.registration_limits.min_requeue_after)
+            .max(limited)
     }
 
     pub(super) fn labels(&self) -> OperatorLabels {

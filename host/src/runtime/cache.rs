@@ -21,15 +21,31 @@
 //! recorded SHA-256 before wasmtime sees them, which catches truncation and corruption. The
 //! remaining assumption is that the cache directory is writable only by the host, as with any
 //! directory holding executable code; an artifact that fails any check is deleted and recompiled.
+//!
+//! That assumption is checked, not hoped for: the directory must be the host user's own with no
+//! access for group or others ([`ensure_private_dir`]; created 0700, an own 0755 one tightened).
+//! Otherwise the cache is disabled with a warning and every module is compiled in memory.
+//!
+//! # Why a mapped artifact cannot raise SIGBUS
+//!
+//! wasmtime maps the artifact; a page of the mapping beyond the end of a file that was truncated
+//! afterwards would raise SIGBUS and kill the host. The artifact is therefore opened once, its
+//! content hashed through that descriptor, its length checked against fstat, and that same
+//! descriptor (the same inode, whatever happens to the name meanwhile) handed to wasmtime. The
+//! host itself never writes to an artifact after its rename, and nobody but the host's user may
+//! write in the directory, so nothing can shorten it while it is mapped.
 
 use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
+
+use super::private_dir::ensure_private_dir;
 
 /// Where a module's compiled code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +58,8 @@ pub enum LoadSource {
 
 /// The precompiled-artifact directory for one engine.
 pub(crate) struct ModuleCache {
-    dir: PathBuf,
+    /// `None`: the cache is disabled (the directory is not private to the host).
+    dir: Option<PathBuf>,
     engine_key: String,
 }
 
@@ -50,8 +67,23 @@ pub(crate) struct ModuleCache {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl ModuleCache {
+    /// The cache in `dir`, created with mode 0700 if missing. A directory that is not the host
+    /// user's own, or that group or others may write, disables the cache (with a warning saying
+    /// what to do) rather than loading code others could have written.
     pub fn new(engine: &Engine, dir: PathBuf) -> io::Result<ModuleCache> {
-        fs::create_dir_all(&dir)?;
+        let dir = match ensure_private_dir(&dir, "module cache directory") {
+            Ok(()) => Some(dir),
+            Err(reason) if !dir.exists() => {
+                return Err(io::Error::other(reason));
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    "{reason}. The precompiled module cache is disabled: every module is compiled \
+                     at load and nothing is read from or written to that directory"
+                );
+                None
+            }
+        };
         Ok(ModuleCache {
             dir,
             engine_key: engine_compatibility_key(engine),
@@ -66,7 +98,7 @@ impl ModuleCache {
         module_sha256: &str,
         variant: Option<&str>,
     ) -> Option<Module> {
-        let artifact = self.artifact_path(module_sha256, variant);
+        let artifact = self.artifact_path(module_sha256, variant)?;
         match self.load_cached(engine, &artifact) {
             Ok(module) => module,
             Err(reason) => {
@@ -93,41 +125,46 @@ impl ModuleCache {
         if let Some(module) = self.cached(engine, module_sha256, variant) {
             return Ok((module, LoadSource::Cache));
         }
-        let artifact = self.artifact_path(module_sha256, variant);
-
         let compiled = engine.precompile_module(wasm)?;
-        match write_artifact(&artifact, &compiled) {
-            Ok(()) => {
-                // SAFETY: the file was written just now from `precompile_module` output and
-                // reached its final name by atomic rename; see the module docs.
-                match unsafe { Module::deserialize_file(engine, &artifact) } {
-                    Ok(module) => return Ok((module, LoadSource::Compiled)),
-                    Err(error) => tracing::warn!(
-                        path = %artifact.display(),
-                        "could not map the freshly written precompiled module ({error}); \
-                         keeping it in memory instead"
-                    ),
+        if let Some(artifact) = self.artifact_path(module_sha256, variant) {
+            match write_artifact(&artifact, &compiled)
+                .and_then(|()| open_exact(&artifact, &compiled))
+            {
+                Ok(file) => {
+                    // SAFETY: `file` is the inode written just now from `precompile_module`
+                    // output, opened by this process and checked to hold exactly those bytes;
+                    // see the module docs.
+                    match unsafe { Module::deserialize_open_file(engine, file) } {
+                        Ok(module) => return Ok((module, LoadSource::Compiled)),
+                        Err(error) => tracing::warn!(
+                            path = %artifact.display(),
+                            "could not map the freshly written precompiled module ({error}); \
+                             keeping it in memory instead"
+                        ),
+                    }
                 }
+                Err(error) => tracing::warn!(
+                    path = %artifact.display(),
+                    "cannot write to the module cache ({error}); the module stays in memory and \
+                     will be compiled again next time: make the cache directory writable"
+                ),
             }
-            Err(error) => tracing::warn!(
-                dir = %self.dir.display(),
-                "cannot write to the module cache ({error}); the module stays in memory and \
-                 will be compiled again next time: make the cache directory writable"
-            ),
         }
         // SAFETY: `compiled` is this engine's own `precompile_module` output, still in memory.
         let module = unsafe { Module::deserialize(engine, &compiled)? };
         Ok((module, LoadSource::Compiled))
     }
 
-    fn artifact_path(&self, module_sha256: &str, variant: Option<&str>) -> PathBuf {
+    /// `None` when the cache is disabled.
+    fn artifact_path(&self, module_sha256: &str, variant: Option<&str>) -> Option<PathBuf> {
         let variant = variant
             .map(|variant| format!("-{variant}"))
             .unwrap_or_default();
-        self.dir.join(format!(
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!(
             "{module_sha256}-{}{variant}.cwasm",
             self.engine_key
-        ))
+        )))
     }
 
     /// `Ok(None)` on a plain miss; `Err` with a reason when a file exists but is unusable.
@@ -137,17 +174,30 @@ impl ModuleCache {
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(format!("reading its checksum: {error}")),
         };
-        let actual = match sha256_of_file(artifact) {
-            Ok(actual) => actual,
+        let mut file = match File::open(artifact) {
+            Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(format!("reading it: {error}")),
+            Err(error) => return Err(format!("opening it: {error}")),
         };
+        let (actual, hashed_bytes) =
+            sha256_of(&mut file).map_err(|error| format!("reading it: {error}"))?;
         if recorded.trim() != actual {
             return Err("its checksum does not match".to_owned());
         }
-        // SAFETY: the file's content is exactly what this host wrote after precompiling it (the
-        // checksum above matches the one recorded at write time); see the module docs.
-        unsafe { Module::deserialize_file(engine, artifact) }
+        let stat = file
+            .metadata()
+            .map_err(|error| format!("inspecting it: {error}"))?;
+        if !stat.is_file() || stat.len() != hashed_bytes {
+            return Err(format!(
+                "it is {} bytes long, {hashed_bytes} were verified",
+                stat.len()
+            ));
+        }
+        // SAFETY: `file` is the very inode whose content was just hashed through this descriptor
+        // and matches the checksum recorded when this host wrote it; it lies in a directory only
+        // the host's user may write, and the host never modifies an artifact after its rename,
+        // so it cannot be shortened while mapped. See the module docs.
+        unsafe { Module::deserialize_open_file(engine, file) }
             .map(Some)
             .map_err(|error| format!("wasmtime rejected it: {error}"))
     }
@@ -177,17 +227,33 @@ fn checksum_path(artifact: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn sha256_of_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+/// The SHA-256 hex digest of everything readable from `file`, and how many bytes that was.
+fn sha256_of(file: &mut File) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
+    let mut total = 0u64;
     loop {
         let read = file.read(&mut buffer)?;
         if read == 0 {
-            return Ok(hex::encode(hasher.finalize()));
+            return Ok((hex::encode(hasher.finalize()), total));
         }
+        total += read as u64;
         hasher.update(&buffer[..read]);
     }
+}
+
+/// Opens the artifact just written and checks it holds exactly `compiled`'s length, so the
+/// descriptor handed to wasmtime is the complete file.
+fn open_exact(artifact: &Path, compiled: &[u8]) -> io::Result<File> {
+    let file = File::open(artifact)?;
+    let len = file.metadata()?.len();
+    if len != compiled.len() as u64 {
+        return Err(io::Error::other(format!(
+            "it is {len} bytes long right after writing {} bytes",
+            compiled.len()
+        )));
+    }
+    Ok(file)
 }
 
 /// Writes the artifact and then its checksum, each atomically. A reader that sees the checksum
@@ -212,7 +278,11 @@ fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = File::create(&temp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&temp, path)?;

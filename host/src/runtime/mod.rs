@@ -11,10 +11,13 @@
 mod cache;
 mod engine;
 mod error;
+pub(crate) mod guest_log;
 mod host_functions;
 mod instance;
 mod limits;
 mod module;
+mod private_dir;
+pub use private_dir::ensure_private_dir;
 mod services;
 mod state;
 mod swap;

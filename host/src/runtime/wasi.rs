@@ -6,6 +6,9 @@
 //! numbers are the host's own. Standard output and error are split into lines and each line is
 //! emitted as a `tracing` event tagged with the operator's name, so `println!` debugging from a
 //! guest lands in the host's structured logs instead of interleaving raw bytes on its stdout.
+//! Lines are guest-controlled text: each is cut to [`MAX_LOG_LINE_BYTES`] on a UTF-8 boundary
+//! (the rest of an over-long line is discarded up to its newline) and counts against the
+//! operator's log rate ([`GuestLog`]), shared with its `log` host calls.
 //! The monotonic clock is the instance's [`GuestClock`], which keeps counting across swaps.
 
 use std::pin::Pin;
@@ -18,11 +21,12 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::WasiCtxBuilder;
 
+use super::guest_log::{truncate_utf8, GuestLog, MAX_LOG_LINE_BYTES};
 use super::swap::clock::GuestClock;
 
-/// A guest line longer than this is emitted in pieces, so a guest that never writes a newline
-/// cannot make the host buffer unbounded output.
-const MAX_LINE_BYTES: usize = 16 * 1024;
+/// Bytes of a line kept before it is cut: the limit plus room for the character it may split,
+/// so a guest that never writes a newline cannot make the host buffer unbounded output.
+const KEPT_LINE_BYTES: usize = MAX_LOG_LINE_BYTES + 4;
 
 /// The largest single write wasmtime-wasi may hand us (its own permit size for stdio).
 const WRITE_PERMIT_BYTES: usize = 64 * 1024;
@@ -65,6 +69,8 @@ impl GuestOutput {
                 operator: operator.into(),
                 stream,
                 pending: Vec::new(),
+                cut_bytes: 0,
+                log: GuestLog::for_operator(operator),
             })),
         }
     }
@@ -83,27 +89,42 @@ impl GuestOutput {
 struct LineBuffer {
     operator: Arc<str>,
     stream: Stream,
+    /// The current line, at most [`KEPT_LINE_BYTES`].
     pending: Vec<u8>,
+    /// Bytes of the current line discarded beyond [`KEPT_LINE_BYTES`].
+    cut_bytes: usize,
+    log: Arc<GuestLog>,
 }
 
 impl LineBuffer {
     fn push(&mut self, mut bytes: &[u8]) {
         while let Some(newline) = bytes.iter().position(|&byte| byte == b'\n') {
-            self.pending.extend_from_slice(&bytes[..newline]);
+            self.keep(&bytes[..newline]);
             self.emit();
             bytes = &bytes[newline + 1..];
         }
-        self.pending.extend_from_slice(bytes);
-        while self.pending.len() >= MAX_LINE_BYTES {
-            let rest = self.pending.split_off(MAX_LINE_BYTES);
-            self.emit();
-            self.pending = rest;
-        }
+        self.keep(bytes);
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = KEPT_LINE_BYTES.saturating_sub(self.pending.len());
+        let kept = bytes.len().min(room);
+        self.pending.extend_from_slice(&bytes[..kept]);
+        self.cut_bytes = self.cut_bytes.saturating_add(bytes.len() - kept);
     }
 
     fn emit(&mut self) {
+        let cut_bytes = std::mem::take(&mut self.cut_bytes);
+        if !self.log.admit() {
+            self.pending.clear();
+            return;
+        }
         let line = String::from_utf8_lossy(&self.pending);
         let line = line.strip_suffix('\r').unwrap_or(&line);
+        let line = match (truncate_utf8(line, MAX_LOG_LINE_BYTES), cut_bytes) {
+            (line, 0) => line,
+            (line, cut) => format!("{line}… [{cut} more bytes truncated]").into(),
+        };
         let operator = &*self.operator;
         let stream = self.stream.name();
         match self.stream {
@@ -121,7 +142,7 @@ impl LineBuffer {
 impl Drop for LineBuffer {
     /// An unterminated last line is still output worth seeing (often a panic message).
     fn drop(&mut self) {
-        if !self.pending.is_empty() {
+        if !self.pending.is_empty() || self.cut_bytes > 0 {
             self.emit();
         }
     }
@@ -181,5 +202,27 @@ impl tokio::io::AsyncWrite for GuestOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_line_is_held_to_the_limit_and_the_rest_counted() {
+        let output = GuestOutput::new("endless-line-test", Stream::Stdout);
+        for _ in 0..1000 {
+            output.write(&[b'x'; 1024]);
+        }
+        {
+            let lines = output.lines.lock().unwrap();
+            assert_eq!(lines.pending.len(), KEPT_LINE_BYTES);
+            assert_eq!(lines.cut_bytes, 1000 * 1024 - KEPT_LINE_BYTES);
+        }
+        output.write(b"\nnext");
+        let lines = output.lines.lock().unwrap();
+        assert_eq!(lines.pending, b"next");
+        assert_eq!(lines.cut_bytes, 0);
     }
 }

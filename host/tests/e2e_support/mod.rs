@@ -159,6 +159,11 @@ fn module_cache_dir() -> std::path::PathBuf {
 
 impl TestHost {
     pub async fn start() -> TestHost {
+        TestHost::start_with(ManagerConfig::default()).await
+    }
+
+    /// A host whose manager uses `config` (the reconcile observer is the test's own).
+    pub async fn start_with(config: ManagerConfig) -> TestHost {
         let client = control_plane().client().await;
         ensure_widget_crd(&client).await;
         let runtime = Runtime::new(RuntimeConfig {
@@ -170,7 +175,7 @@ impl TestHost {
         let reconciles = Reconciles::default();
         let config = ManagerConfig {
             reconcile_observer: Some(reconciles.observer()),
-            ..ManagerConfig::default()
+            ..config
         };
         let manager = OperatorManager::new(runtime, client.clone(), metrics.clone(), config);
         TestHost {

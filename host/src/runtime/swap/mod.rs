@@ -43,7 +43,8 @@
 //! may have changed since the host wrote it:
 //!
 //! - right after writing, the host sets the file's modification time to 1970 and records the
-//!   file's identity (device, inode, length, modification time);
+//!   file's identity (device, inode, length, modification time, status-change time) once it has
+//!   its final name;
 //! - any later write, truncation, hole punch or store through a shared mapping makes the kernel
 //!   set the modification time to the current time, however soon after and whatever the
 //!   filesystem's timestamp granularity, so the identity no longer matches;
@@ -52,11 +53,15 @@
 //!   fails the swap-in with [`SwapError::Corrupt`]. Data is never used before it is verified, and
 //!   the verified copy cannot change afterwards.
 //!
-//! What this leaves unchecked, deliberately: a process running as the host's user that rewrites
-//! a snapshot and then restores its modification time with `utimensat` (that user can equally
-//! rewrite the precompiled code the host executes, see the module cache), and media errors the
-//! disk and filesystem do not report. A read error the kernel does report while the guest touches
-//! a mapped page raises SIGBUS, as for any memory-mapped file, including the precompiled code.
+//! Resetting the modification time with `utimensat` after a rewrite does not help a tamperer:
+//! that moves the status-change time, which nobody can set and which is part of the identity.
+//! The state directory must be the host user's own with no access for group or others
+//! (checked before every swap-out and at start, see `private_dir`): that is the trust boundary.
+//! What this leaves unchecked, deliberately: a process running as the host's user (or root)
+//! that truncates a snapshot in the instant between the last identity check and the removal of
+//! its name (that user can equally rewrite the precompiled code the host executes), and media
+//! errors the disk and filesystem do not report. A read error the kernel does report while the
+//! guest touches a mapped page raises SIGBUS, as for any memory-mapped file.
 //! To keep the file from being shortened under the mapping, its name is removed as soon as it is
 //! mapped: the snapshot then exists only as long as the instance that maps it, no other process
 //! can open it by name, and a crash leaves nothing behind to clean up.
@@ -217,7 +222,9 @@ pub(crate) struct SnapshotRecord {
     pub stored_bytes: u64,
 }
 
-/// The properties of a file that any change to its content through the kernel alters.
+/// The properties of a file that any change to its content through the kernel alters. The
+/// status-change time is included because nobody can set it: a process that rewrites a snapshot
+/// and puts its modification time back with `utimensat` still moves it forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileIdentity {
     device: u64,
@@ -225,6 +232,8 @@ pub(crate) struct FileIdentity {
     len: u64,
     modified_seconds: i64,
     modified_nanoseconds: i64,
+    changed_seconds: i64,
+    changed_nanoseconds: i64,
 }
 
 impl FileIdentity {
@@ -236,6 +245,22 @@ impl FileIdentity {
             len: metadata.len(),
             modified_seconds: metadata.mtime(),
             modified_nanoseconds: metadata.mtime_nsec(),
+            changed_seconds: metadata.ctime(),
+            changed_nanoseconds: metadata.ctime_nsec(),
+        }
+    }
+
+    /// The same file with the same content, ignoring the status-change time, which removing the
+    /// file's name (a change of its link count) moves on its own.
+    pub fn same_content(&self, other: &FileIdentity) -> bool {
+        FileIdentity {
+            changed_seconds: 0,
+            changed_nanoseconds: 0,
+            ..*self
+        } == FileIdentity {
+            changed_seconds: 0,
+            changed_nanoseconds: 0,
+            ..*other
         }
     }
 }

@@ -219,14 +219,25 @@ fn map_image(
         //   anything reading its memory.
         unsafe { sys::map_file_private_fixed(base, byte_len, &checked.file, checked.data_offset) }
             .map_err(|error| SwapError::io(&record.path, error))?;
-        // No other process can open the file by name from here on. A change made before this
-        // point altered its identity; check again now that nothing can change it by name.
-        std::fs::remove_file(&record.path).map_err(|error| SwapError::io(&record.path, error))?;
+        // A change made since `check` altered the full identity (status-change time included).
         let stat = checked
             .file
             .metadata()
             .map_err(|error| SwapError::io(&record.path, error))?;
         if FileIdentity::of(&stat) != record.identity {
+            return Err(SwapError::corrupt(
+                &record.path,
+                "it changed while being restored",
+            ));
+        }
+        // No other process can open the file by name from here on. Removing the name moves the
+        // status-change time, so the last check compares everything else.
+        std::fs::remove_file(&record.path).map_err(|error| SwapError::io(&record.path, error))?;
+        let stat = checked
+            .file
+            .metadata()
+            .map_err(|error| SwapError::io(&record.path, error))?;
+        if !FileIdentity::of(&stat).same_content(&record.identity) {
             return Err(SwapError::corrupt(
                 &record.path,
                 "it changed while being restored",

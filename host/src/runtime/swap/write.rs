@@ -1,9 +1,9 @@
 //! Swap-out: deciding where each chunk of memory comes from, and writing the snapshot file
 //! crash-safely.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +17,7 @@ use super::swapped::SwappedInstance;
 use super::SNAPSHOT_EXTENSION;
 use super::{sys, FileIdentity, MappedSnapshot, SnapshotRecord, SwapError, SwapOutError};
 use crate::runtime::instance::OperatorInstance;
+use crate::runtime::private_dir::ensure_private_dir;
 
 const CHUNK: usize = CHUNK_BYTES as usize;
 /// Chunks whose page states are read from the pagemap in one system call.
@@ -61,11 +62,9 @@ fn write_snapshot(
     let memory_bytes = instance.memory.data_size(&instance.store) as u64;
     let plan = plan_chunks(instance, layout);
 
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|error| SwapError::io(dir, error))?;
+    // Created 0700, or checked to be the host user's own: see "Integrity" in the module docs.
+    ensure_private_dir(dir, "state directory")
+        .map_err(|reason| SwapError::io(dir, std::io::Error::other(reason)))?;
     let final_path = dir.join(file_name(instance.operator()));
     let mut temp_name = final_path.clone().into_os_string();
     temp_name.push(TEMP_SUFFIX);
@@ -96,11 +95,12 @@ fn write_snapshot(
         sys::set_modification_time(&file, 0, 0)
             .and_then(|()| file.sync_all())
             .map_err(|error| SwapError::io(&temp_path, error))?;
+        fs::rename(&temp_path, &final_path).map_err(|error| SwapError::io(&final_path, error))?;
+        // After the rename: renaming may move the status-change time, which the identity holds.
         let identity = file
             .metadata()
             .map(|metadata| FileIdentity::of(&metadata))
-            .map_err(|error| SwapError::io(&temp_path, error))?;
-        fs::rename(&temp_path, &final_path).map_err(|error| SwapError::io(&final_path, error))?;
+            .map_err(|error| SwapError::io(&final_path, error))?;
         let data_chunks = meta
             .chunks
             .iter()

@@ -2,10 +2,13 @@
 //! outcome (success, guest error, runaway loop, trap, memory exhaustion, host calls) from one module.
 //!
 //! Config keys (all optional):
-//! - `onInit`: `"ok"` (default) | `"error"` | `"trap"` | `"loop"`
+//! - `onInit`: `"ok"` (default) | `"error"` | `"trap"` | `"loop"` | `"gate"` (fails until the
+//!   KubeRequest in `initGate` succeeds: a fresh instance per retry remembers nothing, so the
+//!   test opens the gate through a real API object)
 //! - `registration`: the Registration to return from init (default: For `v1` `ConfigMap`)
 //! - `onReconcile`: `"ok"` (default) | `"error"` | `"loop"` | `"trap"` | `"growMemory"` | `"http"` |
-//!   `"kube"` | `"kubeGarbage"` | `"stdout"`
+//!   `"kube"` | `"kubeGarbage"` | `"stdout"` | `"logFlood"` (`logLines` lines through the `log` host
+//!   call and as many on stdout, after one 20 KiB line of multi-byte characters on each)
 //! - `url`: the URL for `"http"`; `kubeRequest`: the KubeRequest for `"kube"`
 //! - `requeueAfterMs`: returned in every successful ReconcileResult
 //!
@@ -43,6 +46,19 @@ fn init(input: InitInput) -> Result<Registration, GuestError> {
         }
         "trap" => trap(),
         "loop" => spin_forever(),
+        "gate" => {
+            let request = config.get("initGate").cloned().unwrap_or(Value::Null);
+            let response = test_guest_glue::kube_raw(request.to_string().as_bytes());
+            let opened = serde_json::from_slice::<Value>(&response)
+                .ok()
+                .is_some_and(|response| response.get("ok").is_some());
+            if !opened {
+                return Err(GuestError::new(format!(
+                    "the init gate is closed: {}",
+                    String::from_utf8_lossy(&response)
+                )));
+            }
+        }
         other => {
             return Err(GuestError::new(format!(
                 "unknown onInit behaviour {other:?}"
@@ -103,6 +119,16 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
         "stdout" => {
             println!("stdout line one from {}", request.name);
             eprintln!("stderr line from {}", request.name);
+        }
+        "logFlood" => {
+            let huge = "é".repeat(10 * 1024);
+            test_guest_glue::log(LogLevel::Info, &huge);
+            println!("{huge}");
+            let lines = config.get("logLines").and_then(Value::as_u64).unwrap_or(1000);
+            for line in 0..lines {
+                test_guest_glue::log(LogLevel::Info, &format!("flood line {line}"));
+                println!("flood stdout line {line}");
+            }
         }
         other => {
             return Err(GuestError::new(format!(
