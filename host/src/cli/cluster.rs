@@ -13,6 +13,7 @@ use super::process::{
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
 use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
+use crate::egress::AdminPolicy;
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, SwapConfig};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -96,6 +97,16 @@ pub struct Args {
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    // Egress and module-source bounds set by the cluster admin.
+    /// Operators' `allowHttp` entries must lie under one of these URL prefixes (repeatable);
+    /// a WasmOperator with an entry outside them fails to load [default: any prefix].
+    #[arg(long = "egress-allow-prefix", value_name = "PREFIX")]
+    pub egress_allow_prefix: Vec<String>,
+    /// Let operators reach this non-public network (CIDR; repeatable); loopback, link-local,
+    /// private, CGNAT, multicast and similar ranges are denied otherwise.
+    #[arg(long = "egress-allow-network", value_name = "CIDR")]
+    pub egress_allow_network: Vec<String>,
 }
 
 /// The parsed settings.
@@ -153,6 +164,7 @@ fn resolve(args: &Args) -> Result<Settings, String> {
         cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
         manager: ManagerConfig {
             http_timeout: flag("http-timeout", parse_duration(&args.http_timeout))?,
+            egress: AdminPolicy::from_flags(&args.egress_allow_prefix, &args.egress_allow_network)?,
             stop_deadline: flag("shutdown-deadline", parse_duration(&args.shutdown_deadline))?,
             swap: SwapConfig {
                 state_dir: args.state_dir.clone(),
