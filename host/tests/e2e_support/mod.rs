@@ -10,6 +10,7 @@ use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::ApiResource;
 use kube::Client;
 use serde_json::{json, Value};
+use wasm_operator::egress::AdminPolicy;
 use wasm_operator::metrics::HostMetrics;
 use wasm_operator::operator::{
     ManagerConfig, OperatorManager, OperatorSpec, ReconcileObserver, ReconcileOutcome,
@@ -158,7 +159,13 @@ fn module_cache_dir() -> std::path::PathBuf {
 }
 
 impl TestHost {
+    /// A host with the default egress policy (no non-public address reachable).
     pub async fn start() -> TestHost {
+        TestHost::start_with_egress(AdminPolicy::default()).await
+    }
+
+    /// A host whose operators' outbound HTTP is bounded by `egress`.
+    pub async fn start_with_egress(egress: AdminPolicy) -> TestHost {
         let client = control_plane().client().await;
         ensure_widget_crd(&client).await;
         let runtime = Runtime::new(RuntimeConfig {
@@ -170,6 +177,7 @@ impl TestHost {
         let reconciles = Reconciles::default();
         let config = ManagerConfig {
             reconcile_observer: Some(reconciles.observer()),
+            egress,
             ..ManagerConfig::default()
         };
         let manager = OperatorManager::new(runtime, client.clone(), metrics.clone(), config);
