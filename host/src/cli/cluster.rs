@@ -12,6 +12,7 @@ use super::process::{
 };
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
+use crate::cluster::source::SourceLimits;
 use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
 use crate::egress::AdminPolicy;
 use crate::metrics::HostMetrics;
@@ -107,6 +108,14 @@ pub struct Args {
     /// private, CGNAT, multicast and similar ranges are denied otherwise.
     #[arg(long = "egress-allow-network", value_name = "CIDR")]
     pub egress_allow_network: Vec<String>,
+    /// Largest module accepted from any WasmOperator source (keep it well under the pod's
+    /// memory limit: a module is held about twice while it is compiled).
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub max_module_size: String,
+    /// Longest one WasmOperator's module fetch may take (all its requests together); WasmOperators
+    /// are fetched one at a time, so this bounds how long a slow source delays the others.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub module_fetch_timeout: String,
 }
 
 /// The parsed settings.
@@ -188,7 +197,22 @@ fn resolve(args: &Args) -> Result<Settings, String> {
             },
             lease,
             modules_dir: args.modules_dir.clone(),
+            sources: source_limits(args)?,
         },
+    })
+}
+
+fn source_limits(args: &Args) -> Result<SourceLimits, String> {
+    let max_module_bytes = parse_bytes(&args.max_module_size)
+        .map_err(|error| format!("--max-module-size: {error}"))?;
+    let fetch_timeout = parse_duration(&args.module_fetch_timeout)
+        .map_err(|error| format!("--module-fetch-timeout: {error}"))?;
+    if max_module_bytes == 0 || fetch_timeout.is_zero() {
+        return Err("--max-module-size and --module-fetch-timeout must be above zero".into());
+    }
+    Ok(SourceLimits {
+        max_module_bytes,
+        fetch_timeout,
     })
 }
 

@@ -1,8 +1,6 @@
 //! A module downloaded from an HTTP(S) URL and checked against the SHA-256 the spec pins, and
-//! the size-capped download that OCI blobs use too.
-use super::{
-    check_digest, normalise_sha256, too_large, SourceError, SourceFetcher, MAX_MODULE_BYTES,
-};
+//! the size-capped download that OCI manifests, tokens and blobs use too.
+use super::{check_digest, normalise_sha256, too_large, SourceError, SourceFetcher};
 use crate::cluster::resource::HttpSource;
 
 impl SourceFetcher {
@@ -36,16 +34,32 @@ impl SourceFetcher {
             ));
         }
         let wasm = self
-            .download(self.http.get(url.clone()), url.as_str())
+            .download_module(self.http.get(url.clone()), url.as_str())
             .await?;
         check_digest(&wasm, &expected, url.as_str())?;
         Ok(wasm)
     }
 
+    /// A module-sized download: at most the admin's module size.
+    pub(super) async fn download_module(
+        &self,
+        request: reqwest::RequestBuilder,
+        shown: &str,
+    ) -> Result<Vec<u8>, SourceError> {
+        let max_bytes = self.limits.max_module_bytes;
+        self.download(request, shown, max_bytes, || too_large(shown, max_bytes))
+            .await
+    }
+
+    /// The body of a successful response, refused with `oversize()` as soon as it is known to
+    /// exceed `max_bytes`: from its Content-Length before reading, or at the chunk that would
+    /// cross it. Never holds more than `max_bytes`, and allocates the declared size once.
     pub(super) async fn download(
         &self,
         request: reqwest::RequestBuilder,
         shown: &str,
+        max_bytes: usize,
+        oversize: impl Fn() -> SourceError,
     ) -> Result<Vec<u8>, SourceError> {
         let mut response = request.send().await.map_err(|error| {
             SourceError::unavailable(format!("cannot download {shown}: {error}"))
@@ -56,14 +70,18 @@ impl SourceFetcher {
                 response.status()
             )));
         }
-        let mut body = Vec::new();
+        let declared = response.content_length().unwrap_or(0);
+        if declared > max_bytes as u64 {
+            return Err(oversize());
+        }
+        let mut body = Vec::with_capacity(declared as usize);
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|error| SourceError::unavailable(format!("downloading {shown}: {error}")))?
         {
-            if body.len() + chunk.len() > MAX_MODULE_BYTES {
-                return Err(too_large(shown));
+            if body.len() + chunk.len() > max_bytes {
+                return Err(oversize());
             }
             body.extend_from_slice(&chunk);
         }
