@@ -17,6 +17,7 @@ use serde_json::json;
 use wasm_operator_test_support::{control_plane, guest_module, test_namespace};
 
 use cluster_support::*;
+use wasm_operator::cluster::ControllerSettings;
 
 /// What the loopback server serves: `/modules/empty.wasm`, and the repository `ops/empty`
 /// (tag `v1`) of a registry that wants an anonymous bearer token from `/token`.
@@ -282,14 +283,20 @@ async fn hostile_sources_fail_within_their_bounds_and_do_not_stall_the_others() 
     )
     .unwrap();
     let fetch_timeout = std::time::Duration::from_secs(2);
+    // No retries of the failed ones while the test waits: each would hold the controller again.
+    let controller = ControllerSettings {
+        resync_interval: std::time::Duration::from_secs(600),
+        ..controller_settings(ns, "test-host")
+    };
     let host = InProcessHost::start_with_sources(
-        controller_settings(ns, "test-host"),
+        controller,
         None,
         Some(modules.path().to_path_buf()),
         Default::default(),
         SourceLimits {
             max_module_bytes: 1 << 20,
             fetch_timeout,
+            allowed_networks: vec!["127.0.0.1/32".parse().unwrap()],
         },
     )
     .await;

@@ -168,12 +168,13 @@ fn resolve(args: &Args) -> Result<Settings, String> {
                 .into(),
         );
     }
+    let egress = AdminPolicy::from_flags(&args.egress_allow_prefix, &args.egress_allow_network)?;
     Ok(Settings {
         metrics_addr: parse_socket_addr(&args.metrics_addr)?,
         cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
         manager: ManagerConfig {
             http_timeout: flag("http-timeout", parse_duration(&args.http_timeout))?,
-            egress: AdminPolicy::from_flags(&args.egress_allow_prefix, &args.egress_allow_network)?,
+            egress: egress.clone(),
             stop_deadline: flag("shutdown-deadline", parse_duration(&args.shutdown_deadline))?,
             swap: SwapConfig {
                 state_dir: args.state_dir.clone(),
@@ -197,12 +198,12 @@ fn resolve(args: &Args) -> Result<Settings, String> {
             },
             lease,
             modules_dir: args.modules_dir.clone(),
-            sources: source_limits(args)?,
+            sources: source_limits(args, &egress)?,
         },
     })
 }
 
-fn source_limits(args: &Args) -> Result<SourceLimits, String> {
+fn source_limits(args: &Args, egress: &AdminPolicy) -> Result<SourceLimits, String> {
     let max_module_bytes = parse_bytes(&args.max_module_size)
         .map_err(|error| format!("--max-module-size: {error}"))?;
     let fetch_timeout = parse_duration(&args.module_fetch_timeout)
@@ -213,6 +214,7 @@ fn source_limits(args: &Args) -> Result<SourceLimits, String> {
     Ok(SourceLimits {
         max_module_bytes,
         fetch_timeout,
+        allowed_networks: egress.allowed_networks(),
     })
 }
 

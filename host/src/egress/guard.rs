@@ -101,6 +101,36 @@ impl AdminPolicy {
     pub(super) fn addresses(&self) -> Arc<AddressPolicy> {
         self.addresses.clone()
     }
+
+    /// The non-public networks the admin allows (module sources apply them too).
+    pub fn allowed_networks(&self) -> Vec<Network> {
+        self.addresses.allowed.clone()
+    }
+}
+
+/// A client builder for other tenant-chosen URLs (module sources) under the same address
+/// policy: resolved names filtered, IP-literal redirect hops refused when denied, proxies
+/// ignored. The first URL of each request must still pass [`check_url`] (a literal never
+/// reaches the resolver).
+pub fn guarded_client_builder(policy: Arc<AddressPolicy>) -> reqwest::ClientBuilder {
+    let redirect_policy = policy.clone();
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(FilteringResolver { policy }))
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > super::MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            match check_literal(&redirect_policy, attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(denied) => attempt.error(denied),
+            }
+        }))
+}
+
+/// Whether `url` may be requested under `policy` as far as can be told before resolving it.
+pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<(), DeniedAddress> {
+    check_literal(policy, url)
 }
 
 /// Checks a URL whose host is an IP address (which no resolver sees); names pass here and are
@@ -154,9 +184,7 @@ impl Resolve for FilteringResolver {
 
 /// The [`DeniedAddress`] somewhere in an error's source chain (from the resolver or the
 /// redirect policy, wrapped by reqwest and hyper).
-pub(super) fn find_denied<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a DeniedAddress> {
+pub fn find_denied<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a DeniedAddress> {
     let mut current = Some(error);
     while let Some(error) = current {
         if let Some(denied) = error.downcast_ref::<DeniedAddress>() {

@@ -33,10 +33,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use wasm_operator_abi::{HostError, HostResponse, HttpRequest, HttpResponse};
 
-pub use address::{denied_range, DeniedAddress, Network};
+pub use address::{denied_range, AddressPolicy, DeniedAddress, Network};
 use allowlist::Allowlist;
 pub use allowlist::InvalidPrefix;
-pub use guard::AdminPolicy;
+pub use guard::{check_url, find_denied, guarded_client_builder, AdminPolicy};
 
 /// Redirect hops followed within the allowlist before the 3xx response is handed back.
 pub const MAX_REDIRECTS: usize = 10;

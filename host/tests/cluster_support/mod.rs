@@ -379,7 +379,11 @@ impl InProcessHost {
             lease,
             modules_dir,
             manager_config,
-            SourceLimits::default(),
+            // Test registries and module servers are on loopback, denied by default.
+            SourceLimits {
+                allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+                ..SourceLimits::default()
+            },
         )
         .await
     }

@@ -40,6 +40,31 @@ impl SourceFetcher {
         Ok(wasm)
     }
 
+    /// Sends `request` if its address is allowed (literal hosts here, names in the resolver,
+    /// redirect hops in the client's policy); a denied address is `AddressDenied`.
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        shown: &str,
+    ) -> Result<reqwest::Response, SourceError> {
+        let request = request.build().map_err(|error| {
+            SourceError::new("InvalidSource", format!("cannot request {shown}: {error}"))
+        })?;
+        if let Err(denied) = crate::egress::check_url(&self.addresses, request.url()) {
+            return Err(address_denied(shown, &denied));
+        }
+        self.http
+            .execute(request)
+            .await
+            .map_err(|error| match crate::egress::find_denied(&error) {
+                Some(denied) => address_denied(shown, denied),
+                None => SourceError::unavailable(format!(
+                    "cannot download {shown}: {}",
+                    error_chain(&error)
+                )),
+            })
+    }
+
     /// A module-sized download: at most the admin's module size.
     pub(super) async fn download_module(
         &self,
@@ -61,9 +86,7 @@ impl SourceFetcher {
         max_bytes: usize,
         oversize: impl Fn() -> SourceError,
     ) -> Result<Vec<u8>, SourceError> {
-        let mut response = request.send().await.map_err(|error| {
-            SourceError::unavailable(format!("cannot download {shown}: {error}"))
-        })?;
+        let mut response = self.send(request, shown).await?;
         if !response.status().is_success() {
             return Err(SourceError::unavailable(format!(
                 "downloading {shown} answered {}",
@@ -87,4 +110,23 @@ impl SourceFetcher {
         }
         Ok(body)
     }
+}
+
+fn address_denied(shown: &str, denied: &crate::egress::DeniedAddress) -> SourceError {
+    SourceError::new("AddressDenied", format!("{shown} refused: {denied}"))
+}
+
+/// An error and its causes on one line (reqwest's own message rarely says what failed).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }

@@ -16,11 +16,13 @@ mod oci;
 mod path;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::resource::ModuleSource;
+use crate::egress::{AddressPolicy, Network};
 
 /// Default for [`SourceLimits::max_module_bytes`] (real operator modules are a few MiB).
 pub const DEFAULT_MAX_MODULE_BYTES: usize = 64 << 20;
@@ -31,13 +33,17 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// OCI registry tokens and manifests above this size are refused (real ones are a few KiB).
 pub const MAX_METADATA_BYTES: usize = 1 << 20;
 
-/// The cluster admin's bounds on module fetches (`--max-module-size`, `--module-fetch-timeout`).
+/// The cluster admin's bounds on module fetches (`--max-module-size`, `--module-fetch-timeout`,
+/// and `--egress-allow-network`, shared with operators' outbound HTTP).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceLimits {
     /// Largest module accepted from any source, in bytes.
     pub max_module_bytes: usize,
     /// Longest one WasmOperator's fetch may take, all requests included.
     pub fetch_timeout: Duration,
+    /// Non-public networks module URLs may reach; every other non-public address is refused,
+    /// as for operators' HTTP, since the tenant chooses the URL and the host fetches it.
+    pub allowed_networks: Vec<Network>,
 }
 
 impl Default for SourceLimits {
@@ -45,6 +51,7 @@ impl Default for SourceLimits {
         SourceLimits {
             max_module_bytes: DEFAULT_MAX_MODULE_BYTES,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            allowed_networks: Vec::new(),
         }
     }
 }
@@ -88,6 +95,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 pub struct SourceFetcher {
     client: kube::Client,
     http: reqwest::Client,
+    addresses: Arc<AddressPolicy>,
     modules_dir: Option<PathBuf>,
     limits: SourceLimits,
 }
@@ -98,7 +106,10 @@ impl SourceFetcher {
         modules_dir: Option<PathBuf>,
         limits: SourceLimits,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let addresses = Arc::new(AddressPolicy {
+            allowed: limits.allowed_networks.clone(),
+        });
+        let http = crate::egress::guarded_client_builder(addresses.clone())
             .connect_timeout(limits.fetch_timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|error| {
@@ -107,6 +118,7 @@ impl SourceFetcher {
         Ok(SourceFetcher {
             client,
             http,
+            addresses,
             modules_dir,
             limits,
         })

@@ -67,9 +67,9 @@ impl SourceFetcher {
     /// An anonymous bearer token when the registry asks for one (the distribution token flow);
     /// `None` when it answers without authentication.
     async fn registry_token(&self, manifest_url: &str) -> Result<Option<String>, SourceError> {
-        let response = self.http.head(manifest_url).send().await.map_err(|error| {
-            SourceError::unavailable(format!("cannot reach {manifest_url}: {error}"))
-        })?;
+        let response = self
+            .send(self.http.head(manifest_url), manifest_url)
+            .await?;
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(None);
         }

@@ -103,15 +103,11 @@ mod tests {
     use super::*;
 
     fn fetcher(root: &Path, max_module_bytes: usize) -> SourceFetcher {
-        SourceFetcher {
-            client: fake_client(),
-            http: reqwest::Client::new(),
-            modules_dir: Some(root.to_path_buf()),
-            limits: SourceLimits {
-                max_module_bytes,
-                ..SourceLimits::default()
-            },
-        }
+        let limits = SourceLimits {
+            max_module_bytes,
+            ..SourceLimits::default()
+        };
+        SourceFetcher::new(fake_client(), Some(root.to_path_buf()), limits).unwrap()
     }
 
     #[tokio::test]

@@ -111,7 +111,15 @@ async fn stream_without_end(stream: &mut TcpStream, streamed: &AtomicUsize) -> s
     stream.write_all(b"0\r\n\r\n").await
 }
 
+/// A fetcher allowed to reach the test servers on 127.0.0.1 (denied by default).
 fn fetcher(limits: SourceLimits) -> SourceFetcher {
+    default_fetcher(SourceLimits {
+        allowed_networks: vec!["127.0.0.1/32".parse().unwrap()],
+        ..limits
+    })
+}
+
+fn default_fetcher(limits: SourceLimits) -> SourceFetcher {
     let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
     SourceFetcher::new(kube::Client::try_from(config).unwrap(), None, limits).unwrap()
 }
@@ -200,6 +208,7 @@ async fn a_declared_oversized_module_is_refused_before_its_body() {
         max_module_bytes: 1 << 20,
         // Far longer than the test may take: the refusal must come from the header.
         fetch_timeout: Duration::from_secs(600),
+        ..SourceLimits::default()
     });
     let started = Instant::now();
     let error = fetch_error(&fetcher, &http_source(&server, "/declared.wasm")).await;
@@ -241,4 +250,41 @@ async fn an_oversized_registry_token_is_refused() {
     );
     let streamed = server.streamed.load(Ordering::SeqCst);
     assert!(streamed < 64 << 20, "the server streamed {streamed} bytes");
+}
+
+#[tokio::test]
+async fn module_urls_at_non_public_addresses_are_refused_without_connecting() {
+    let server = HostileServer::start().await;
+    let fetcher = default_fetcher(SourceLimits::default());
+    let metadata = ModuleSource {
+        http: Some(HttpSource {
+            url: "http://169.254.169.254/latest/meta-data/".to_owned(),
+            sha256: "0".repeat(64),
+        }),
+        ..ModuleSource::default()
+    };
+    // Nothing is sent to 169.254.169.254: the literal is refused before any connection.
+    let error = fetch_error(&fetcher, &metadata).await;
+    assert_eq!(error.reason, "AddressDenied", "{}", error.message);
+    assert!(error.message.contains("link-local"), "{}", error.message);
+    let error = fetch_error(&fetcher, &http_source(&server, "/endless.wasm")).await;
+    assert_eq!(error.reason, "AddressDenied", "{}", error.message);
+    assert!(error.message.contains("loopback"), "{}", error.message);
+    let named = ModuleSource {
+        http: Some(HttpSource {
+            url: format!("http://localhost:{}/endless.wasm", server.addr.port()),
+            sha256: "0".repeat(64),
+        }),
+        ..ModuleSource::default()
+    };
+    let error = fetch_error(&fetcher, &named).await;
+    assert_eq!(error.reason, "AddressDenied", "{}", error.message);
+    assert!(
+        error.message.contains("localhost resolves to"),
+        "{}",
+        error.message
+    );
+    let error = fetch_error(&fetcher, &oci_source(&server, "ops/big")).await;
+    assert_eq!(error.reason, "AddressDenied", "{}", error.message);
+    assert_eq!(server.streamed.load(Ordering::SeqCst), 0);
 }
