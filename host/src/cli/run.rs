@@ -422,6 +422,51 @@ mod tests {
     }
 
     #[test]
+    fn egress_policy_comes_from_the_file_or_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.yaml");
+        std::fs::write(
+            &path,
+            "egressAllowNetworks: [127.0.0.1/32]\negressAllowPrefixes: [\"http://127.0.0.1:9/\"]\n\
+             operators:\n  - {name: web, module: web.wasm}\n",
+        )
+        .unwrap();
+        let config = path.to_str().unwrap();
+        let settings = resolve(&args(&["--config", config])).unwrap();
+        assert_eq!(
+            settings.egress.allowed_networks(),
+            ["127.0.0.1/32".parse().unwrap()]
+        );
+        let settings = resolve(&args(&[
+            "--config",
+            config,
+            "--egress-allow-network",
+            "10.96.0.0/12",
+        ]))
+        .unwrap();
+        assert_eq!(
+            settings.egress.allowed_networks(),
+            ["10.96.0.0/12".parse().unwrap()]
+        );
+        let error = resolve(&args(&[
+            "--operator",
+            "web=web.wasm",
+            "--egress-allow-network",
+            "10.0.0.0/40",
+        ]))
+        .unwrap_err();
+        assert!(error.starts_with("--egress-allow-network: "), "{error}");
+        let error = resolve(&args(&[
+            "--operator",
+            "web=web.wasm",
+            "--egress-allow-prefix",
+            "metrics:9090",
+        ]))
+        .unwrap_err();
+        assert!(error.starts_with("--egress-allow-prefix: "), "{error}");
+    }
+
+    #[test]
     fn running_nothing_is_an_error_that_says_what_to_pass() {
         assert!(resolve(&args(&[]))
             .unwrap_err()
