@@ -161,6 +161,7 @@ async fn a_source_that_never_answers_fails_at_the_fetch_timeout() {
     let started = Instant::now();
     let error = fetch_error(&fetcher, &http_source(&server, "/slow.wasm")).await;
     let took = started.elapsed();
+    eprintln!("a never-answering source failed after {took:?} (timeout 500ms)");
     assert_eq!(error.reason, "SourceUnavailable");
     assert!(
         error.message.contains("did not finish within 500ms"),
@@ -198,6 +199,7 @@ async fn an_endless_module_is_refused_at_the_size_cap_without_buffering_it() {
     // The host stopped reading at the cap; what the server got out is what fits in the socket
     // buffers on top of it, far below the 4 GiB it would have sent.
     let streamed = server.streamed.load(Ordering::SeqCst);
+    eprintln!("an endless module body: the server wrote {streamed} bytes (cap {cap})");
     assert!(streamed < 64 << 20, "the server streamed {streamed} bytes");
 }
 
@@ -225,6 +227,10 @@ async fn an_oversized_oci_manifest_is_refused() {
     let server = HostileServer::start().await;
     let fetcher = fetcher(SourceLimits::default());
     let error = fetch_error(&fetcher, &oci_source(&server, "ops/big")).await;
+    eprintln!(
+        "an endless OCI manifest: the server wrote {} bytes (cap {MAX_METADATA_BYTES})",
+        server.streamed.load(Ordering::SeqCst)
+    );
     assert_eq!(error.reason, "SourceUnavailable");
     assert!(
         error.message.contains("registry manifest")
