@@ -72,6 +72,7 @@ metricsAddr: 127.0.0.1:0
 cacheDir: $WASM_OPERATOR_CACHE/modules
 stateDir: $work/snapshots
 swapAfter: 3s   # short for the demo; the default is 60s
+egressAllowNetworks: [127.0.0.1/32]   # the metrics API is on loopback, which is denied by default
 operators:
   - {name: webapp, module: $guests/wasm32-wasip1/release/operator_webapp.wasm, config: {registryNamespace: demo-registry}}
   - {name: metrics-scaler, module: $go_out/operators-go-metrics-scaler.wasm, allowHttp: ["$metrics_url/"]}

@@ -17,6 +17,7 @@ use serde_json::json;
 use wasm_operator_test_support::{control_plane, guest_module, test_namespace};
 
 use cluster_support::*;
+use wasm_operator::cluster::ControllerSettings;
 
 /// What the loopback server serves: `/modules/empty.wasm`, and the repository `ops/empty`
 /// (tag `v1`) of a registry that wants an anonymous bearer token from `/token`.
@@ -235,5 +236,116 @@ async fn modules_come_from_http_oci_and_the_modules_directory() {
         .last_error
         .unwrap()
         .contains("without `..`"));
+    host.stop().await;
+}
+
+/// A loopback server whose module URLs are hostile: `/slow.wasm` never answers, and
+/// `/endless.wasm` streams without end, counting what it got out.
+async fn serve_hostile() -> (SocketAddr, Arc<AtomicUsize>) {
+    let streamed = Arc::new(AtomicUsize::new(0));
+    let counter = streamed.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/slow.wasm", get(std::future::pending::<String>))
+        .route(
+            "/endless.wasm",
+            get(move || {
+                let counter = counter.clone();
+                async move {
+                    let chunks = futures::stream::repeat_with(move || {
+                        counter.fetch_add(64 * 1024, Ordering::SeqCst);
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(vec![0u8; 64 * 1024]))
+                    });
+                    axum::body::Body::from_stream(chunks)
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, streamed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_sources_fail_within_their_bounds_and_do_not_stall_the_others() {
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let namespace = test_namespace(&client, "hostile-sources").await;
+    let ns = namespace.name.as_str();
+    let wasm = std::fs::read(guest_module("test-guest-empty")).unwrap();
+    let (addr, streamed) = serve_hostile().await;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.wasm"), &wasm).unwrap();
+    let modules = tempfile::tempdir().unwrap();
+    std::fs::write(modules.path().join("empty.wasm"), &wasm).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.wasm"),
+        modules.path().join("escape.wasm"),
+    )
+    .unwrap();
+    let fetch_timeout = std::time::Duration::from_secs(2);
+    // No retries of the failed ones while the test waits: each would hold the controller again.
+    let controller = ControllerSettings {
+        resync_interval: std::time::Duration::from_secs(600),
+        ..controller_settings(ns, "test-host")
+    };
+    let host = InProcessHost::start_with_sources(
+        controller,
+        None,
+        Some(modules.path().to_path_buf()),
+        Default::default(),
+        SourceLimits {
+            max_module_bytes: 1 << 20,
+            fetch_timeout,
+            allowed_networks: vec!["127.0.0.1/32".parse().unwrap()],
+        },
+    )
+    .await;
+
+    let started = std::time::Instant::now();
+    for (name, module) in [
+        (
+            "slow",
+            json!({"http": {"url": format!("http://{addr}/slow.wasm"), "sha256": digest_hex(&wasm)}}),
+        ),
+        (
+            "endless",
+            json!({"http": {"url": format!("http://{addr}/endless.wasm"), "sha256": digest_hex(&wasm)}}),
+        ),
+        ("escape", json!({"path": "escape.wasm"})),
+        ("good", json!({"path": "empty.wasm"})),
+    ] {
+        create_wasm_operator(&client, ns, name, json!({"module": module})).await;
+    }
+    let failed_with = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            let object =
+                wait_for_wasm_operator(&client, ns, name, &format!("{name} to fail"), |o| {
+                    phase(o) == "Failed"
+                })
+                .await;
+            object.status.unwrap().last_error.unwrap()
+        }
+    };
+    let slow = failed_with("slow").await;
+    assert!(slow.contains("did not finish within 2s"), "{slow}");
+    let endless = failed_with("endless").await;
+    assert!(endless.contains("larger than 1 MiB"), "{endless}");
+    let escape = failed_with("escape").await;
+    assert!(escape.contains("symbolic link leading out"), "{escape}");
+    wait_for_wasm_operator(&client, ns, "good", "good to run", |o| phase(o) == "Idle").await;
+    // The slow source held the controller for at most its timeout: generous bound for a
+    // loaded machine, far below what an unbounded fetch would take (forever).
+    let took = started.elapsed();
+    eprintln!("the good WasmOperator ran {took:?} after the four were created");
+    assert!(
+        took < fetch_timeout * 15,
+        "the other WasmOperators ran only after {took:?}"
+    );
+    let streamed = streamed.load(Ordering::SeqCst);
+    assert!(
+        streamed < 64 << 20,
+        "the endless source got {streamed} bytes out"
+    );
     host.stop().await;
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use kube::Client;
 use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
+use wasm_operator::egress::AdminPolicy;
 use wasm_operator::metrics::HostMetrics;
 use wasm_operator::operator::{
     ManagerConfig, OperatorManager, OperatorSpec, ReconcileOutcome, ReconcileRecord, SwapConfig,
@@ -85,6 +86,8 @@ impl Harness {
         let state_dir = tempfile::tempdir().expect("creating a state directory");
         let config = ManagerConfig {
             reconcile_observer: Some(observer),
+            // The tests' metrics servers are on loopback, which the host denies by default.
+            egress: AdminPolicy::allowing_networks(&["127.0.0.0/8"]),
             swap: SwapConfig {
                 state_dir: Some(state_dir.path().to_owned()),
                 swap_after: swap.swap_after,

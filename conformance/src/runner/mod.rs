@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use serde_json::Value;
+use wasm_operator::egress::AdminPolicy;
 use wasm_operator::metrics::{HostMetrics, OperatorLabels};
 use wasm_operator::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
 use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -208,6 +209,8 @@ async fn run_into(
     let config = ManagerConfig {
         http_timeout: Duration::from_secs(2),
         http_max_response_bytes: 64 * 1024,
+        // The scenarios' HTTP servers are on loopback, which the host denies by default.
+        egress: AdminPolicy::allowing_networks(&["127.0.0.0/8"]),
         stop_deadline: Duration::from_secs(10),
         reconcile_observer: Some(recorder.reconcile_observer()),
         host_call_observer: Some(recorder.host_call_observer()),

@@ -12,7 +12,9 @@ use super::process::{
 };
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
+use crate::cluster::source::SourceLimits;
 use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
+use crate::egress::AdminPolicy;
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, SwapConfig};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -96,6 +98,24 @@ pub struct Args {
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    // Egress and module-source bounds set by the cluster admin.
+    /// Operators' `allowHttp` entries must lie under one of these URL prefixes (repeatable);
+    /// a WasmOperator with an entry outside them fails to load [default: any prefix].
+    #[arg(long = "egress-allow-prefix", value_name = "PREFIX")]
+    pub egress_allow_prefix: Vec<String>,
+    /// Let operators reach this non-public network (CIDR; repeatable); loopback, link-local,
+    /// private, CGNAT, multicast and similar ranges are denied otherwise.
+    #[arg(long = "egress-allow-network", value_name = "CIDR")]
+    pub egress_allow_network: Vec<String>,
+    /// Largest module accepted from any WasmOperator source (keep it well under the pod's
+    /// memory limit: a module is held about twice while it is compiled).
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub max_module_size: String,
+    /// Longest one WasmOperator's module fetch may take (all its requests together); WasmOperators
+    /// are fetched one at a time, so this bounds how long a slow source delays the others.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub module_fetch_timeout: String,
 }
 
 /// The parsed settings.
@@ -148,11 +168,13 @@ fn resolve(args: &Args) -> Result<Settings, String> {
                 .into(),
         );
     }
+    let egress = AdminPolicy::from_flags(&args.egress_allow_prefix, &args.egress_allow_network)?;
     Ok(Settings {
         metrics_addr: parse_socket_addr(&args.metrics_addr)?,
         cache_dir: args.cache_dir.clone().map_or_else(default_cache_dir, Ok)?,
         manager: ManagerConfig {
             http_timeout: flag("http-timeout", parse_duration(&args.http_timeout))?,
+            egress: egress.clone(),
             stop_deadline: flag("shutdown-deadline", parse_duration(&args.shutdown_deadline))?,
             swap: SwapConfig {
                 state_dir: args.state_dir.clone(),
@@ -176,7 +198,23 @@ fn resolve(args: &Args) -> Result<Settings, String> {
             },
             lease,
             modules_dir: args.modules_dir.clone(),
+            sources: source_limits(args, &egress)?,
         },
+    })
+}
+
+fn source_limits(args: &Args, egress: &AdminPolicy) -> Result<SourceLimits, String> {
+    let max_module_bytes = parse_bytes(&args.max_module_size)
+        .map_err(|error| format!("--max-module-size: {error}"))?;
+    let fetch_timeout = parse_duration(&args.module_fetch_timeout)
+        .map_err(|error| format!("--module-fetch-timeout: {error}"))?;
+    if max_module_bytes == 0 || fetch_timeout.is_zero() {
+        return Err("--max-module-size and --module-fetch-timeout must be above zero".into());
+    }
+    Ok(SourceLimits {
+        max_module_bytes,
+        fetch_timeout,
+        allowed_networks: egress.allowed_networks(),
     })
 }
 

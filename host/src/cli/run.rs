@@ -18,6 +18,7 @@ use super::run_config::{
     allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
     split_assignment, ConfigFile,
 };
+use crate::egress::AdminPolicy;
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -34,6 +35,14 @@ pub struct Args {
     /// Let operator NAME make HTTP requests to URLs starting with PREFIX (repeatable).
     #[arg(long = "allow-http", value_name = "NAME=PREFIX")]
     pub allow_http: Vec<String>,
+    /// Admin egress bound: operators' HTTP prefixes must lie under one of these URL prefixes
+    /// (repeatable) [default: any prefix].
+    #[arg(long = "egress-allow-prefix", value_name = "PREFIX")]
+    pub egress_allow_prefix: Vec<String>,
+    /// Let operators reach this non-public network (CIDR, e.g. 127.0.0.1/32; repeatable);
+    /// loopback, link-local, private, CGNAT, multicast and similar ranges are denied otherwise.
+    #[arg(long = "egress-allow-network", value_name = "CIDR")]
+    pub egress_allow_network: Vec<String>,
     /// YAML file with the same settings and an `operators` list.
     #[arg(long, value_name = "FILE.yaml")]
     pub config: Option<PathBuf>,
@@ -98,6 +107,8 @@ pub struct RunSettings {
     pub backoff: BackoffConfig,
     pub shutdown_deadline: Duration,
     pub http_timeout: Duration,
+    /// The admin's bounds on outbound HTTP (`--egress-allow-prefix`, `--egress-allow-network`).
+    pub egress: AdminPolicy,
     pub swap: SwapConfig,
     pub operators: Vec<PlannedOperator>,
 }
@@ -239,7 +250,20 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
                 .into(),
         );
     }
+    // Flags replace the file's lists rather than adding to them, like every other setting.
+    let pick_list = |flag: &Vec<String>, from_file: &Vec<String>| {
+        if flag.is_empty() {
+            from_file.clone()
+        } else {
+            flag.clone()
+        }
+    };
+    let egress = AdminPolicy::from_flags(
+        &pick_list(&args.egress_allow_prefix, &file.egress_allow_prefixes),
+        &pick_list(&args.egress_allow_network, &file.egress_allow_networks),
+    )?;
     Ok(RunSettings {
+        egress,
         kubeconfig: args.kubeconfig.clone().or(file.kubeconfig),
         metrics_addr: parse_socket_addr(&pick(
             &args.metrics_addr,
@@ -314,6 +338,7 @@ pub async fn run(
     }
     let manager_config = ManagerConfig {
         http_timeout: settings.http_timeout,
+        egress: settings.egress.clone(),
         stop_deadline: settings.shutdown_deadline,
         swap: settings.swap.clone(),
         ..ManagerConfig::default()
@@ -405,6 +430,51 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(error.contains("\"wbe\""), "{error}");
+    }
+
+    #[test]
+    fn egress_policy_comes_from_the_file_or_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.yaml");
+        std::fs::write(
+            &path,
+            "egressAllowNetworks: [127.0.0.1/32]\negressAllowPrefixes: [\"http://127.0.0.1:9/\"]\n\
+             operators:\n  - {name: web, module: web.wasm}\n",
+        )
+        .unwrap();
+        let config = path.to_str().unwrap();
+        let settings = resolve(&args(&["--config", config])).unwrap();
+        assert_eq!(
+            settings.egress.allowed_networks(),
+            ["127.0.0.1/32".parse().unwrap()]
+        );
+        let settings = resolve(&args(&[
+            "--config",
+            config,
+            "--egress-allow-network",
+            "10.96.0.0/12",
+        ]))
+        .unwrap();
+        assert_eq!(
+            settings.egress.allowed_networks(),
+            ["10.96.0.0/12".parse().unwrap()]
+        );
+        let error = resolve(&args(&[
+            "--operator",
+            "web=web.wasm",
+            "--egress-allow-network",
+            "10.0.0.0/40",
+        ]))
+        .unwrap_err();
+        assert!(error.starts_with("--egress-allow-network: "), "{error}");
+        let error = resolve(&args(&[
+            "--operator",
+            "web=web.wasm",
+            "--egress-allow-prefix",
+            "metrics:9090",
+        ]))
+        .unwrap_err();
+        assert!(error.starts_with("--egress-allow-prefix: "), "{error}");
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct ConfigFile {
     pub state_dir: Option<PathBuf>,
     pub swap_after: Option<String>,
     pub memory_budget: Option<String>,
+    /// The admin's egress bounds (`--egress-allow-prefix`, `--egress-allow-network`).
+    #[serde(default)]
+    pub egress_allow_prefixes: Vec<String>,
+    #[serde(default)]
+    pub egress_allow_networks: Vec<String>,
     #[serde(default)]
     pub operators: Vec<OperatorEntry>,
 }

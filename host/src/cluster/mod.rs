@@ -34,6 +34,8 @@ pub struct ClusterSettings {
     pub lease: Option<LeaseSettings>,
     /// Root of `spec.module.path` sources; `None` refuses them.
     pub modules_dir: Option<PathBuf>,
+    /// Size and time bounds of module fetches.
+    pub sources: source::SourceLimits,
 }
 
 /// The host as it runs in a cluster.
@@ -84,8 +86,11 @@ impl ClusterHost {
             .lease
             .clone()
             .map(|lease| leader::LeaderElector::new(self.client.clone(), lease));
-        let fetcher =
-            source::SourceFetcher::new(self.client.clone(), self.settings.modules_dir.clone())?;
+        let fetcher = source::SourceFetcher::new(
+            self.client.clone(),
+            self.settings.modules_dir.clone(),
+            self.settings.sources.clone(),
+        )?;
         loop {
             if let Some(elector) = &elector {
                 tokio::select! {

@@ -13,9 +13,17 @@
 //!
 //! Redirects are followed (up to [`MAX_REDIRECTS`]) only while they stay inside the allowlist; a
 //! redirect that leaves it is returned to the guest as the 3xx response itself.
+//!
+//! Above the operator's own allowlist sits the cluster admin's [`AdminPolicy`] ([`guard`]):
+//! prefixes the allowlist must lie in, and a deny of non-public addresses checked after DNS
+//! resolution and on every redirect hop (`capabilityDenied`). `Host`, `Content-Length` and
+//! hop-by-hop headers are the host's to set: a guest setting one gets `invalidRequest`. The
+//! client ignores proxy environment variables, so the checked address is the one connected to.
 
+mod address;
 mod allowlist;
 mod body;
+mod guard;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,14 +33,16 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use wasm_operator_abi::{HostError, HostResponse, HttpRequest, HttpResponse};
 
+pub use address::{denied_range, AddressPolicy, DeniedAddress, Network};
 use allowlist::Allowlist;
 pub use allowlist::InvalidPrefix;
+pub use guard::{check_url, find_denied, guarded_client_builder, AdminPolicy};
 
 /// Redirect hops followed within the allowlist before the 3xx response is handed back.
 pub const MAX_REDIRECTS: usize = 10;
 
 /// What one operator may do over HTTP.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EgressPolicy {
     /// URL prefixes the operator may reach, e.g. `http://prometheus.monitoring:9090/api/`.
     pub allow_prefixes: Vec<String>,
@@ -40,6 +50,8 @@ pub struct EgressPolicy {
     pub default_timeout: Duration,
     /// Largest response body handed to the guest, in bytes.
     pub max_response_bytes: usize,
+    /// The cluster admin's bounds, which `allow_prefixes` must respect.
+    pub admin: AdminPolicy,
 }
 
 /// Why an [`HttpEgress`] could not be created.
@@ -47,6 +59,8 @@ pub struct EgressPolicy {
 pub enum EgressConfigError {
     #[error(transparent)]
     InvalidPrefix(#[from] InvalidPrefix),
+    #[error("{0}")]
+    OutsideAdminPolicy(String),
     #[error("could not create the HTTP client: {0}")]
     Client(String),
 }
@@ -56,6 +70,7 @@ pub enum EgressConfigError {
 pub struct HttpEgress {
     client: reqwest::Client,
     allowlist: Arc<Allowlist>,
+    addresses: Arc<address::AddressPolicy>,
     default_timeout: Duration,
     max_response_bytes: usize,
 }
@@ -64,17 +79,31 @@ impl HttpEgress {
     /// Creates the client; fails if an allowed prefix is not a usable http(s) URL prefix.
     pub fn new(policy: EgressPolicy) -> Result<HttpEgress, EgressConfigError> {
         let allowlist = Arc::new(Allowlist::new(&policy.allow_prefixes)?);
+        policy
+            .admin
+            .check_grants(&policy.allow_prefixes)
+            .map_err(EgressConfigError::OutsideAdminPolicy)?;
+        let addresses = policy.admin.addresses();
         let redirect_allowlist = allowlist.clone();
+        let redirect_addresses = addresses.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() <= MAX_REDIRECTS && redirect_allowlist.allows(attempt.url())
+            if attempt.previous().len() > MAX_REDIRECTS || !redirect_allowlist.allows(attempt.url())
             {
-                attempt.follow()
-            } else {
-                attempt.stop()
+                return attempt.stop();
+            }
+            // A hop to an IP literal is checked here; a named hop goes through the resolver.
+            match guard::check_literal(&redirect_addresses, attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(denied) => attempt.error(denied),
             }
         });
         let client = reqwest::Client::builder()
             .redirect(redirects)
+            .dns_resolver(Arc::new(guard::FilteringResolver {
+                policy: addresses.clone(),
+            }))
+            // A proxy would be the address connected to, and the target's address unchecked.
+            .no_proxy()
             .user_agent(concat!("wasm-operator/", env!("CARGO_PKG_VERSION")))
             // Many operators each have a client: keep idle connections few and short-lived.
             .pool_max_idle_per_host(2)
@@ -84,6 +113,7 @@ impl HttpEgress {
         Ok(HttpEgress {
             client,
             allowlist,
+            addresses,
             default_timeout: policy.default_timeout,
             max_response_bytes: policy.max_response_bytes,
         })
@@ -114,6 +144,9 @@ impl HttpEgress {
                 "http request to {url} refused: not in the operator's allowlist (allowed prefixes: {})",
                 self.allowlist
             )));
+        }
+        if let Err(denied) = guard::check_literal(&self.addresses, &url) {
+            return Err(denied_error(&url, &denied));
         }
         let method =
             Method::from_bytes(request.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
@@ -172,6 +205,13 @@ fn request_headers(headers: &BTreeMap<String, String>) -> Result<HeaderMap, Host
         let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             HostError::invalid_request(format!("{name:?} is not a valid HTTP header name"))
         })?;
+        if guard::forbidden_header(name) {
+            return Err(HostError::invalid_request(format!(
+                "HTTP header {name:?} is set by the host and cannot be set by an operator \
+                 (Host, Content-Length and the hop-by-hop headers Connection, Keep-Alive, \
+                 Proxy-*, TE, Trailer, Transfer-Encoding and Upgrade); remove it from the request"
+            )));
+        }
         let header_value = HeaderValue::from_str(value).map_err(|_| {
             HostError::invalid_request(format!(
                 "the value of HTTP header {name:?} contains characters HTTP does not allow"
@@ -198,10 +238,17 @@ fn response_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
 }
 
 fn transport_error(url: &Url, error: &reqwest::Error) -> HostError {
+    if let Some(denied) = guard::find_denied(error) {
+        return denied_error(url, denied);
+    }
     HostError::transport(format!(
         "http request to {url} failed: {}",
         error_chain(error)
     ))
+}
+
+fn denied_error(url: &Url, denied: &DeniedAddress) -> HostError {
+    HostError::capability_denied(format!("http request to {url} refused: {denied}"))
 }
 
 /// An error and its sources on one line: reqwest's own message alone rarely says what went wrong.

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use wasm_operator_abi::{HostError, HostResponse, HttpRequest, HttpResponse};
 
-use super::{EgressConfigError, EgressPolicy, HttpEgress};
+use super::{AdminPolicy, EgressConfigError, EgressPolicy, HttpEgress};
 
 /// A request as the test server saw it.
 #[derive(Debug, Clone)]
@@ -30,7 +30,12 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestServer::start_on("127.0.0.1").await
+    }
+
+    /// A server on another loopback address (Linux routes all of 127.0.0.0/8 to `lo`).
+    async fn start_on(ip: &str) -> TestServer {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorded = seen.clone();
@@ -148,6 +153,10 @@ async fn serve(
             let location = format!("http://localhost:{}/ok", addr.port());
             respond(&mut stream, "302 Found", &[("location", &location)], b"").await
         }
+        to if to.starts_with("/redirect-to/") => {
+            let location = &to["/redirect-to/".len()..];
+            respond(&mut stream, "302 Found", &[("location", location)], b"").await
+        }
         // Never answers; the connection stays open until the client gives up.
         "/slow" => std::future::pending().await,
         _ => {
@@ -198,11 +207,27 @@ async fn stream_chunks_until_closed(stream: &mut TcpStream) -> std::io::Result<(
     stream.write_all(b"0\r\n\r\n").await
 }
 
+/// An operator's client with the admin policy the test servers need: 127.0.0.1 only.
 fn egress(prefixes: &[String], default_timeout: Duration, max_response_bytes: usize) -> HttpEgress {
+    egress_under(
+        AdminPolicy::allowing_networks(&["127.0.0.1/32"]),
+        prefixes,
+        default_timeout,
+        max_response_bytes,
+    )
+}
+
+fn egress_under(
+    admin: AdminPolicy,
+    prefixes: &[String],
+    default_timeout: Duration,
+    max_response_bytes: usize,
+) -> HttpEgress {
     HttpEgress::new(EgressPolicy {
         allow_prefixes: prefixes.to_vec(),
         default_timeout,
         max_response_bytes,
+        admin,
     })
     .unwrap()
 }
@@ -483,11 +508,182 @@ fn invalid_prefix_is_a_configuration_error() {
         allow_prefixes: vec!["prometheus:9090".to_owned()],
         default_timeout: GENEROUS,
         max_response_bytes: 1024,
+        admin: AdminPolicy::default(),
     });
     match result {
         Err(EgressConfigError::InvalidPrefix(invalid)) => {
             assert_eq!(invalid.prefix, "prometheus:9090")
         }
         other => panic!("expected an invalid prefix error, got {other:?}"),
+    }
+}
+
+fn capability_denied(response: HostResponse) -> String {
+    match error(response) {
+        HostError::CapabilityDenied { message } => message,
+        other => panic!("expected capabilityDenied, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn loopback_is_denied_by_default_even_when_allowlisted() {
+    let server = TestServer::start().await;
+    let port = server.addr.port();
+    let egress = egress_under(
+        AdminPolicy::default(),
+        &[
+            server.prefix(),
+            format!("http://[::ffff:127.0.0.1]:{port}/"),
+        ],
+        GENEROUS,
+        1 << 20,
+    );
+    // The same address as dotted quad, as a number the URL parser normalises, and IPv4-mapped.
+    for url in [
+        server.url("/ok"),
+        format!("http://2130706433:{port}/ok"),
+        format!("http://[::ffff:127.0.0.1]:{port}/ok"),
+    ] {
+        let message = capability_denied(egress.send(HttpRequest::get(&url)).await);
+        assert!(message.contains("loopback"), "{url}: {message}");
+        assert!(
+            message.contains("--egress-allow-network"),
+            "says how to allow it: {message}"
+        );
+    }
+    assert!(server.seen().is_empty(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_denied_after_resolution() {
+    let server = TestServer::start().await;
+    let port = server.addr.port();
+    let egress = egress_under(
+        AdminPolicy::default(),
+        &[format!("http://localhost:{port}/")],
+        GENEROUS,
+        1 << 20,
+    );
+    let message = capability_denied(
+        egress
+            .send(HttpRequest::get(format!("http://localhost:{port}/ok")))
+            .await,
+    );
+    assert!(message.contains("localhost resolves to"), "{message}");
+    assert!(message.contains("loopback"), "{message}");
+    assert!(server.seen().is_empty(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn the_admin_network_flag_reopens_loopback() {
+    let server = TestServer::start().await;
+    let egress = egress_under(
+        AdminPolicy::new(None, vec!["127.0.0.0/8".parse().unwrap()]).unwrap(),
+        &[server.prefix()],
+        GENEROUS,
+        1 << 20,
+    );
+    let response = ok_response(egress.send(HttpRequest::get(server.url("/ok"))).await);
+    assert_eq!((response.status, response.body.as_str()), (200, "hello"));
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_denied_address_is_refused_at_the_hop() {
+    let allowed = TestServer::start().await;
+    let denied = TestServer::start_on("127.0.0.2").await;
+    // Both servers are in the operator's allowlist; only 127.0.0.1 is in the admin's networks.
+    let egress = egress(&[allowed.prefix(), denied.prefix()], GENEROUS, 1 << 20);
+    let hop = format!("/redirect-to/{}", denied.url("/ok"));
+    let message = capability_denied(egress.send(HttpRequest::get(allowed.url(&hop))).await);
+    assert!(message.contains("127.0.0.2 is"), "{message}");
+    assert!(message.contains("loopback"), "{message}");
+    assert_eq!(allowed.seen().len(), 1, "the first hop was made");
+    assert!(denied.seen().is_empty(), "the denied hop was not");
+
+    // Named hops are resolved and checked again: localhost is 127.0.0.1 (allowed) or ::1
+    // (denied), so it reaches the allowed server and nothing else.
+    let named = format!("/redirect-to/http://localhost:{}/ok", denied.addr.port());
+    let egress = egress_under(
+        AdminPolicy::allowing_networks(&["127.0.0.1/32"]),
+        &[
+            allowed.prefix(),
+            format!("http://localhost:{}/", denied.addr.port()),
+        ],
+        GENEROUS,
+        1 << 20,
+    );
+    let refused = error(egress.send(HttpRequest::get(allowed.url(&named))).await);
+    assert!(
+        matches!(
+            refused,
+            HostError::Transport { .. } | HostError::CapabilityDenied { .. }
+        ),
+        "{refused:?}"
+    );
+    assert!(denied.seen().is_empty(), "127.0.0.2 is never reached");
+}
+
+#[tokio::test]
+async fn host_and_hop_by_hop_headers_are_refused() {
+    let server = TestServer::start().await;
+    let egress = egress(&[server.prefix()], GENEROUS, 1 << 20);
+    for name in [
+        "Host",
+        "host",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Content-Length",
+    ] {
+        let mut request = HttpRequest::get(server.url("/ok"));
+        request
+            .headers
+            .insert(name.to_owned(), "metadata.google.internal".to_owned());
+        match error(egress.send(request).await) {
+            HostError::InvalidRequest { message } => {
+                assert!(message.contains(name), "{name}: {message}");
+                assert!(message.contains("set by the host"), "{message}");
+            }
+            other => panic!("{name}: expected invalidRequest, got {other:?}"),
+        }
+    }
+    assert!(
+        server.seen().is_empty(),
+        "no request with those headers was sent"
+    );
+}
+
+#[test]
+fn operator_prefixes_must_lie_inside_the_admin_prefixes() {
+    let admin = AdminPolicy::new(
+        Some(&["http://metrics.example:9090/api/".to_owned()]),
+        Vec::new(),
+    )
+    .unwrap();
+    let policy = |prefix: &str| EgressPolicy {
+        allow_prefixes: vec![prefix.to_owned()],
+        default_timeout: GENEROUS,
+        max_response_bytes: 1024,
+        admin: admin.clone(),
+    };
+    assert!(HttpEgress::new(policy("http://metrics.example:9090/api/v1/")).is_ok());
+    for outside in [
+        "http://metrics.example:9090/",
+        "http://metrics.example:9090/apix/",
+        "http://169.254.169.254/latest/",
+        "https://metrics.example:9090/api/",
+    ] {
+        match HttpEgress::new(policy(outside)) {
+            Err(EgressConfigError::OutsideAdminPolicy(message)) => {
+                assert!(message.contains(outside), "{message}");
+                assert!(message.contains("--egress-allow-prefix"), "{message}");
+            }
+            other => panic!("{outside}: expected a refusal, got {other:?}"),
+        }
     }
 }

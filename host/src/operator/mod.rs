@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use wasm_operator_abi::{HostResponse, HttpRequest, InitInput, KubeRequest};
 
-use crate::egress::{EgressPolicy, HttpEgress};
+use crate::egress::{AdminPolicy, EgressPolicy, HttpEgress};
 use crate::kube::discovery::Discovery;
 use crate::kube::watches::{WatchGauges, WatchManager};
 use crate::metrics::{HostMetrics, OperatorLabels};
@@ -133,6 +133,8 @@ pub struct ManagerConfig {
     pub http_timeout: Duration,
     /// Largest outbound HTTP response body handed to a guest.
     pub http_max_response_bytes: usize,
+    /// The cluster admin's bounds on outbound HTTP (prefixes, non-public networks allowed).
+    pub egress: AdminPolicy,
     /// How long `unload` and `shutdown` wait for an in-flight reconcile before abandoning it.
     pub stop_deadline: Duration,
     pub reconcile_observer: Option<ReconcileObserver>,
@@ -147,6 +149,7 @@ impl Default for ManagerConfig {
         ManagerConfig {
             http_timeout: Duration::from_secs(10),
             http_max_response_bytes: 4 * 1024 * 1024,
+            egress: AdminPolicy::default(),
             stop_deadline: Duration::from_secs(10),
             reconcile_observer: None,
             host_call_observer: None,
@@ -307,6 +310,7 @@ impl OperatorManager {
             allow_prefixes: spec.allow_http.clone(),
             default_timeout: self.inner.config.http_timeout,
             max_response_bytes: self.inner.config.http_max_response_bytes,
+            admin: self.inner.config.egress.clone(),
         }) {
             Ok(egress) => egress,
             Err(error) => {

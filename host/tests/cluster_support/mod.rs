@@ -14,6 +14,7 @@ use k8s_openapi::ByteString;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
+pub use wasm_operator::cluster::source::SourceLimits;
 use wasm_operator::cluster::{
     ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings, WasmOperator,
 };
@@ -373,6 +374,29 @@ impl InProcessHost {
         modules_dir: Option<std::path::PathBuf>,
         manager_config: ManagerConfig,
     ) -> InProcessHost {
+        Self::start_with_sources(
+            controller,
+            lease,
+            modules_dir,
+            manager_config,
+            // Test registries and module servers are on loopback, denied by default.
+            SourceLimits {
+                allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+                ..SourceLimits::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`start_with_controller`](Self::start_with_controller), with module fetches bounded
+    /// by `sources`.
+    pub async fn start_with_sources(
+        controller: ControllerSettings,
+        lease: Option<LeaseSettings>,
+        modules_dir: Option<std::path::PathBuf>,
+        manager_config: ManagerConfig,
+        sources: SourceLimits,
+    ) -> InProcessHost {
         let config = control_plane().config().await;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: module_cache_dir(),
@@ -390,6 +414,7 @@ impl InProcessHost {
             controller,
             lease,
             modules_dir,
+            sources,
         };
         let host = ClusterHost::new(runtime, config, metrics.clone(), manager_config, settings)
             .expect("building the cluster host");

@@ -10,6 +10,7 @@ use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::ApiResource;
 use kube::Client;
 use serde_json::{json, Value};
+use wasm_operator::egress::AdminPolicy;
 use wasm_operator::metrics::HostMetrics;
 use wasm_operator::operator::{
     ManagerConfig, OperatorManager, OperatorSpec, ReconcileObserver, ReconcileOutcome,
@@ -158,8 +159,18 @@ fn module_cache_dir() -> std::path::PathBuf {
 }
 
 impl TestHost {
+    /// A host with the default egress policy (no non-public address reachable).
     pub async fn start() -> TestHost {
         TestHost::start_with(ManagerConfig::default()).await
+    }
+
+    /// A host whose operators' outbound HTTP is bounded by `egress`.
+    pub async fn start_with_egress(egress: AdminPolicy) -> TestHost {
+        TestHost::start_with(ManagerConfig {
+            egress,
+            ..ManagerConfig::default()
+        })
+        .await
     }
 
     /// A host whose manager uses `config` (the reconcile observer is the test's own).

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
-use super::{SourceError, SourceFetcher};
+use super::{too_large, SourceError, SourceFetcher};
 use crate::cluster::resource::ConfigMapSource;
 
 impl SourceFetcher {
@@ -44,6 +44,12 @@ impl SourceFetcher {
                 .map(String::into_bytes)
         };
         match binary.or_else(text) {
+            // The API server bounds ConfigMaps at about 1 MiB; the check keeps every source
+            // under the same admin limit should that change.
+            Some(wasm) if wasm.len() > self.limits.max_module_bytes => Err(too_large(
+                &format!("the module in ConfigMap {namespace}/{}", source.name),
+                self.limits.max_module_bytes,
+            )),
             Some(wasm) => Ok((wasm, version)),
             None => Err(SourceError::unavailable(format!(
                 "ConfigMap {namespace}/{} has no key {:?} in binaryData: \

@@ -1,8 +1,6 @@
 //! A module downloaded from an HTTP(S) URL and checked against the SHA-256 the spec pins, and
-//! the size-capped download that OCI blobs use too.
-use super::{
-    check_digest, normalise_sha256, too_large, SourceError, SourceFetcher, MAX_MODULE_BYTES,
-};
+//! the size-capped download that OCI manifests, tokens and blobs use too.
+use super::{check_digest, normalise_sha256, too_large, SourceError, SourceFetcher};
 use crate::cluster::resource::HttpSource;
 
 impl SourceFetcher {
@@ -36,37 +34,99 @@ impl SourceFetcher {
             ));
         }
         let wasm = self
-            .download(self.http.get(url.clone()), url.as_str())
+            .download_module(self.http.get(url.clone()), url.as_str())
             .await?;
         check_digest(&wasm, &expected, url.as_str())?;
         Ok(wasm)
     }
 
-    pub(super) async fn download(
+    /// Sends `request` if its address is allowed (literal hosts here, names in the resolver,
+    /// redirect hops in the client's policy); a denied address is `AddressDenied`.
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        shown: &str,
+    ) -> Result<reqwest::Response, SourceError> {
+        let request = request.build().map_err(|error| {
+            SourceError::new("InvalidSource", format!("cannot request {shown}: {error}"))
+        })?;
+        if let Err(denied) = crate::egress::check_url(&self.addresses, request.url()) {
+            return Err(address_denied(shown, &denied));
+        }
+        self.http
+            .execute(request)
+            .await
+            .map_err(|error| match crate::egress::find_denied(&error) {
+                Some(denied) => address_denied(shown, denied),
+                None => SourceError::unavailable(format!(
+                    "cannot download {shown}: {}",
+                    error_chain(&error)
+                )),
+            })
+    }
+
+    /// A module-sized download: at most the admin's module size.
+    pub(super) async fn download_module(
         &self,
         request: reqwest::RequestBuilder,
         shown: &str,
     ) -> Result<Vec<u8>, SourceError> {
-        let mut response = request.send().await.map_err(|error| {
-            SourceError::unavailable(format!("cannot download {shown}: {error}"))
-        })?;
+        let max_bytes = self.limits.max_module_bytes;
+        self.download(request, shown, max_bytes, || too_large(shown, max_bytes))
+            .await
+    }
+
+    /// The body of a successful response, refused with `oversize()` as soon as it is known to
+    /// exceed `max_bytes`: from its Content-Length before reading, or at the chunk that would
+    /// cross it. Never holds more than `max_bytes`, and allocates the declared size once.
+    pub(super) async fn download(
+        &self,
+        request: reqwest::RequestBuilder,
+        shown: &str,
+        max_bytes: usize,
+        oversize: impl Fn() -> SourceError,
+    ) -> Result<Vec<u8>, SourceError> {
+        let mut response = self.send(request, shown).await?;
         if !response.status().is_success() {
             return Err(SourceError::unavailable(format!(
                 "downloading {shown} answered {}",
                 response.status()
             )));
         }
-        let mut body = Vec::new();
+        let declared = response.content_length().unwrap_or(0);
+        if declared > max_bytes as u64 {
+            return Err(oversize());
+        }
+        let mut body = Vec::with_capacity(declared as usize);
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|error| SourceError::unavailable(format!("downloading {shown}: {error}")))?
         {
-            if body.len() + chunk.len() > MAX_MODULE_BYTES {
-                return Err(too_large(shown));
+            if body.len() + chunk.len() > max_bytes {
+                return Err(oversize());
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
+}
+
+fn address_denied(shown: &str, denied: &crate::egress::DeniedAddress) -> SourceError {
+    SourceError::new("AddressDenied", format!("{shown} refused: {denied}"))
+}
+
+/// An error and its causes on one line (reqwest's own message rarely says what failed).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }

@@ -3,20 +3,58 @@
 //! (distribution API over plain HTTP(S), [`oci`]), or a file under the host's modules
 //! directory ([`path`]). This module owns what they share: the fetcher, the dispatch on the
 //! source set, the size cap and the digest checks. Every failure says what to fix.
+//!
+//! Tenants choose the URLs, so every fetch is bounded ([`SourceLimits`]): the module by an
+//! admin-set size (default 64 MiB, well inside the 512 Mi pod with the compiled module and
+//! transient copies), OCI tokens and manifests by [`MAX_METADATA_BYTES`], all read chunk by
+//! chunk so an oversized body is refused before it is held; and the whole fetch by a timeout,
+//! because the controller fetches one WasmOperator at a time and a URL that accepts and never
+//! answers would otherwise stall every other one. File sources are read off the async runtime.
 mod configmap;
 mod http;
 mod oci;
 mod path;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::resource::ModuleSource;
+use crate::egress::{AddressPolicy, Network};
 
-/// Modules above this size are refused (real operator modules are a few MiB).
-pub const MAX_MODULE_BYTES: usize = 256 << 20;
+/// Default for [`SourceLimits::max_module_bytes`] (real operator modules are a few MiB).
+pub const DEFAULT_MAX_MODULE_BYTES: usize = 64 << 20;
+
+/// Default for [`SourceLimits::fetch_timeout`].
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// OCI registry tokens and manifests above this size are refused (real ones are a few KiB).
+pub const MAX_METADATA_BYTES: usize = 1 << 20;
+
+/// The cluster admin's bounds on module fetches (`--max-module-size`, `--module-fetch-timeout`,
+/// and `--egress-allow-network`, shared with operators' outbound HTTP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLimits {
+    /// Largest module accepted from any source, in bytes.
+    pub max_module_bytes: usize,
+    /// Longest one WasmOperator's fetch may take, all requests included.
+    pub fetch_timeout: Duration,
+    /// Non-public networks module URLs may reach; every other non-public address is refused,
+    /// as for operators' HTTP, since the tenant chooses the URL and the host fetches it.
+    pub allowed_networks: Vec<Network>,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits {
+            max_module_bytes: DEFAULT_MAX_MODULE_BYTES,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            allowed_networks: Vec::new(),
+        }
+    }
+}
 
 /// A module as fetched, before validation.
 pub struct FetchedModule {
@@ -57,13 +95,22 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 pub struct SourceFetcher {
     client: kube::Client,
     http: reqwest::Client,
+    addresses: Arc<AddressPolicy>,
     modules_dir: Option<PathBuf>,
+    limits: SourceLimits,
 }
 
 impl SourceFetcher {
-    pub fn new(client: kube::Client, modules_dir: Option<PathBuf>) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+    pub fn new(
+        client: kube::Client,
+        modules_dir: Option<PathBuf>,
+        limits: SourceLimits,
+    ) -> Result<Self, String> {
+        let addresses = Arc::new(AddressPolicy {
+            allowed: limits.allowed_networks.clone(),
+        });
+        let http = crate::egress::guarded_client_builder(addresses.clone())
+            .connect_timeout(limits.fetch_timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|error| {
                 format!("cannot build the HTTP client for module downloads: {error}")
@@ -71,12 +118,33 @@ impl SourceFetcher {
         Ok(SourceFetcher {
             client,
             http,
+            addresses,
             modules_dir,
+            limits,
         })
     }
 
-    /// The module of a WasmOperator in `namespace`.
+    /// The module of a WasmOperator in `namespace`, or an error once
+    /// [`SourceLimits::fetch_timeout`] has passed.
     pub async fn fetch(
+        &self,
+        namespace: &str,
+        source: &ModuleSource,
+    ) -> Result<FetchedModule, SourceError> {
+        let timeout = self.limits.fetch_timeout;
+        match tokio::time::timeout(timeout, self.fetch_unbounded(namespace, source)).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::unavailable(format!(
+                "fetching the module from {} did not finish within {}: the source is slow or \
+                 not answering; check it is reachable from the host, or ask the cluster admin \
+                 to raise --module-fetch-timeout",
+                describe(source),
+                humantime(timeout)
+            ))),
+        }
+    }
+
+    async fn fetch_unbounded(
         &self,
         namespace: &str,
         source: &ModuleSource,
@@ -104,7 +172,7 @@ impl SourceFetcher {
         } else if let Some(oci) = &source.oci {
             (self.oci(oci).await?, None)
         } else if let Some(path) = &source.path {
-            (self.path(path)?, None)
+            (self.path(path).await?, None)
         } else {
             unreachable!("exactly one source is set")
         };
@@ -116,11 +184,44 @@ impl SourceFetcher {
     }
 }
 
-fn too_large(shown: &str) -> SourceError {
+/// What a source points at, for messages.
+fn describe(source: &ModuleSource) -> String {
+    if let Some(config_map) = &source.config_map {
+        format!("ConfigMap {}", config_map.name)
+    } else if let Some(http) = &source.http {
+        http.url.clone()
+    } else if let Some(oci) = &source.oci {
+        oci.reference.clone()
+    } else if let Some(path) = &source.path {
+        format!("path {path}")
+    } else {
+        "an unset source".to_owned()
+    }
+}
+
+fn humantime(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+fn too_large(shown: &str, max_bytes: usize) -> SourceError {
     SourceError::unavailable(format!(
-        "{shown} is larger than {} MiB, which no operator module should be",
-        MAX_MODULE_BYTES >> 20
+        "{shown} is larger than {}, the largest the host accepts; if the module really is \
+         this large, ask the cluster admin to raise --max-module-size",
+        size_text(max_bytes)
     ))
+}
+
+/// `64 MiB`, `1 MiB`, or bytes when not a whole number of MiB.
+fn size_text(bytes: usize) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// Lower-case hex of a `sha256` field, accepting a `sha256:` prefix.
@@ -146,7 +247,10 @@ fn check_digest(bytes: &[u8], expected_hex: &str, shown: &str) -> Result<(), Sou
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit_tests {
     use super::*;
 
     #[test]

@@ -2,7 +2,7 @@
 //! wasm layer, anonymous bearer tokens, and the blob checked against its digest.
 use serde::Deserialize;
 
-use super::{check_digest, normalise_sha256, SourceError, SourceFetcher};
+use super::{check_digest, normalise_sha256, SourceError, SourceFetcher, MAX_METADATA_BYTES};
 use crate::cluster::resource::OciSource;
 
 impl SourceFetcher {
@@ -27,7 +27,14 @@ impl SourceFetcher {
             }
             request
         };
-        let manifest_bytes = self.download(request(&manifest_url), &manifest_url).await?;
+        let manifest_bytes = self
+            .download(
+                request(&manifest_url),
+                &manifest_url,
+                MAX_METADATA_BYTES,
+                || metadata_too_large("manifest", &manifest_url),
+            )
+            .await?;
         if let Some(pinned) = reference.reference.strip_prefix("sha256:") {
             check_digest(&manifest_bytes, pinned, &manifest_url)?;
         }
@@ -52,7 +59,7 @@ impl SourceFetcher {
             ))
         })?;
         let blob_url = format!("{base}/blobs/{}", layer.digest);
-        let wasm = self.download(request(&blob_url), &blob_url).await?;
+        let wasm = self.download_module(request(&blob_url), &blob_url).await?;
         check_digest(&wasm, expected, &blob_url)?;
         Ok(wasm)
     }
@@ -60,9 +67,9 @@ impl SourceFetcher {
     /// An anonymous bearer token when the registry asks for one (the distribution token flow);
     /// `None` when it answers without authentication.
     async fn registry_token(&self, manifest_url: &str) -> Result<Option<String>, SourceError> {
-        let response = self.http.head(manifest_url).send().await.map_err(|error| {
-            SourceError::unavailable(format!("cannot reach {manifest_url}: {error}"))
-        })?;
+        let response = self
+            .send(self.http.head(manifest_url), manifest_url)
+            .await?;
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(None);
         }
@@ -92,23 +99,28 @@ impl SourceFetcher {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let token: Token = self
-            .http
-            .get(&realm)
-            .query(&query)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|error| {
-                SourceError::unavailable(format!("registry token from {realm}: {error}"))
-            })?
-            .json()
-            .await
-            .map_err(|error| {
-                SourceError::unavailable(format!("registry token from {realm}: {error}"))
-            })?;
+        let shown = format!("the registry token from {realm}");
+        let body = self
+            .download(
+                self.http.get(&realm).query(&query),
+                &shown,
+                MAX_METADATA_BYTES,
+                || metadata_too_large("token", &realm),
+            )
+            .await?;
+        let token: Token = serde_json::from_slice(&body).map_err(|error| {
+            SourceError::unavailable(format!("{shown} is not a token response: {error}"))
+        })?;
         Ok(token.token.or(token.access_token))
     }
+}
+
+fn metadata_too_large(what: &str, url: &str) -> SourceError {
+    SourceError::unavailable(format!(
+        "the registry {what} from {url} is larger than {} KiB, which no real registry sends; \
+         check the reference points at an OCI registry",
+        MAX_METADATA_BYTES >> 10
+    ))
 }
 
 /// `registry[:port]/repository[:tag|@sha256:<hex>]`.
