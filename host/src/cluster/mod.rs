@@ -22,7 +22,7 @@ use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager};
 use crate::runtime::Runtime;
 
-pub use controller::{operator_name, ControllerSettings};
+pub use controller::{operator_name, ControllerSettings, TenantMaxima};
 pub use leader::LeaseSettings;
 pub use resource::{WasmOperator, WasmOperatorSpec, WasmOperatorStatus};
 

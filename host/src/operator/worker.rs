@@ -82,6 +82,18 @@ impl Worker {
                 return;
             }
         };
+        // Checked before any watch is opened: nothing its identity may not read reaches it.
+        if let Some(refused) = self.services.registration_refused(&registration).await {
+            let reason = format!("its registration cannot be served: {refused}");
+            self.board.set(
+                &self.name,
+                OperatorState::Failed {
+                    reason: reason.clone(),
+                },
+            );
+            let _ = ready.send(Err(reason));
+            return;
+        }
         let watches =
             match registration::subscribe(&self.watches, &registration, self.queue.clone()).await {
                 Ok(watches) => watches,

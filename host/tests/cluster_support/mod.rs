@@ -334,11 +334,13 @@ fn module_cache_dir() -> std::path::PathBuf {
 pub fn controller_settings(namespace: &str, identity: &str) -> ControllerSettings {
     ControllerSettings {
         namespace: Some(namespace.into()),
+        selector: None,
         identity: identity.into(),
         limits: InstanceLimits {
             max_memory_bytes: 64 << 20,
             call_deadline: Duration::from_secs(5),
         },
+        maxima: Default::default(),
         backoff: BackoffConfig {
             base: Duration::from_millis(50),
             max: Duration::from_secs(2),

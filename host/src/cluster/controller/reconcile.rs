@@ -35,8 +35,27 @@ impl Controller {
         };
         let generation = object.metadata.generation;
         let known_version = self.source_version(key, &object);
+        let operator = operator_name(&key.0, &key.1);
+        if let Some(holder) = self
+            .operators
+            .get(&operator)
+            .filter(|holder| *holder != key)
+        {
+            // Defence in depth: never let a second WasmOperator drive (reload, unload) the
+            // operator of another one, whatever the naming scheme produces.
+            let message = format!(
+                "the host operator name {operator:?} is already used by WasmOperator {}/{}; \
+                 rename this WasmOperator",
+                holder.0, holder.1
+            );
+            tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "{message}");
+            self.writer
+                .event(&object, true, "NameCollision", &message)
+                .await;
+            return;
+        }
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
-            operator: operator_name(&key.0, &key.1),
+            operator,
             attempted: None,
             running: None,
             problem: None,
@@ -68,11 +87,17 @@ impl Controller {
                         ),
                         None => ("Loaded", format!("loaded module {}", running.digest)),
                     };
+                    let clamped = running.notes.join("; ");
                     entry.running = Some(running);
                     entry.problem = None;
                     entry.last_warning = None;
                     self.counter.reset(&operator);
                     self.writer.event(&object, false, reason, &note).await;
+                    if !clamped.is_empty() {
+                        self.writer
+                            .event(&object, true, "LimitsClamped", &clamped)
+                            .await;
+                    }
                 }
                 Err(problem) => {
                     // A load failure leaves nothing running; a fetch or validation failure
@@ -130,7 +155,7 @@ impl Controller {
                     error.to_string().replace('\n', "; ")
                 ),
             })?;
-            let spec = self.operator_spec(namespace, operator, object, fetched.wasm)?;
+            let (spec, notes) = self.operator_spec(namespace, operator, object, fetched.wasm)?;
             let result = if self.manager.state(operator).is_some() {
                 self.manager.reload(spec).await
             } else {
@@ -147,6 +172,7 @@ impl Controller {
                     .iter()
                     .map(|capability| capability.as_str().to_string())
                     .collect(),
+                notes,
             })
         }
         .await;
