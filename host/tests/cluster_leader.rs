@@ -297,6 +297,7 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
     grant_host_rbac(&client, ns).await;
     create_service_account(&client, ns, "webapp").await;
     grant(&client, ns, "webapp", ns, "webapp", webapp_rules(true)).await;
+    grant_reads_everywhere(&client, ns, "webapp", WEBAPP_READS).await;
     grant(
         &client,
         &registry.name,
