@@ -390,7 +390,7 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
     })
     .await;
     let handover = killed_at.elapsed();
-    // Expired after LEASE_DURATION at most, noticed within one retry period (a third of it).
+    // Expired after LEASE_DURATION at most, noticed within one retry period (a fifth of it).
     assert!(
         handover <= LEASE_DURATION + LEASE_DURATION / 3 + Duration::from_secs(1),
         "handover took {handover:?}"

@@ -302,7 +302,8 @@ async fn absurd_limits_run_clamped_and_the_status_says_so() {
 /// A tenant whose ServiceAccount may not read ConfigMaps registers `for: v1/ConfigMap` in all
 /// namespaces, which the host's own watch could serve: it must be refused (Failed, a message
 /// and an Event naming the kind, the namespaces and the verb) and never receive another
-/// namespace's ConfigMap; once RBAC grants the reads, the retry runs it.
+/// namespace's ConfigMap; once RBAC grants the reads, the retry runs it; once they are revoked
+/// it is stopped again within the answer TTL, before anything created afterwards reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_beyond_the_service_account_is_refused_until_granted() {
     let client = control_plane().client().await;
@@ -333,7 +334,10 @@ async fn a_registration_beyond_the_service_account_is_refused_until_granted() {
         json!({
             "module": {"path": "behaviours.wasm"},
             "serviceAccountName": "tenant",
-            "config": {"registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap"}}},
+            "config": {
+                "requeueAfterMs": 200,
+                "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap"}},
+            },
         }),
     )
     .await;
@@ -398,5 +402,44 @@ async fn a_registration_beyond_the_service_account_is_refused_until_granted() {
         },
     )
     .await;
+
+    // Revoking the reads stops it within the answer TTL (2 s here): Failed again, and what is
+    // created afterwards never reaches it.
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone())
+        .delete(&format!("{ns}-tenant-reads"), &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_access(&client, ns, "tenant", ("v1", "ConfigMap"), None, false).await;
+    let failed = wait_for_wasm_operator(
+        &client,
+        ns,
+        "snoop",
+        "snoop Failed once revoked",
+        |object| phase(object) == "Failed",
+    )
+    .await;
+    let message = failed.status.unwrap().last_error.unwrap_or_default();
+    assert!(message.contains(&expected), "{message}");
+    let mut changes = host.manager.state_changes();
+    create_config_map(&client, &victim.name, "after-revoke").await;
+    let after_revoke = ObjectKey::new(Some(&victim.name), "after-revoke");
+    let mut refusals = 0;
+    wait_for("three more refused retries", PROMPTLY, || {
+        while let Ok(change) = changes.try_recv() {
+            if change.operator == operator && matches!(change.state, OperatorState::Failed { .. }) {
+                refusals += 1;
+            }
+        }
+        std::future::ready((refusals >= 3).then_some(()))
+    })
+    .await;
+    assert!(
+        !reconciled
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|record| record.operator == operator && record.key == after_revoke),
+        "a ConfigMap created after the revocation reached the guest"
+    );
     host.stop().await;
 }

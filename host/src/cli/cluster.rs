@@ -205,6 +205,7 @@ fn resolve(args: &Args) -> Result<Settings, String> {
                 backoff,
                 status_interval: flag("status-interval", parse_duration(&args.status_interval))?,
                 resync_interval: flag("resync-interval", parse_duration(&args.resync_interval))?,
+                access_ttl: crate::cluster::access::DEFAULT_TTL,
             },
             lease,
             modules_dir: args.modules_dir.clone(),

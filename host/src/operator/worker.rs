@@ -155,6 +155,15 @@ impl Worker {
             match wake {
                 Wake::Key(None) => break,
                 Wake::Key(Some(key)) => {
+                    // RBAC may have changed since load (answers are cached for a while): an
+                    // operator that may no longer read what it watches stops here.
+                    if let Some(refused) = self.services.registration_refused(&registration).await {
+                        let reason = format!("its registration cannot be served: {refused}");
+                        tracing::warn!(operator = %self.name, "{reason}");
+                        self.queue.done(&key);
+                        self.board.set(&self.name, OperatorState::Failed { reason });
+                        break;
+                    }
                     self.residency.busy(&self.name);
                     self.board.set(&self.name, OperatorState::Running);
                     let Some(instance) = self.make_resident(&mut slot, &registration).await else {

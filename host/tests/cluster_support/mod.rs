@@ -476,6 +476,7 @@ pub fn controller_settings(namespace: &str, identity: &str) -> ControllerSetting
         },
         status_interval: Duration::from_millis(200),
         resync_interval: Duration::from_secs(2),
+        access_ttl: Duration::from_secs(2),
     }
 }
 

@@ -58,6 +58,9 @@ pub struct ControllerSettings {
     pub status_interval: Duration,
     /// How often failed WasmOperators are tried again.
     pub resync_interval: Duration,
+    /// How long a ServiceAccount's SubjectAccessReview answer is reused: an RBAC change
+    /// reaches its operator (cached reads, the registration check) within this period.
+    pub access_ttl: Duration,
 }
 
 pub use spec::TenantMaxima;
@@ -210,10 +213,18 @@ impl Controller {
                     }
                 }
                 _ = resync_timer.tick() => {
+                    // Failed to load, or failed while running (e.g. its ServiceAccount lost
+                    // the reads its registration needs): both are tried again.
                     let failed: Vec<Key> = self
                         .entries
                         .iter()
-                        .filter(|(_, entry)| entry.problem.is_some())
+                        .filter(|(_, entry)| {
+                            entry.problem.is_some()
+                                || matches!(
+                                    self.manager.state(&entry.operator),
+                                    Some(OperatorState::Failed { .. })
+                                )
+                        })
                         .map(|(key, _)| key.clone())
                         .collect();
                     for key in failed {

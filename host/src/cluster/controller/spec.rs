@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Controller;
 use crate::cli::run_config::{format_bytes, format_duration, parse_bytes, parse_duration};
-use crate::cluster::access::{self, ServiceAccountReadAccess};
+use crate::cluster::access::ServiceAccountReadAccess;
 use crate::cluster::identity::impersonating_client;
 use crate::cluster::resource::WasmOperator;
 use crate::cluster::status::Problem;
@@ -145,7 +145,7 @@ impl Controller {
                 self.host_client.clone(),
                 namespace,
                 service_account,
-                access::DEFAULT_TTL,
+                self.settings.access_ttl,
             ))),
         };
         Ok((spec, notes))
