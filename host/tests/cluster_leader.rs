@@ -177,6 +177,17 @@ impl HostProcess {
         server: &(String, String),
         cache: &Path,
     ) -> HostProcess {
+        Self::spawn_with_lease(identity, namespace, sa_dir, server, cache, LEASE_DURATION)
+    }
+
+    fn spawn_with_lease(
+        identity: &str,
+        namespace: &str,
+        sa_dir: &Path,
+        server: &(String, String),
+        cache: &Path,
+        lease_duration: Duration,
+    ) -> HostProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-operator"))
             .args([
                 "cluster",
@@ -186,7 +197,7 @@ impl HostProcess {
                 "hosts",
                 "--lease-duration",
             ])
-            .arg(format!("{}s", LEASE_DURATION.as_secs()))
+            .arg(format!("{}s", lease_duration.as_secs()))
             .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0"])
             .args([
                 "--status-interval",
@@ -488,12 +499,15 @@ async fn a_partitioned_leader_stops_reconciling_before_another_takes_over() {
     let through_proxy = ("127.0.0.1".to_string(), proxy.addr.port().to_string());
     let cache = dir.path().join("cache");
 
-    let mut a = HostProcess::spawn("host-a", ns, &sa_dir, &through_proxy, &cache);
+    // Longer than the other test's: the 3 s margin between the old leader's abort and the
+    // Lease's expiry must hold on a loaded machine.
+    let lease = Duration::from_secs(6);
+    let mut a = HostProcess::spawn_with_lease("host-a", ns, &sa_dir, &through_proxy, &cache, lease);
     wait_for("host-a to hold the Lease", PROMPTLY, || async {
         (lease_holder(&client, ns).await.as_deref() == Some("host-a")).then_some(())
     })
     .await;
-    let mut b = HostProcess::spawn("host-b", ns, &sa_dir, &server, &cache);
+    let mut b = HostProcess::spawn_with_lease("host-b", ns, &sa_dir, &server, &cache, lease);
     wait_for("host-b to be ready (standing by)", PROMPTLY, || async {
         b.ready().await.then_some(())
     })
@@ -580,7 +594,7 @@ async fn a_partitioned_leader_stops_reconciling_before_another_takes_over() {
     // The abort came at the renew deadline (half the lease), not at the lease's end.
     let stopped_after = aborted.duration_since(cut_at);
     assert!(
-        stopped_after < k8s_openapi::jiff::SignedDuration::try_from(LEASE_DURATION).unwrap(),
+        stopped_after < k8s_openapi::jiff::SignedDuration::try_from(lease).unwrap(),
         "host-a stopped {stopped_after:?} after the cut"
     );
     delete_cluster_bindings(&client, ns).await;

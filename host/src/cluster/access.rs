@@ -56,6 +56,12 @@ impl Answers {
         (at.elapsed() < ttl).then_some(*answer)
     }
 
+    /// The answer however old: used when a review cannot be made, so an API server hiccup
+    /// does not fail operators that were allowed (or serve ones that were not).
+    fn last(&self, key: &CacheKey) -> Option<Answer> {
+        self.entries.get(key).map(|(answer, _)| *answer)
+    }
+
     fn insert(&mut self, key: CacheKey, answer: Answer, ttl: Duration, capacity: usize) {
         if self.entries.len() >= capacity && !self.entries.contains_key(&key) {
             self.entries.retain(|_, (_, at)| at.elapsed() < ttl);
@@ -231,6 +237,10 @@ impl ServiceAccountReadAccess {
         let answer = match self.review(api_version, kind, namespace).await {
             Ok(answer) => answer,
             Err(error) => {
+                if let Some(last) = lock(&self.inner.answers).last(&key) {
+                    tracing::warn!(user = %self.inner.user, api_version, kind, "cannot check access, keeping the last answer: {error}");
+                    return Ok(last);
+                }
                 tracing::warn!(user = %self.inner.user, api_version, kind, "cannot check access, treating it as denied: {error}");
                 return Err(format!("list (the access check failed: {error})"));
             }
@@ -371,6 +381,12 @@ mod tests {
         }
         assert_eq!(answers.get(&key(9_999), ttl), Some(None));
         assert_eq!(answers.get(&key(0), ttl), None, "the oldest was evicted");
+        assert_eq!(answers.get(&key(9_999), Duration::ZERO), None, "expired");
+        assert_eq!(
+            answers.last(&key(9_999)),
+            Some(None),
+            "but kept as the last answer"
+        );
         let mut none = Answers::default();
         none.insert(key(1), None, ttl, 0);
         assert!(none.entries.is_empty());

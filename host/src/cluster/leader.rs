@@ -282,8 +282,8 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= lease.renew_deadline(), "{took:?}");
         assert!(
-            took < lease.renew_deadline() + lease.stop_margin() / 2,
-            "stepped down after {took:?}"
+            took < lease.renew_deadline() + lease.stop_margin(),
+            "stepped down after {took:?}, when others may already take over"
         );
     }
 
