@@ -3,7 +3,7 @@
 //! WasmOperator is gone, and record what happened (Events, problems for the status).
 use super::{operator_name, Controller, Entry, Key};
 use crate::cluster::resource::WasmOperator;
-use crate::cluster::status::{Problem, RunningModule};
+use crate::cluster::status::{self, Problem, RunningModule};
 use crate::operator::OperatorState;
 
 impl Controller {
@@ -30,6 +30,19 @@ impl Controller {
                 }
                 self.counter.reset(&entry.operator);
                 tracing::info!(wasmoperator = %format!("{}/{}", key.0, key.1), operator = %entry.operator, "WasmOperator deleted: operator unloaded");
+                // A WasmOperator refused for using this name may run now.
+                let waiting: Vec<Key> = self
+                    .objects
+                    .keys()
+                    .filter(|other| {
+                        !self.entries.contains_key(*other)
+                            && operator_name(&other.0, &other.1) == entry.operator
+                    })
+                    .cloned()
+                    .collect();
+                for other in waiting {
+                    Box::pin(self.sync(&other)).await;
+                }
             }
             return;
         };
@@ -49,9 +62,31 @@ impl Controller {
                 holder.0, holder.1
             );
             tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "{message}");
-            self.writer
-                .event(&object, true, "NameCollision", &message)
-                .await;
+            let problem = Problem {
+                reason: "NameCollision",
+                message,
+            };
+            let observation = status::Observation {
+                generation: object.metadata.generation,
+                running: None,
+                state: None,
+                problem: Some(&problem),
+                counts: Default::default(),
+                host: &self.settings.identity,
+            };
+            let failed = status::status(&observation, object.status.as_ref());
+            if object
+                .status
+                .as_ref()
+                .is_none_or(|written| status::differs(written, &failed))
+            {
+                self.writer
+                    .event(&object, true, problem.reason, &problem.message)
+                    .await;
+                if let Err(error) = self.writer.write(&object, &failed).await {
+                    tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "cannot write the status: {error}");
+                }
+            }
             return;
         }
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
