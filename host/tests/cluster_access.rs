@@ -96,9 +96,10 @@ async fn granted(
     .await;
 }
 
-/// A `cached: true` get by an operator is answered from the shared cache only when its
-/// ServiceAccount may list and watch the kind; otherwise it goes to the API server as the
-/// operator, where RBAC answers (here: 403, as neither account may `get` ConfigMaps).
+/// A `cached: true` get by an operator is answered from the shared cache when its
+/// ServiceAccount may list and watch the kind (here it may not `get`, so the API server would
+/// have said 403); an account that may not list and watch what it registers is not loaded at
+/// all, so it never reaches the cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watch() {
     use serde_json::json;
@@ -153,11 +154,24 @@ async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watc
             }),
         )
         .await;
-        wait_for_wasm_operator(&client, ns, name, "the operator to run", |object| {
-            phase(object) == "Idle"
-        })
-        .await;
     }
+    wait_for_wasm_operator(&client, ns, "watcher", "the operator to run", |object| {
+        phase(object) == "Idle"
+    })
+    .await;
+    // An account that may not list and watch what it registers is refused before any watch
+    // opens (the cached reads would otherwise be its registration's own cache).
+    let refused = wait_for_wasm_operator(&client, ns, "nobody", "nobody refused", |object| {
+        phase(object) == "Failed"
+    })
+    .await;
+    let message = refused.status.unwrap().last_error.unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "system:serviceaccount:{ns}:nobody may not list v1 ConfigMap in namespace {ns}"
+        )),
+        "{message}"
+    );
     let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client.clone(), ns);
     let config_map = serde_json::from_value(json!({"metadata": {"name": "probe"}})).unwrap();
@@ -188,15 +202,79 @@ async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watc
     )
     .await;
     assert!(matches!(served, HostResponse::Ok(_)), "{served:?}");
-    let refused = wait_for(
-        "nobody's cached get",
-        PROMPTLY,
-        answer_to(operator_name(ns, "nobody")),
+    assert!(
+        host.calls.of(&operator_name(ns, "nobody")).is_empty(),
+        "a refused operator made host calls"
+    );
+    host.stop().await;
+}
+
+/// A guest naming random namespaces in cached gets must not turn each into SubjectAccessReviews
+/// nor grow the answer cache without bound: cluster-wide access answers every namespace from
+/// one review, and namespaces without a cached answer are reviewed at most
+/// `MAX_NEW_NAMESPACES` per period (the rest are refused from the cache and go to the API
+/// server as the operator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_namespaces_do_not_amplify_access_reviews() {
+    use wasm_operator::cluster::access::{MAX_ANSWERS, MAX_NEW_NAMESPACES};
+
+    let client = control_plane().client().await;
+    let namespace = test_namespace(&client, "cluster-sar-flood").await;
+    let ns = namespace.name.as_str();
+    create_service_account(&client, ns, "local").await;
+    grant(
+        &client,
+        ns,
+        "local",
+        ns,
+        "local",
+        vec![rule("", &["configmaps"], &["list", "watch"])],
     )
     .await;
-    match refused {
-        HostResponse::Error(error) => assert_eq!(error.status_code(), Some(403), "{error:?}"),
-        other => panic!("served from the cache to an account that may not list: {other:?}"),
+    granted(&client, ns, "local", "ConfigMap", true).await;
+    create_service_account(&client, ns, "everywhere").await;
+    grant_cluster_wide(
+        &client,
+        ns,
+        "everywhere",
+        ns,
+        "everywhere",
+        vec![rule("", &["configmaps"], &["list", "watch"])],
+    )
+    .await;
+    wait_for_access(&client, ns, "everywhere", ("v1", "ConfigMap"), None, true).await;
+
+    let flood = 500;
+    let local =
+        ServiceAccountReadAccess::new(client.clone(), ns, "local", Duration::from_secs(600));
+    assert!(local.check("v1", "ConfigMap", Some(ns)).await);
+    for i in 0..flood {
+        let random = format!("flood-{i}");
+        assert!(!local.check("v1", "ConfigMap", Some(&random)).await);
     }
-    host.stop().await;
+    // One cluster-wide review (refused at `list`), the own namespace (list + watch), and at
+    // most MAX_NEW_NAMESPACES namespace reviews in the period, whatever the flood.
+    let sent = local.reviews_sent();
+    assert!(
+        sent <= 1 + 2 + MAX_NEW_NAMESPACES as u64,
+        "{sent} reviews for {flood} namespaces"
+    );
+    assert!(local.answers_cached() <= MAX_ANSWERS);
+    assert!(
+        local.check("v1", "ConfigMap", Some(ns)).await,
+        "the own namespace's cached answer survives the flood"
+    );
+    println!("reviews for {flood} random namespaces, namespace-scoped account: {sent}");
+
+    let everywhere =
+        ServiceAccountReadAccess::new(client.clone(), ns, "everywhere", Duration::from_secs(600));
+    for i in 0..flood {
+        let random = format!("flood-{i}");
+        assert!(everywhere.check("v1", "ConfigMap", Some(&random)).await);
+    }
+    assert_eq!(
+        everywhere.reviews_sent(),
+        2,
+        "cluster-wide list + watch answer every namespace"
+    );
 }

@@ -177,6 +177,17 @@ impl HostProcess {
         server: &(String, String),
         cache: &Path,
     ) -> HostProcess {
+        Self::spawn_with_lease(identity, namespace, sa_dir, server, cache, LEASE_DURATION)
+    }
+
+    fn spawn_with_lease(
+        identity: &str,
+        namespace: &str,
+        sa_dir: &Path,
+        server: &(String, String),
+        cache: &Path,
+        lease_duration: Duration,
+    ) -> HostProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-operator"))
             .args([
                 "cluster",
@@ -186,7 +197,7 @@ impl HostProcess {
                 "hosts",
                 "--lease-duration",
             ])
-            .arg(format!("{}s", LEASE_DURATION.as_secs()))
+            .arg(format!("{}s", lease_duration.as_secs()))
             .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0"])
             .args([
                 "--status-interval",
@@ -297,6 +308,7 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
     grant_host_rbac(&client, ns).await;
     create_service_account(&client, ns, "webapp").await;
     grant(&client, ns, "webapp", ns, "webapp", webapp_rules(true)).await;
+    grant_reads_everywhere(&client, ns, "webapp", WEBAPP_READS).await;
     grant(
         &client,
         &registry.name,
@@ -389,7 +401,7 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
     })
     .await;
     let handover = killed_at.elapsed();
-    // Expired after LEASE_DURATION at most, noticed within one retry period (a third of it).
+    // Expired after LEASE_DURATION at most, noticed within one retry period (a fifth of it).
     assert!(
         handover <= LEASE_DURATION + LEASE_DURATION / 3 + Duration::from_secs(1),
         "handover took {handover:?}"
@@ -422,5 +434,168 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
         b.drain()
     );
     assert_eq!(lease_holder(&client, ns).await, None);
+    delete_cluster_bindings(&client, ns).await;
+}
+
+/// When the line was logged (the text format starts with an RFC 3339 timestamp, possibly
+/// coloured).
+fn logged_at(line: &str) -> Option<k8s_openapi::jiff::Timestamp> {
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An ANSI escape: skip to its final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain.split_whitespace().next()?.parse().ok()
+}
+
+/// Fencing: a leader cut off from the API server (its connection goes through a proxy the test
+/// cuts) must have aborted every reconcile before another replica may take the Lease over. The
+/// operator reconciles every 200 ms from the host's cache, so a partitioned leader that kept
+/// its operators would go on reconciling; its log must show the last reconcile before it
+/// aborted, and the abort before the new leader's acquireTime (the API server's view) and
+/// before the new leader's first reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_stops_reconciling_before_another_takes_over() {
+    use cluster_support::proxy::CuttableProxy;
+    use k8s_openapi::jiff::Timestamp;
+
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let namespace = test_namespace(&client, "cluster-fence").await;
+    let ns = namespace.name.as_str();
+    create_service_account(&client, ns, "host").await;
+    grant_host_rbac(&client, ns).await;
+    grant(
+        &client,
+        ns,
+        "reads",
+        ns,
+        "default",
+        vec![rule("", &["configmaps"], &["list", "watch"])],
+    )
+    .await;
+    wait_for_access(&client, ns, "default", ("v1", "ConfigMap"), Some(ns), true).await;
+    let module = std::fs::read(wasm_operator_test_support::guest_module(
+        "test-guest-behaviours",
+    ))
+    .unwrap();
+    put_module(&client, ns, "modules", &module).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sa_dir = dir.path().join("serviceaccount");
+    std::fs::create_dir_all(&sa_dir).unwrap();
+    let server = service_account_dir(&client, ns, &sa_dir).await;
+    let upstream: std::net::SocketAddr = format!("{}:{}", server.0, server.1).parse().unwrap();
+    let proxy = CuttableProxy::start(upstream).await;
+    let through_proxy = ("127.0.0.1".to_string(), proxy.addr.port().to_string());
+    let cache = dir.path().join("cache");
+
+    // Longer than the other test's: the 3 s margin between the old leader's abort and the
+    // Lease's expiry must hold on a loaded machine.
+    let lease = Duration::from_secs(6);
+    let mut a = HostProcess::spawn_with_lease("host-a", ns, &sa_dir, &through_proxy, &cache, lease);
+    wait_for("host-a to hold the Lease", PROMPTLY, || async {
+        (lease_holder(&client, ns).await.as_deref() == Some("host-a")).then_some(())
+    })
+    .await;
+    let mut b = HostProcess::spawn_with_lease("host-b", ns, &sa_dir, &server, &cache, lease);
+    wait_for("host-b to be ready (standing by)", PROMPTLY, || async {
+        b.ready().await.then_some(())
+    })
+    .await;
+    create_wasm_operator(
+        &client,
+        ns,
+        "ticker",
+        json!({
+            "module": {"configMap": {"name": "modules", "key": "webapp.wasm"}},
+            "config": {
+                "requeueAfterMs": 200,
+                "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns}},
+            },
+        }),
+    )
+    .await;
+    let reconcile_line = |line: &str| line.contains("count=");
+    wait_for("host-a to reconcile", PROMPTLY, || {
+        let seen = {
+            a.drain();
+            a.log.iter().any(|line| reconcile_line(line))
+        };
+        std::future::ready(seen.then_some(()))
+    })
+    .await;
+
+    proxy.cut();
+    let cut_at = Timestamp::now();
+    wait_for("host-b to take the Lease over", PROMPTLY, || async {
+        (lease_holder(&client, ns).await.as_deref() == Some("host-b")).then_some(())
+    })
+    .await;
+    wait_for("host-b to reconcile", PROMPTLY, || {
+        let seen = {
+            b.drain();
+            b.log.iter().any(|line| reconcile_line(line))
+        };
+        std::future::ready(seen.then_some(()))
+    })
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
+    let acquired = leases
+        .get("hosts")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .acquire_time
+        .unwrap()
+        .0;
+
+    let log_a = a.drain();
+    let aborted = a
+        .log
+        .iter()
+        .find(|line| line.contains("every operator aborted"))
+        .and_then(|line| logged_at(line))
+        .unwrap_or_else(|| panic!("host-a never aborted its operators:\n{log_a}"));
+    let last_a = a
+        .log
+        .iter()
+        .filter(|line| reconcile_line(line))
+        .filter_map(|line| logged_at(line))
+        .max()
+        .unwrap();
+    let first_b = b
+        .log
+        .iter()
+        .filter(|line| reconcile_line(line))
+        .filter_map(|line| logged_at(line))
+        .min()
+        .unwrap();
+    eprintln!(
+        "cut {cut_at}; host-a last reconcile {last_a}, aborted {aborted}; \
+         host-b acquired {acquired}, first reconcile {first_b}"
+    );
+    assert!(last_a <= aborted, "host-a reconciled after aborting");
+    assert!(
+        aborted < acquired,
+        "host-a aborted at {aborted}, after host-b acquired the Lease at {acquired}"
+    );
+    assert!(last_a < first_b, "the two leaders' reconciles overlap");
+    // The abort came at the renew deadline (half the lease), not at the lease's end.
+    let stopped_after = aborted.duration_since(cut_at);
+    assert!(
+        stopped_after < k8s_openapi::jiff::SignedDuration::try_from(lease).unwrap(),
+        "host-a stopped {stopped_after:?} after the cut"
+    );
     delete_cluster_bindings(&client, ns).await;
 }

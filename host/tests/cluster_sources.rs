@@ -130,6 +130,8 @@ async fn modules_come_from_http_oci_and_the_modules_directory() {
     ensure_crds(&client).await;
     let namespace = test_namespace(&client, "cluster-sources").await;
     let ns = namespace.name.as_str();
+    // The empty guest watches ConfigMaps in all namespaces: its account must be allowed to.
+    grant_reads_everywhere(&client, ns, "default", EMPTY_GUEST_READS).await;
     let wasm = std::fs::read(guest_module("test-guest-empty")).unwrap();
     let served = serve(wasm.clone()).await;
     let modules = tempfile::tempdir().unwrap();

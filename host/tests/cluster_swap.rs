@@ -63,6 +63,8 @@ async fn an_idle_operator_is_swapped_out_and_back_in_with_events() {
     ensure_crds(&client).await;
     let namespace = test_namespace(&client, "cluster-swap").await;
     let ns = namespace.name.as_str();
+    // The empty guest watches ConfigMaps in all namespaces: its account must be allowed to.
+    grant_reads_everywhere(&client, ns, "default", EMPTY_GUEST_READS).await;
     let swapping = SwappingHost::start(controller_settings(ns, "test-host")).await;
     create_wasm_operator(
         &client,
@@ -166,6 +168,8 @@ async fn swaps_shorter_than_the_status_interval_are_each_reported() {
     ensure_crds(&client).await;
     let namespace = test_namespace(&client, "cluster-quick-swap").await;
     let ns = namespace.name.as_str();
+    // The empty guest watches ConfigMaps in all namespaces: its account must be allowed to.
+    grant_reads_everywhere(&client, ns, "default", EMPTY_GUEST_READS).await;
     // Statuses are refreshed much later than the swaps below happen: only the stream of state
     // changes can report them in time.
     let status_interval = Duration::from_secs(60);

@@ -71,6 +71,7 @@ async fn webapp_namespaces(
     let namespace = test_namespace(client, prefix).await;
     let registry = test_namespace(client, &format!("{prefix}-registry")).await;
     create_service_account(client, &namespace.name, "webapp").await;
+    grant_reads_everywhere(client, &namespace.name, "webapp", WEBAPP_READS).await;
     grant(
         client,
         &namespace.name,
@@ -219,6 +220,8 @@ async fn a_module_failing_validation_is_failed_in_status_and_an_event() {
     ensure_crds(&client).await;
     let namespace = test_namespace(&client, "cluster-invalid").await;
     let ns = namespace.name.as_str();
+    // The fixed module (the webapp example) watches its kinds in all namespaces.
+    grant_reads_everywhere(&client, ns, "default", WEBAPP_READS).await;
     let invalid =
         wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
             .unwrap();

@@ -13,7 +13,9 @@ use super::process::{
 use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
 use crate::cluster::identity::{host_config, pod_namespace};
 use crate::cluster::source::SourceLimits;
-use crate::cluster::{ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings};
+use crate::cluster::{
+    ClusterHost, ClusterSettings, ControllerSettings, LeaseSettings, TenantMaxima,
+};
 use crate::egress::AdminPolicy;
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, SwapConfig};
@@ -61,6 +63,18 @@ pub struct Args {
     /// Linear-memory cap of each operator, unless its WasmOperator says otherwise.
     #[arg(long, value_name = "SIZE", default_value = "64Mi")]
     pub memory_limit: String,
+    /// Largest `spec.limits.memory` a WasmOperator may set; larger ones are clamped.
+    #[arg(long, value_name = "SIZE", default_value = "256Mi")]
+    pub max_memory: String,
+    /// Largest `spec.limits.callDeadline` a WasmOperator may set; larger ones are clamped.
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub max_call_deadline: String,
+    /// Largest `spec.swap.afterIdle` a WasmOperator may set; larger ones are clamped.
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub max_swap_after_idle: String,
+    /// Run only the WasmOperators matching this label selector (e.g. to shard them over hosts).
+    #[arg(long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
     /// Retry delay after a first failed reconcile; doubles per failure.
     #[arg(long, value_name = "DURATION", default_value = "5ms")]
     pub backoff_base: String,
@@ -169,6 +183,26 @@ fn resolve(args: &Args) -> Result<Settings, String> {
         );
     }
     let egress = AdminPolicy::from_flags(&args.egress_allow_prefix, &args.egress_allow_network)?;
+    let limits = InstanceLimits {
+        call_deadline: flag("call-deadline", parse_duration(&args.call_deadline))?,
+        max_memory_bytes: parse_bytes(&args.memory_limit)
+            .map_err(|error| format!("--memory-limit: {error}"))?,
+    };
+    let maxima = TenantMaxima {
+        memory_bytes: parse_bytes(&args.max_memory)
+            .map_err(|error| format!("--max-memory: {error}"))?,
+        call_deadline: flag("max-call-deadline", parse_duration(&args.max_call_deadline))?,
+        swap_after_idle: flag(
+            "max-swap-after-idle",
+            parse_duration(&args.max_swap_after_idle),
+        )?,
+    };
+    if limits.max_memory_bytes > maxima.memory_bytes {
+        return Err("--memory-limit must be at most --max-memory".into());
+    }
+    if limits.call_deadline > maxima.call_deadline {
+        return Err("--call-deadline must be at most --max-call-deadline".into());
+    }
     Ok(Settings {
         metrics_addr: parse_socket_addr(&args.metrics_addr)?,
         cache_dir: args.cache_dir.clone().map_or_else(default_cache_dir, Ok)?,
@@ -186,15 +220,14 @@ fn resolve(args: &Args) -> Result<Settings, String> {
         cluster: ClusterSettings {
             controller: ControllerSettings {
                 namespace: args.namespace.clone(),
+                selector: args.selector.clone(),
                 identity,
-                limits: InstanceLimits {
-                    call_deadline: flag("call-deadline", parse_duration(&args.call_deadline))?,
-                    max_memory_bytes: parse_bytes(&args.memory_limit)
-                        .map_err(|error| format!("--memory-limit: {error}"))?,
-                },
+                limits,
+                maxima,
                 backoff,
                 status_interval: flag("status-interval", parse_duration(&args.status_interval))?,
                 resync_interval: flag("resync-interval", parse_duration(&args.resync_interval))?,
+                access_ttl: crate::cluster::access::DEFAULT_TTL,
             },
             lease,
             modules_dir: args.modules_dir.clone(),

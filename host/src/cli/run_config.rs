@@ -84,7 +84,23 @@ pub fn split_assignment<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a s
     }
 }
 
-/// `250ms`, `5s`, `2m`, `1h`, or a combination such as `1m30s`.
+/// The longest duration any setting can take (a year): larger values are saturated to it, so
+/// `Instant + duration` and deadline arithmetic never overflow, whatever a spec says.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest size any setting can take (1 PiB): larger values are saturated to it.
+pub const MAX_BYTES: u64 = 1 << 50;
+
+/// A run of ASCII digits as a number, saturated at `u64::MAX` (digits only: checked by callers).
+fn saturating_number(digits: &str) -> u64 {
+    digits.bytes().fold(0u64, |number, digit| {
+        number
+            .saturating_mul(10)
+            .saturating_add(u64::from(digit - b'0'))
+    })
+}
+
+/// `250ms`, `5s`, `2m`, `1h`, or a combination such as `1m30s`. Saturates at [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("{text:?} is not a duration: write e.g. 250ms, 5s, 2m or 1h");
     let mut rest = text.trim();
@@ -99,7 +115,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(invalid());
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        let number = saturating_number(&rest[..digits]);
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -111,10 +127,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(number.saturating_mul(3600)),
             _ => return Err(invalid()),
         };
-        total = total.saturating_add(unit);
+        total = total.saturating_add(unit).min(MAX_DURATION);
         rest = &rest[unit_len..];
     }
     Ok(total)
+}
+
+/// `duration` in the largest unit that writes it exactly (`90s`, `2m`, `1h`, `250ms`).
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    match millis {
+        0 => "0s".into(),
+        _ if millis % 3_600_000 == 0 => format!("{}h", millis / 3_600_000),
+        _ if millis % 60_000 == 0 => format!("{}m", millis / 60_000),
+        _ if millis % 1_000 == 0 => format!("{}s", millis / 1_000),
+        _ => format!("{millis}ms"),
+    }
+}
+
+/// `bytes` in the largest binary unit that writes it exactly (`256Mi`, `1Gi`, `1000`).
+pub fn format_bytes(bytes: u64) -> String {
+    for (unit, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
+        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }
 
 /// A swap period: a duration, or `never` (`None`).
@@ -138,19 +176,21 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
     if digits == 0 {
         return Err(invalid());
     }
-    let number: u64 = text[..digits].parse().map_err(|_| invalid())?;
+    let number = saturating_number(&text[..digits]);
     let factor: u64 = match &text[digits..] {
         "" => 1,
         "Ki" => 1 << 10,
         "Mi" => 1 << 20,
         "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
         "k" | "K" => 1_000,
         "M" => 1_000_000,
         "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
         _ => return Err(invalid()),
     };
-    let bytes = number.checked_mul(factor).ok_or_else(invalid)?;
-    usize::try_from(bytes).map_err(|_| invalid())
+    let bytes = number.saturating_mul(factor).min(MAX_BYTES);
+    Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
 }
 
 pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
@@ -175,6 +215,48 @@ pub fn allow_http_by_operator(flags: &[String]) -> Result<BTreeMap<String, Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_durations_saturate_instead_of_overflowing() {
+        for absurd in [
+            "99999999999999999h",
+            "184467440737095516150000000000000000000h",
+            "18446744073709551615s18446744073709551615s",
+            "99999999999999999999999999999ms",
+        ] {
+            let parsed = parse_duration(absurd).unwrap();
+            assert_eq!(parsed, MAX_DURATION, "{absurd}");
+            // The host adds call deadlines to the current instant: that must not panic.
+            let _ = std::time::Instant::now() + parsed;
+        }
+        assert_eq!(parse_duration("8760h").unwrap(), MAX_DURATION);
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn absurd_sizes_saturate_instead_of_overflowing() {
+        for absurd in [
+            "99999999999999999999Gi",
+            "18446744073709551615Ti",
+            "1".repeat(400).as_str(),
+        ] {
+            assert_eq!(parse_bytes(absurd).unwrap() as u64, MAX_BYTES, "{absurd}");
+        }
+        assert_eq!(parse_bytes("4Gi").unwrap(), 4 << 30);
+        assert!(parse_bytes("4Ei").is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations_format_in_their_largest_exact_unit() {
+        assert_eq!(format_bytes(256 << 20), "256Mi");
+        assert_eq!(format_bytes(1 << 30), "1Gi");
+        assert_eq!(format_bytes(1000), "1000");
+        assert_eq!(format_duration(Duration::from_secs(60)), "1m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(MAX_DURATION), "8760h");
+    }
 
     #[test]
     fn durations_accept_the_usual_units() {

@@ -32,9 +32,10 @@ impl ReconcileCounter {
                     ReconcileOutcome::Succeeded { .. } => entry.succeeded += 1,
                     ReconcileOutcome::Failed { reason, message } => {
                         entry.failed += 1;
-                        entry.last_error = Some(format!(
-                            "reconcile {} failed ({reason}): {message}",
-                            record.key
+                        // Kept as the status will show it: the guest's text, bounded.
+                        entry.last_error = Some(super::status::truncate_utf8(
+                            &format!("reconcile {} failed ({reason}): {message}", record.key),
+                            super::status::MAX_MESSAGE_BYTES,
                         ));
                     }
                 }

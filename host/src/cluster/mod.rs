@@ -22,7 +22,7 @@ use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager};
 use crate::runtime::Runtime;
 
-pub use controller::{operator_name, ControllerSettings};
+pub use controller::{operator_name, ControllerSettings, TenantMaxima};
 pub use leader::LeaseSettings;
 pub use resource::{WasmOperator, WasmOperatorSpec, WasmOperatorStatus};
 
@@ -92,9 +92,10 @@ impl ClusterHost {
             self.settings.sources.clone(),
         )?;
         loop {
+            let mut acquired_at = std::time::Instant::now();
             if let Some(elector) = &elector {
                 tokio::select! {
-                    _ = elector.acquire() => {}
+                    at = elector.acquire() => acquired_at = at,
                     _ = &mut shutdown => return Ok(()),
                 }
             }
@@ -107,7 +108,7 @@ impl ClusterHost {
             )?;
             let keep_leading = async {
                 match &elector {
-                    Some(elector) => elector.keep_leading().await,
+                    Some(elector) => elector.keep_leading(acquired_at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -116,8 +117,19 @@ impl ClusterHost {
                 _ = keep_leading => false,
                 _ = &mut shutdown => true,
             };
-            // No operator may keep running once another replica can take over.
-            self.manager.shutdown().await;
+            if shutting_down {
+                // Still the leader: in-flight reconciles may finish within the stop deadline.
+                self.manager.shutdown().await;
+            } else {
+                // Another replica may take over once the stop margin has passed: nothing may
+                // finish gracefully (fencing), every reconcile is abandoned now.
+                let started = std::time::Instant::now();
+                self.manager.abort_all().await;
+                tracing::warn!(
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "leadership lost: every operator aborted"
+                );
+            }
             if shutting_down {
                 if let Some(elector) = &elector {
                     elector.release().await;

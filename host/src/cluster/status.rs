@@ -13,8 +13,29 @@ use super::counts::OperatorCounts;
 use super::resource::{ReconcileCounts, WasmOperator, WasmOperatorStatus};
 use crate::operator::OperatorState;
 
-/// Event notes are capped at 1 kB by the API server.
-const MAX_NOTE_BYTES: usize = 1000;
+/// Event notes are capped at 1024 bytes by the API server.
+pub const MAX_NOTE_BYTES: usize = 1024;
+
+/// Longest `status.lastError` and condition message written. Guest-controlled text (a
+/// reconcile error, an init failure) ends up there; the API server caps condition messages at
+/// 32768 bytes and the whole object at about 1.5 MB, and a status is for people to read.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes on a UTF-8 character boundary, ending in `…` when cut.
+pub fn truncate_utf8(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    const MARK: &str = "…";
+    let mut end = max.saturating_sub(MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if max < MARK.len() {
+        return String::new();
+    }
+    format!("{}{MARK}", &text[..end])
+}
 
 /// A reason the desired module is not the one running: `reason` is CamelCase.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +49,9 @@ pub struct Problem {
 pub struct RunningModule {
     pub digest: String,
     pub capabilities: Vec<String>,
+    /// What the host changed from the spec (limits clamped to the host's maxima), shown in the
+    /// ModuleAccepted condition.
+    pub notes: Vec<String>,
 }
 
 /// Everything the status is made of.
@@ -90,10 +114,19 @@ pub fn status(
     };
     let accepted = match (observation.problem, observation.running) {
         (Some(problem), _) => (false, problem.reason, problem.message.clone()),
-        (None, Some(running)) => (
+        (None, Some(running)) if running.notes.is_empty() => (
             true,
             "Accepted",
             format!("module {} is running", running.digest),
+        ),
+        (None, Some(running)) => (
+            true,
+            "LimitsClamped",
+            format!(
+                "module {} is running; {}",
+                running.digest,
+                running.notes.join("; ")
+            ),
         ),
         (None, None) => (
             false,
@@ -130,7 +163,7 @@ pub fn status(
             succeeded: observation.counts.succeeded,
             failed: observation.counts.failed,
         }),
-        last_error,
+        last_error: last_error.map(|text| truncate_utf8(&text, MAX_MESSAGE_BYTES)),
         host: Some(observation.host.to_string()),
         conditions,
     }
@@ -152,7 +185,7 @@ fn condition(
         type_: type_.into(),
         status: status.into(),
         reason: reason.into(),
-        message,
+        message: truncate_utf8(&message, MAX_MESSAGE_BYTES),
         observed_generation: generation,
         last_transition_time,
     }
@@ -223,14 +256,7 @@ impl StatusWriter {
 
     /// Records an Event about `object`; failures are logged, never fatal.
     pub async fn event(&self, object: &WasmOperator, warning: bool, reason: &str, note: &str) {
-        let mut note = note.to_string();
-        if note.len() > MAX_NOTE_BYTES {
-            let mut end = MAX_NOTE_BYTES;
-            while !note.is_char_boundary(end) {
-                end -= 1;
-            }
-            note.truncate(end);
-        }
+        let note = truncate_utf8(note, MAX_NOTE_BYTES);
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -244,6 +270,55 @@ impl StatusWriter {
         };
         if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(wasmoperator = %object.name_any(), reason, "cannot record an Event: {error}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters_within_the_limit() {
+        // 3-byte and 4-byte characters straddling every possible cut.
+        for text in [
+            "€".repeat(2000),
+            "😀".repeat(1000),
+            format!("a{}", "€".repeat(500)),
+        ] {
+            for max in [MAX_NOTE_BYTES, MAX_MESSAGE_BYTES, 1023, 1025, 5, 4, 3, 2, 0] {
+                let cut = truncate_utf8(&text, max);
+                assert!(cut.len() <= max, "{} > {max}", cut.len());
+                if max >= 3 && text.len() > max {
+                    assert!(cut.ends_with('…'));
+                }
+                assert!(text.starts_with(cut.trim_end_matches('…')));
+            }
+        }
+        assert_eq!(truncate_utf8("short", 1024), "short");
+        assert_eq!(truncate_utf8("€€€", 9), "€€€");
+    }
+
+    #[test]
+    fn guest_text_in_the_status_is_bounded() {
+        let huge = "é".repeat(100_000);
+        let observation = Observation {
+            generation: Some(1),
+            running: None,
+            state: Some(OperatorState::Failed {
+                reason: huge.clone(),
+            }),
+            problem: None,
+            counts: OperatorCounts {
+                last_error: Some(huge),
+                ..Default::default()
+            },
+            host: "h",
+        };
+        let status = status(&observation, None);
+        assert!(status.last_error.unwrap().len() <= MAX_MESSAGE_BYTES);
+        for condition in status.conditions {
+            assert!(condition.message.len() <= MAX_MESSAGE_BYTES);
         }
     }
 }

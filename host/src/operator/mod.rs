@@ -484,6 +484,27 @@ impl OperatorManager {
             })
     }
 
+    /// Stops every operator at once, abandoning in-flight reconciles instead of letting them
+    /// finish (for a replica that lost leadership: another may take over any moment).
+    /// Returns once every operator's task has ended.
+    pub async fn abort_all(&self) {
+        for (name, _) in self.inner.board.all() {
+            self.inner.board.remove(&name);
+        }
+        let handles: Vec<(String, OperatorHandle)> = self.handles().drain().collect();
+        for (_, handle) in &handles {
+            let _ = handle.stop.send(true);
+            handle.queue.shut_down();
+            handle.task.abort();
+        }
+        for (name, handle) in handles {
+            let _ = handle.task.await;
+            self.inner.residency.remove(&name);
+            self.inner.metrics.forget_operator(&name);
+            tracing::info!(operator = %name, "operator aborted");
+        }
+    }
+
     /// Unloads every operator, letting in-flight reconciles finish within the stop deadline.
     pub async fn shutdown(&self) {
         let names: Vec<String> = self

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use wasm_operator_abi::{HostResponse, HttpRequest, KubeRequest, LogLevel, LogRecord};
+use wasm_operator_abi::{
+    HostResponse, HttpRequest, KubeRequest, LogLevel, LogRecord, Registration,
+};
 
 use crate::egress::HttpEgress;
 use crate::kube::discovery::Discovery;
@@ -30,6 +32,23 @@ pub trait ReadAccess: Send + Sync {
         kind: &str,
         namespace: Option<&str>,
     ) -> BoxFuture<'static, bool>;
+
+    /// The verb the identity lacks to list and watch `kind` in `namespace` (`None` = all
+    /// namespaces), or `None` when it may do both.
+    fn missing_verb(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> BoxFuture<'static, Option<String>> {
+        let allowed = self.may_list_watch(api_version, kind, namespace);
+        async move { (!allowed.await).then(|| "list and watch".to_string()) }.boxed()
+    }
+
+    /// Who the answers are about, for messages.
+    fn identity(&self) -> String {
+        "the operator's identity".into()
+    }
 }
 
 pub(crate) struct OperatorServices {
@@ -103,6 +122,36 @@ impl OperatorServices {
             record.response
         }
         .boxed()
+    }
+
+    /// Why the operator may not be given what `registration` asks for: a watch of a kind and
+    /// namespace its identity may not list and watch (the events and the `for` objects would
+    /// hand it what it cannot read). `None` when it may, or when reads are not gated.
+    pub async fn registration_refused(&self, registration: &Registration) -> Option<String> {
+        let access = self.read_access.as_ref()?;
+        let specs = std::iter::once(&registration.for_)
+            .chain(&registration.owns)
+            .chain(registration.watches.iter().map(|watch| &watch.spec));
+        for spec in specs {
+            let namespace = spec.namespace.as_deref().filter(|ns| !ns.is_empty());
+            if let Some(verb) = access
+                .missing_verb(&spec.api_version, &spec.kind, namespace)
+                .await
+            {
+                let place = match namespace {
+                    Some(namespace) => format!("in namespace {namespace}"),
+                    None => "in all namespaces (cluster-wide)".into(),
+                };
+                return Some(format!(
+                    "{} may not {verb} {} {} {place}, which its registration watches; \
+                     grant it list and watch there (RBAC), or register a narrower watch",
+                    access.identity(),
+                    spec.api_version,
+                    spec.kind
+                ));
+            }
+        }
+        None
     }
 
     pub fn set_watches(&self, watches: Vec<Arc<Subscription>>) {

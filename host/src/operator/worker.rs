@@ -80,8 +80,17 @@ impl Worker {
         let Some((instance, registration)) = self.start_with_retries(&mut ready).await else {
             return; // stopped while init was failing
         };
-        if let Err(error) = registration::check_limits(&registration, &self.registration_limits) {
-            let reason = format!("its registration exceeds a host limit: {error}");
+        // Checked before any watch is opened: nothing beyond the host's limits or what its
+        // identity may read reaches it.
+        let refused = match registration::check_limits(&registration, &self.registration_limits) {
+            Err(error) => Some(format!("its registration exceeds a host limit: {error}")),
+            Ok(()) => self
+                .services
+                .registration_refused(&registration)
+                .await
+                .map(|refused| format!("its registration cannot be served: {refused}")),
+        };
+        if let Some(reason) = refused {
             self.board.set(
                 &self.name,
                 OperatorState::Failed {
@@ -204,6 +213,15 @@ impl Worker {
             match wake {
                 Wake::Key(None) => break,
                 Wake::Key(Some(key)) => {
+                    // RBAC may have changed since load (answers are cached for a while): an
+                    // operator that may no longer read what it watches stops here.
+                    if let Some(refused) = self.services.registration_refused(&registration).await {
+                        let reason = format!("its registration cannot be served: {refused}");
+                        tracing::warn!(operator = %self.name, "{reason}");
+                        self.queue.done(&key);
+                        self.board.set(&self.name, OperatorState::Failed { reason });
+                        break;
+                    }
                     self.residency.busy(&self.name);
                     self.board.set(&self.name, OperatorState::Running);
                     let Some(instance) = self.make_resident(&mut slot, &registration).await else {

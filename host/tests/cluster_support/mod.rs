@@ -3,13 +3,19 @@
 //! scoped to the test's namespace, and what it observed (reconciles, host calls).
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::ByteString;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -152,6 +158,129 @@ pub async fn grant(
         .await
         .unwrap();
 }
+
+/// Grants ServiceAccount `sa_namespace/sa` the `rules` in every namespace (ClusterRole +
+/// ClusterRoleBinding named `<owner>-<role>`). Both are owned by Namespace `owner`, so the
+/// garbage collector removes them with the test's namespace.
+pub async fn grant_cluster_wide(
+    client: &Client,
+    owner: &str,
+    role: &str,
+    sa_namespace: &str,
+    sa: &str,
+    rules: Vec<PolicyRule>,
+) {
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(owner)
+        .await
+        .unwrap();
+    let name = format!("{owner}-{role}");
+    let metadata = ObjectMeta {
+        name: Some(name.clone()),
+        owner_references: Some(vec![OwnerReference {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: owner.into(),
+            uid: namespace.metadata.uid.unwrap(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    Api::<ClusterRole>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &ClusterRole {
+                metadata: metadata.clone(),
+                rules: Some(rules),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &ClusterRoleBinding {
+                metadata,
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "ClusterRole".into(),
+                    name,
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: sa.into(),
+                    namespace: Some(sa_namespace.into()),
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// Waits until the API server's authorizer lets `sa_namespace/sa` list and watch `kind`
+/// (`namespace`: `None` = all namespaces) as `allowed` says: RBAC objects take effect through
+/// the authorizer's own watch.
+pub async fn wait_for_access(
+    client: &Client,
+    sa_namespace: &str,
+    sa: &str,
+    (api_version, kind): (&str, &str),
+    namespace: Option<&str>,
+    allowed: bool,
+) {
+    use wasm_operator::cluster::access::ServiceAccountReadAccess;
+    let fresh = ServiceAccountReadAccess::new(client.clone(), sa_namespace, sa, Duration::ZERO);
+    wait_for(
+        &format!("{sa_namespace}/{sa} list+watch of {kind} allowed={allowed}"),
+        PROMPTLY,
+        || async { (fresh.check(api_version, kind, namespace).await == allowed).then_some(()) },
+    )
+    .await;
+}
+
+/// Lets `namespace/sa` list and watch `kinds` (`(group, plural, apiVersion, Kind)`) in every
+/// namespace, as an operator registering all-namespace watches of them needs, and waits until
+/// the authorizer agrees.
+pub async fn grant_reads_everywhere(
+    client: &Client,
+    namespace: &str,
+    sa: &str,
+    kinds: &[(&str, &str, &str, &str)],
+) {
+    let rules = kinds
+        .iter()
+        .map(|(group, plural, _, _)| rule(group, &[plural], &["list", "watch"]))
+        .collect();
+    grant_cluster_wide(
+        client,
+        namespace,
+        &format!("{sa}-reads"),
+        namespace,
+        sa,
+        rules,
+    )
+    .await;
+    for (_, _, api_version, kind) in kinds {
+        wait_for_access(client, namespace, sa, (api_version, kind), None, true).await;
+    }
+}
+
+/// What the empty test guest registers: ConfigMaps in all namespaces.
+pub const EMPTY_GUEST_READS: &[(&str, &str, &str, &str)] = &[("", "configmaps", "v1", "ConfigMap")];
+
+/// What the webapp example registers: WebApps, Deployments and Services in all namespaces.
+pub const WEBAPP_READS: &[(&str, &str, &str, &str)] = &[
+    (
+        "demo.wasm-operator.dev",
+        "webapps",
+        "demo.wasm-operator.dev/v1alpha1",
+        "WebApp",
+    ),
+    ("apps", "deployments", "apps/v1", "Deployment"),
+    ("", "services", "v1", "Service"),
+];
 
 /// What the webapp example needs in its own namespace (`writes` = may it write WebApps).
 pub fn webapp_rules(writes: bool) -> Vec<PolicyRule> {
@@ -335,17 +464,20 @@ fn module_cache_dir() -> std::path::PathBuf {
 pub fn controller_settings(namespace: &str, identity: &str) -> ControllerSettings {
     ControllerSettings {
         namespace: Some(namespace.into()),
+        selector: None,
         identity: identity.into(),
         limits: InstanceLimits {
             max_memory_bytes: 64 << 20,
             call_deadline: Duration::from_secs(5),
         },
+        maxima: Default::default(),
         backoff: BackoffConfig {
             base: Duration::from_millis(50),
             max: Duration::from_secs(2),
         },
         status_interval: Duration::from_millis(200),
         resync_interval: Duration::from_secs(2),
+        access_ttl: Duration::from_secs(2),
     }
 }
 

@@ -45,28 +45,66 @@ pub struct ControllerSettings {
     pub namespace: Option<String>,
     /// This host's identity, written to `status.host` and Events.
     pub identity: String,
+    /// Only WasmOperators matching this label selector (e.g. to shard tenants over hosts, or
+    /// to keep tests apart); `None` = all of them in scope.
+    pub selector: Option<String>,
     /// Limits of operators whose WasmOperator does not set them.
     pub limits: InstanceLimits,
+    /// The most a WasmOperator may ask for; larger values are clamped (and the status says so).
+    pub maxima: TenantMaxima,
     pub backoff: BackoffConfig,
     /// How often statuses are refreshed with the reconcile counts and Running/Idle flips
     /// (swaps and failures are written when they happen).
     pub status_interval: Duration,
     /// How often failed WasmOperators are tried again.
     pub resync_interval: Duration,
+    /// How long a ServiceAccount's SubjectAccessReview answer is reused: an RBAC change
+    /// reaches its operator (cached reads, the registration check) within this period.
+    pub access_ttl: Duration,
 }
+
+pub use spec::TenantMaxima;
 
 /// `namespace/name` of a WasmOperator or ConfigMap.
 type Key = (String, String);
 
-/// The manager's name for the operator of WasmOperator `namespace/name`: `<namespace>-<name>`,
-/// shortened with a hash suffix when that is not a DNS label of at most 63 characters.
+/// The manager's name for the operator of WasmOperator `namespace/name`: unique per
+/// (namespace, name), stable across restarts, and a DNS label (so it is safe in snapshot file
+/// names, cache paths and metric labels).
+///
+/// A namespace is a DNS label and a WasmOperator name a DNS subdomain, so `<namespace>-<name>`
+/// alone is ambiguous: `team/a-b` and `team-a/b` would both be `team-a-b`, and `x/a.b` and
+/// `x/a-b` both `x-a-b` once dots are replaced. The scheme:
+/// - when both parts are only lower-case letters and digits, the name is `<namespace>-<name>`: it has exactly
+///   one `-`, so the two parts can be read back from it (injective);
+/// - otherwise it is `<namespace>-<name>` (dots as `-`, cut to fit) followed by `-` and the
+///   first 12 hex digits of SHA-256(`namespace/name`). These names always contain at least
+///   three `-` (separator, the `-` or `.` that made the name ambiguous, the hash's), so they
+///   never equal a name of the first kind; two of them are equal only when 48-bit hashes
+///   collide, and the controller refuses a second WasmOperator for a name already in use
+///   (`NameCollision`) rather than ever handing it another tenant's operator.
 pub fn operator_name(namespace: &str, name: &str) -> String {
-    let joined = format!("{namespace}-{name}").replace('.', "-");
-    if joined.len() <= 63 {
+    let plain = |part: &str| {
+        part.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    let joined = format!("{namespace}-{name}");
+    if plain(namespace) && plain(name) && joined.len() <= 63 {
         return joined;
     }
     let hash = hex::encode(Sha256::digest(format!("{namespace}/{name}").as_bytes()));
-    format!("{}-{}", joined[..54].trim_end_matches('-'), &hash[..8])
+    // The API server only admits DNS names; anything else still maps to a valid label.
+    let readable: String = joined
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' => c,
+            _ => '-',
+        })
+        .take(50) // 63 - 1 (separator) - 12 (hash)
+        .collect();
+    let prefix = readable.trim_matches('-');
+    let prefix = if prefix.is_empty() { "wo" } else { prefix };
+    format!("{prefix}-{}", &hash[..12])
 }
 
 /// What the controller knows of one WasmOperator.
@@ -142,7 +180,11 @@ impl Controller {
         let mut states = self.manager.state_changes();
         let (changes, mut incoming) = mpsc::unbounded_channel();
         let _tasks = AbortOnDrop(vec![
-            tokio::spawn(watch_wasm_operators(self.api(), changes.clone())),
+            tokio::spawn(watch_wasm_operators(
+                self.api(),
+                self.settings.selector.clone(),
+                changes.clone(),
+            )),
             tokio::spawn(watch_config_maps(self.config_map_api(), changes)),
         ]);
         let mut status_timer = tokio::time::interval(self.settings.status_interval);
@@ -171,10 +213,18 @@ impl Controller {
                     }
                 }
                 _ = resync_timer.tick() => {
+                    // Failed to load, or failed while running (e.g. its ServiceAccount lost
+                    // the reads its registration needs): both are tried again.
                     let failed: Vec<Key> = self
                         .entries
                         .iter()
-                        .filter(|(_, entry)| entry.problem.is_some())
+                        .filter(|(_, entry)| {
+                            entry.problem.is_some()
+                                || matches!(
+                                    self.manager.state(&entry.operator),
+                                    Some(OperatorState::Failed { .. })
+                                )
+                        })
                         .map(|(key, _)| key.clone())
                         .collect();
                     for key in failed {
@@ -200,5 +250,50 @@ impl Controller {
             Some(namespace) => Api::namespaced(self.host_client.clone(), namespace),
             None => Api::all(self.host_client.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_name;
+
+    fn dns_label(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-')
+    }
+
+    #[test]
+    fn names_that_joined_collide_get_distinct_operators() {
+        let pairs = [
+            (("team", "a-b"), ("team-a", "b")),
+            (("x", "a.b"), ("x", "a-b")),
+            (("x-a", "b"), ("x", "a.b")),
+            (("a", "b-c"), ("a-b", "c")),
+        ];
+        for ((ns1, n1), (ns2, n2)) in pairs {
+            let (one, two) = (operator_name(ns1, n1), operator_name(ns2, n2));
+            assert_ne!(one, two, "{ns1}/{n1} and {ns2}/{n2}");
+            assert!(dns_label(&one) && dns_label(&two), "{one} {two}");
+        }
+    }
+
+    #[test]
+    fn names_are_stable_dns_labels() {
+        assert_eq!(operator_name("team", "web"), "team-web");
+        assert_eq!(operator_name("team", "a-b"), operator_name("team", "a-b"));
+        let long = operator_name(&"n".repeat(63), &"x.y".repeat(80));
+        assert!(dns_label(&long), "{long}");
+        assert!(dns_label(&operator_name("-", ".")));
+        assert!(dns_label(&operator_name("ns", "ÄÖ")));
+        // A plain name is never a hashed one: plain names have exactly one '-'.
+        let hashed = operator_name("team", "a-b");
+        assert!(hashed.matches('-').count() >= 3, "{hashed}");
+        // Plain names too long for a label are hashed as well.
+        assert!(dns_label(&operator_name(&"a".repeat(40), &"b".repeat(40))));
     }
 }

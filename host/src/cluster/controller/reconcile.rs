@@ -3,7 +3,7 @@
 //! WasmOperator is gone, and record what happened (Events, problems for the status).
 use super::{operator_name, Controller, Entry, Key};
 use crate::cluster::resource::WasmOperator;
-use crate::cluster::status::{Problem, RunningModule};
+use crate::cluster::status::{self, Problem, RunningModule};
 use crate::operator::OperatorState;
 
 impl Controller {
@@ -30,13 +30,67 @@ impl Controller {
                 }
                 self.counter.reset(&entry.operator);
                 tracing::info!(wasmoperator = %format!("{}/{}", key.0, key.1), operator = %entry.operator, "WasmOperator deleted: operator unloaded");
+                // A WasmOperator refused for using this name may run now.
+                let waiting: Vec<Key> = self
+                    .objects
+                    .keys()
+                    .filter(|other| {
+                        !self.entries.contains_key(*other)
+                            && operator_name(&other.0, &other.1) == entry.operator
+                    })
+                    .cloned()
+                    .collect();
+                for other in waiting {
+                    Box::pin(self.sync(&other)).await;
+                }
             }
             return;
         };
         let generation = object.metadata.generation;
         let known_version = self.source_version(key, &object);
+        let operator = operator_name(&key.0, &key.1);
+        if let Some(holder) = self
+            .operators
+            .get(&operator)
+            .filter(|holder| *holder != key)
+        {
+            // Defence in depth: never let a second WasmOperator drive (reload, unload) the
+            // operator of another one, whatever the naming scheme produces.
+            let message = format!(
+                "the host operator name {operator:?} is already used by WasmOperator {}/{}; \
+                 rename this WasmOperator",
+                holder.0, holder.1
+            );
+            tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "{message}");
+            let problem = Problem {
+                reason: "NameCollision",
+                message,
+            };
+            let observation = status::Observation {
+                generation: object.metadata.generation,
+                running: None,
+                state: None,
+                problem: Some(&problem),
+                counts: Default::default(),
+                host: &self.settings.identity,
+            };
+            let failed = status::status(&observation, object.status.as_ref());
+            if object
+                .status
+                .as_ref()
+                .is_none_or(|written| status::differs(written, &failed))
+            {
+                self.writer
+                    .event(&object, true, problem.reason, &problem.message)
+                    .await;
+                if let Err(error) = self.writer.write(&object, &failed).await {
+                    tracing::warn!(wasmoperator = %format!("{}/{}", key.0, key.1), "cannot write the status: {error}");
+                }
+            }
+            return;
+        }
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
-            operator: operator_name(&key.0, &key.1),
+            operator,
             attempted: None,
             running: None,
             problem: None,
@@ -68,11 +122,17 @@ impl Controller {
                         ),
                         None => ("Loaded", format!("loaded module {}", running.digest)),
                     };
+                    let clamped = running.notes.join("; ");
                     entry.running = Some(running);
                     entry.problem = None;
                     entry.last_warning = None;
                     self.counter.reset(&operator);
                     self.writer.event(&object, false, reason, &note).await;
+                    if !clamped.is_empty() {
+                        self.writer
+                            .event(&object, true, "LimitsClamped", &clamped)
+                            .await;
+                    }
                 }
                 Err(problem) => {
                     // A load failure leaves nothing running; a fetch or validation failure
@@ -130,7 +190,7 @@ impl Controller {
                     error.to_string().replace('\n', "; ")
                 ),
             })?;
-            let spec = self.operator_spec(namespace, operator, object, fetched.wasm)?;
+            let (spec, notes) = self.operator_spec(namespace, operator, object, fetched.wasm)?;
             let result = if self.manager.state(operator).is_some() {
                 self.manager.reload(spec).await
             } else {
@@ -147,6 +207,7 @@ impl Controller {
                     .iter()
                     .map(|capability| capability.as_str().to_string())
                     .collect(),
+                notes,
             })
         }
         .await;

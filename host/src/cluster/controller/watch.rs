@@ -91,10 +91,16 @@ fn key_of<K: Resource>(object: &K) -> Key {
 
 pub(super) async fn watch_wasm_operators(
     api: Api<WasmOperator>,
+    selector: Option<String>,
     changes: mpsc::UnboundedSender<Change>,
 ) {
+    let mut config = watcher::Config::default();
+    if let Some(selector) = selector {
+        config = config.labels(&selector);
+    }
     follow(
         api,
+        config,
         "WasmOperators",
         changes,
         |object| Change::Upsert(Box::new(object)),
@@ -110,6 +116,7 @@ pub(super) async fn watch_config_maps(
 ) {
     follow(
         api,
+        watcher::Config::default(),
         "ConfigMaps",
         changes,
         |meta| Change::ConfigMap(key_of(&meta), meta.resource_version()),
@@ -130,6 +137,7 @@ pub(super) async fn watch_config_maps(
 /// after each (re)list; retries failed watches with backoff until the controller is gone.
 async fn follow<K>(
     api: Api<K>,
+    config: watcher::Config,
     what: &str,
     changes: mpsc::UnboundedSender<Change>,
     applied: fn(K) -> Change,
@@ -138,9 +146,7 @@ async fn follow<K>(
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    let mut stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut listed = Vec::new();
     while let Some(event) = stream.next().await {
         let change = match event {
