@@ -31,7 +31,7 @@ use wasmtime::{Engine, Linker};
 pub use cache::LoadSource;
 pub use error::{CallError, LoadError};
 pub use instance::OperatorInstance;
-pub use limits::InstanceLimits;
+pub use limits::{InstanceLimits, MAX_CALL_DEADLINE};
 pub use module::LoadedModule;
 pub use services::HostServices;
 pub use swap::{remove_snapshots, RestoreMode, SwapError, SwapOutError, SwappedInstance};
@@ -117,7 +117,7 @@ impl Runtime {
                 digest: format!("sha256:{sha256}"),
                 engine: runtime.engine.clone(),
                 instance_pre,
-                ticker: runtime.ticker.clone(),
+                _ticker: runtime.ticker.clone(),
                 load_source,
                 load_time,
                 swap,
