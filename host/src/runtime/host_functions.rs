@@ -79,8 +79,8 @@ fn input_read(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmtim
 /// `result_write(ptr, len)`: the call's result is the `len` bytes at `ptr` (last write wins).
 fn result_write(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmtime::Result<()> {
     caller.data_mut().active_call(RESULT_WRITE)?;
-    check_payload_len(len, RESULT_WRITE)?;
-    let bytes = copy_from_guest(&caller, ptr, len, RESULT_WRITE)?;
+    // The result must outlive the guest's buffer (the guest may free it before returning).
+    let bytes = guest_payload(&caller, ptr, len, RESULT_WRITE)?.to_vec();
     caller.data_mut().active_call(RESULT_WRITE)?.result = Some(bytes);
     Ok(())
 }
@@ -116,13 +116,7 @@ fn read_request<T>(
     parse: impl FnOnce(&[u8]) -> serde_json::Result<T>,
 ) -> wasmtime::Result<T> {
     caller.data_mut().active_call(import)?;
-    check_payload_len(len, import)?;
-    let Some(memory) = caller.data().memory else {
-        return Err(outside_call(import));
-    };
-    let data = memory.data(&*caller);
-    let range = guest_range(ptr, len as u32 as usize, data.len(), import)?;
-    let bytes = &data[range];
+    let bytes = guest_payload(caller, ptr, len, import)?;
     parse(bytes).map_err(|error| {
         abi_violation(format!(
             "`{import}` received {len} bytes that are not a valid {} message ({error}); they \
@@ -133,16 +127,30 @@ fn read_request<T>(
     })
 }
 
-/// Refuses a payload longer than the import's documented limit, before anything is read.
-fn check_payload_len(len: i32, import: &str) -> wasmtime::Result<()> {
-    let len = len as u32 as usize;
-    match max_payload_bytes(import) {
-        Some(max) if len > max => Err(abi_violation(format!(
-            "`{import}` was given {len} bytes, more than the {max} bytes the ABI allows per \
-             call (docs/abi.md, size limits); send less per call"
-        ))),
-        _ => Ok(()),
+/// The `len` bytes at guest address `ptr`, borrowed from the guest's memory: refused when the
+/// range is outside the memory or longer than the import's documented limit, in both cases before
+/// anything is read.
+fn guest_payload<'a>(
+    caller: &'a Caller<'_, StoreState>,
+    ptr: i32,
+    len: i32,
+    import: &str,
+) -> wasmtime::Result<&'a [u8]> {
+    let Some(memory) = caller.data().memory else {
+        return Err(outside_call(import));
+    };
+    let data = memory.data(caller);
+    let range = guest_range(ptr, len as u32 as usize, data.len(), import)?;
+    if let Some(max) = max_payload_bytes(import) {
+        if range.len() > max {
+            return Err(abi_violation(format!(
+                "`{import}` was given {} bytes, more than the {max} bytes the ABI allows per \
+                 call (docs/abi.md, size limits); send less per call",
+                range.len()
+            )));
+        }
     }
+    Ok(&data[range])
 }
 
 fn message_name(import: &str) -> &'static str {
@@ -210,21 +218,6 @@ fn copy_into_guest(
     memory[range].copy_from_slice(&source[..count]);
     // `count` <= `len`, which came from an i32, so this cannot truncate.
     Ok(count as i32)
-}
-
-/// Copies the `len` bytes at guest address `ptr` out of the guest's memory.
-fn copy_from_guest(
-    caller: &Caller<'_, StoreState>,
-    ptr: i32,
-    len: i32,
-    import: &str,
-) -> wasmtime::Result<Vec<u8>> {
-    let Some(memory) = caller.data().memory else {
-        return Err(outside_call(import));
-    };
-    let data = memory.data(caller);
-    let range = guest_range(ptr, len as u32 as usize, data.len(), import)?;
-    Ok(data[range].to_vec())
 }
 
 /// The byte range (ptr, len) in a memory of `memory_len` bytes. Pointers and lengths are
