@@ -494,3 +494,39 @@ async fn measure_host_peak_rss_for_the_largest_kube_request() {
         "the largest request raised peak RSS by {host:.1} MiB"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_guest_yields_its_thread_to_other_tasks() {
+    // One thread for everything: without yielding, the timer below could only fire after the
+    // guest's deadline.
+    let deadline = Duration::from_secs(20);
+    let wasm = wat_operator("", "(loop $spin (br $spin)) (i32.const 0)", "");
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let mut instance = module
+        .instantiate("spinner", limits(deadline), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("spinner", json!({})))
+        .await
+        .unwrap();
+    let spinning = tokio::spawn(async move {
+        let outcome = instance.reconcile(&reconcile_request("spin")).await;
+        (instance, outcome)
+    });
+    // Let the guest start spinning first.
+    tokio::task::yield_now().await;
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        worst = worst.max(started.elapsed());
+    }
+    assert!(!spinning.is_finished(), "the guest is still spinning");
+    assert!(
+        worst < Duration::from_secs(2),
+        "a 10 ms timer took {worst:?}"
+    );
+    spinning.abort();
+}
