@@ -2,12 +2,14 @@
 //!
 //! - [`names`]: import and export names, their Wasm signatures, the version marker, capabilities.
 //! - [`messages`]: the JSON messages exchanged through the pull-model memory protocol.
+//! - [`limits`]: the largest payload a guest may pass in one ABI call.
 //! - [`wasi`]: the WASI preview 1 functions a module may import besides the ABI's own.
 //! - [`validate()`] (feature `validate`, on by default): checks a module against the ABI at load
 //!   time. Guests depend on this crate with `default-features = false` and get the types only.
 //!
 //! docs/abi.md in the repository is the specification; this crate is its executable form.
 
+pub mod limits;
 pub mod messages;
 pub mod names;
 #[cfg(feature = "validate")]

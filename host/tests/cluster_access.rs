@@ -146,6 +146,8 @@ async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watc
             json!({
                 "module": {"path": "behaviours.wasm"},
                 "serviceAccountName": account,
+                // The guest imports `http_request`: granted, reaching nothing (.invalid).
+                "allowHttp": ["http://granted.invalid/"],
                 "config": {
                     "onReconcile": "kube",
                     "kubeRequest": probe,

@@ -24,7 +24,7 @@ async fn run_serves_probes_reconciles_and_stops_gracefully_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "metricsAddr: 127.0.0.1:0\ncacheDir: modules\nshutdownDeadline: 5s\noperators:\n  - name: mapper\n    module: {}\n    config: {{namespace: {ns}}}\n",
+            "metricsAddr: 127.0.0.1:0\ncacheDir: modules\nshutdownDeadline: 5s\noperators:\n  - name: mapper\n    module: {}\n    allowHttp: [http://granted.invalid/]\n    config: {{namespace: {ns}}}\n",
             module.display()
         ),
     )

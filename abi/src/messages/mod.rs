@@ -12,6 +12,7 @@ mod host_response;
 mod http;
 mod init;
 mod kube;
+mod kube_parse;
 mod log;
 mod reconcile;
 

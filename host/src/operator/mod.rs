@@ -321,18 +321,23 @@ impl OperatorManager {
                 });
             }
         };
-        let module = match self.inner.runtime.load(&spec.wasm).await {
-            Ok(module) => module,
-            Err(source) => {
-                self.inner.board.set(
-                    &name,
-                    OperatorState::Failed {
-                        reason: source.to_string(),
-                    },
-                );
-                return Err(OperatorError::Load { name, source });
-            }
-        };
+        // Capabilities are enforced at load: a module importing one its operator was not
+        // granted never runs.
+        let granted = crate::runtime::granted_capabilities(&spec.allow_http);
+        let loaded = self.inner.runtime.load(&spec.wasm).await;
+        let module =
+            match loaded.and_then(|module| module.check_grants(&name, &granted).map(|()| module)) {
+                Ok(module) => module,
+                Err(source) => {
+                    self.inner.board.set(
+                        &name,
+                        OperatorState::Failed {
+                            reason: source.to_string(),
+                        },
+                    );
+                    return Err(OperatorError::Load { name, source });
+                }
+            };
         let client = spec
             .client
             .clone()

@@ -3,8 +3,11 @@
 //!
 //! Deadlines use epoch interruption rather than fuel: checking an epoch costs a load and a
 //! compare at loop headers and function entries, whereas fuel metering slows every basic block.
-//! One thread increments the engine's epoch every `epoch_tick`; a store's deadline is a number of
-//! ticks, so deadlines are precise to one tick.
+//! One thread increments the engine's epoch every `epoch_tick`. Running guest code reaches its
+//! store's epoch deadline at every tick; the store's callback (`state::on_epoch_deadline`) then
+//! either yields the thread and continues or, once the call's wall-clock deadline has passed,
+//! interrupts the guest. Deadlines are therefore precise to one tick, and no tick count is ever
+//! derived from a (possibly huge) deadline, so nothing can overflow or wrap.
 
 use std::sync::mpsc;
 use std::thread;
@@ -43,7 +46,6 @@ pub(crate) fn build_engine() -> anyhow::Result<Engine> {
 /// Every [`LoadedModule`](super::LoadedModule) and instance holds an `Arc` to the ticker, so
 /// deadlines keep firing for as long as anything can still run guest code.
 pub(crate) struct EpochTicker {
-    tick: Duration,
     // Dropping the sender disconnects the channel, which is how the thread learns to stop
     // without waiting for a sleep to finish.
     _stop: mpsc::Sender<()>,
@@ -61,18 +63,6 @@ impl EpochTicker {
                 }
             })
             .context("starting the epoch ticker thread")?;
-        Ok(EpochTicker { tick, _stop: stop })
-    }
-
-    /// Epoch ticks that cover at least `deadline`.
-    ///
-    /// The epoch may advance right after the deadline is set, so one extra tick guarantees the
-    /// guest gets at least the full deadline; it may get up to one tick more.
-    pub fn ticks_for(&self, deadline: Duration) -> u64 {
-        let tick = self.tick.as_nanos().max(1);
-        let ticks = deadline.as_nanos().div_ceil(tick);
-        u64::try_from(ticks)
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1)
+        Ok(EpochTicker { _stop: stop })
     }
 }

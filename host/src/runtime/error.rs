@@ -89,6 +89,10 @@ pub enum LoadError {
     /// The module's imports cannot be satisfied by this host.
     #[error("could not link the operator module: {0}")]
     Link(String),
+    /// The module imports a capability its operator was not granted; the text says which and
+    /// how to grant it.
+    #[error("operator module refused: {0}")]
+    NotGranted(String),
 }
 
 /// Marker error: the guest broke the ABI inside a host function.

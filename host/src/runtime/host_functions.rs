@@ -5,15 +5,17 @@
 //! operator's [`HostServices`](super::HostServices) on the instance's fiber, so guest code stays
 //! synchronous while many operators wait concurrently on one tokio runtime.
 //!
-//! Nothing a guest passes can panic the host: every pointer range is bounds-checked, every
-//! request is parsed as JSON, and every mistake fails the call with an
-//! [`AbiViolation`](super::error::AbiViolation) that names the import and the problem.
+//! Nothing a guest passes can panic the host: every length is checked against the import's
+//! payload limit (`wasm_operator_abi::limits`) before a byte is read, every pointer range is
+//! bounds-checked, every request is parsed as JSON straight from the guest's memory (no copy), and
+//! every mistake fails the call with an [`AbiViolation`](super::error::AbiViolation) that names
+//! the import and the problem.
 
 use std::future::Future;
 use std::ops::Range;
 use std::time::Instant;
 
-use serde::de::DeserializeOwned;
+use wasm_operator_abi::limits::max_payload_bytes;
 use wasm_operator_abi::names::{
     HTTP_REQUEST, IMPORT_MODULE, INPUT_READ, KUBE_REQUEST, LOG, RESPONSE_READ, RESULT_WRITE,
 };
@@ -34,7 +36,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result
         KUBE_REQUEST,
         |mut caller: Caller<'_, StoreState>, (ptr, len): (i32, i32)| {
             Box::new(async move {
-                let request: KubeRequest = read_request(&mut caller, ptr, len, KUBE_REQUEST)?;
+                let request = read_request(
+                    &mut caller,
+                    ptr,
+                    len,
+                    KUBE_REQUEST,
+                    KubeRequest::from_json_slice,
+                )?;
                 let services = caller.data().services.clone();
                 let response = serve(&mut caller, KUBE_REQUEST, services.kube(request)).await?;
                 keep_response(&mut caller, &response, KUBE_REQUEST)
@@ -46,7 +54,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result
         HTTP_REQUEST,
         |mut caller: Caller<'_, StoreState>, (ptr, len): (i32, i32)| {
             Box::new(async move {
-                let request: HttpRequest = read_request(&mut caller, ptr, len, HTTP_REQUEST)?;
+                let request = read_request(&mut caller, ptr, len, HTTP_REQUEST, |bytes| {
+                    serde_json::from_slice::<HttpRequest>(bytes)
+                })?;
                 let services = caller.data().services.clone();
                 let response = serve(&mut caller, HTTP_REQUEST, services.http(request)).await?;
                 keep_response(&mut caller, &response, HTTP_REQUEST)
@@ -69,7 +79,8 @@ fn input_read(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmtim
 /// `result_write(ptr, len)`: the call's result is the `len` bytes at `ptr` (last write wins).
 fn result_write(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmtime::Result<()> {
     caller.data_mut().active_call(RESULT_WRITE)?;
-    let bytes = copy_from_guest(&caller, ptr, len, RESULT_WRITE)?;
+    // The result must outlive the guest's buffer (the guest may free it before returning).
+    let bytes = guest_payload(&caller, ptr, len, RESULT_WRITE)?.to_vec();
     caller.data_mut().active_call(RESULT_WRITE)?.result = Some(bytes);
     Ok(())
 }
@@ -87,28 +98,59 @@ fn response_read(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) -> wasm
 
 /// `log(ptr, len)`: hands a LogRecord to the operator's services.
 fn log(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmtime::Result<()> {
-    let record: LogRecord = read_request(&mut caller, ptr, len, LOG)?;
+    let record = read_request(&mut caller, ptr, len, LOG, |bytes| {
+        serde_json::from_slice::<LogRecord>(bytes)
+    })?;
     caller.data().services.log(record);
     Ok(())
 }
 
-/// Parses the JSON message at (ptr, len), after checking a call is in progress.
-fn read_request<T: DeserializeOwned>(
+/// Parses the JSON message at (ptr, len) with `parse`, after checking a call is in progress and
+/// the length is within the import's limit. The bytes are parsed where they lie in the guest's
+/// memory: the host holds the parsed message, never a copy of the bytes as well.
+fn read_request<T>(
     caller: &mut Caller<'_, StoreState>,
     ptr: i32,
     len: i32,
     import: &str,
+    parse: impl FnOnce(&[u8]) -> serde_json::Result<T>,
 ) -> wasmtime::Result<T> {
     caller.data_mut().active_call(import)?;
-    let bytes = copy_from_guest(caller, ptr, len, import)?;
-    serde_json::from_slice(&bytes).map_err(|error| {
+    let bytes = guest_payload(caller, ptr, len, import)?;
+    parse(bytes).map_err(|error| {
         abi_violation(format!(
             "`{import}` received {len} bytes that are not a valid {} message ({error}); they \
              start with {:?}",
             message_name(import),
-            preview(&bytes)
+            preview(bytes)
         ))
     })
+}
+
+/// The `len` bytes at guest address `ptr`, borrowed from the guest's memory: refused when the
+/// range is outside the memory or longer than the import's documented limit, in both cases before
+/// anything is read.
+fn guest_payload<'a>(
+    caller: &'a Caller<'_, StoreState>,
+    ptr: i32,
+    len: i32,
+    import: &str,
+) -> wasmtime::Result<&'a [u8]> {
+    let Some(memory) = caller.data().memory else {
+        return Err(outside_call(import));
+    };
+    let data = memory.data(caller);
+    let range = guest_range(ptr, len as u32 as usize, data.len(), import)?;
+    if let Some(max) = max_payload_bytes(import) {
+        if range.len() > max {
+            return Err(abi_violation(format!(
+                "`{import}` was given {} bytes, more than the {max} bytes the ABI allows per \
+                 call (docs/abi.md, size limits); send less per call",
+                range.len()
+            )));
+        }
+    }
+    Ok(&data[range])
 }
 
 fn message_name(import: &str) -> &'static str {
@@ -176,21 +218,6 @@ fn copy_into_guest(
     memory[range].copy_from_slice(&source[..count]);
     // `count` <= `len`, which came from an i32, so this cannot truncate.
     Ok(count as i32)
-}
-
-/// Copies the `len` bytes at guest address `ptr` out of the guest's memory.
-fn copy_from_guest(
-    caller: &Caller<'_, StoreState>,
-    ptr: i32,
-    len: i32,
-    import: &str,
-) -> wasmtime::Result<Vec<u8>> {
-    let Some(memory) = caller.data().memory else {
-        return Err(outside_call(import));
-    };
-    let data = memory.data(caller);
-    let range = guest_range(ptr, len as u32 as usize, data.len(), import)?;
-    Ok(data[range].to_vec())
 }
 
 /// The byte range (ptr, len) in a memory of `memory_len` bytes. Pointers and lengths are

@@ -1,8 +1,16 @@
 //! [`OperatorInstance`]: one live instance of an operator module in its own wasmtime `Store`,
 //! the two calls the ABI defines on it (init and reconcile), and swapping it out to disk.
+//!
+//! Every stretch of guest execution (instantiation with `_initialize`, init, reconcile) has a
+//! wall-clock deadline, enforced twice: running guest code yields its thread at every epoch tick
+//! and is interrupted at the first tick past the deadline (`state::on_epoch_deadline`), and the
+//! whole call is dropped at the deadline wherever it waits (a host call, a WASI `poll_oneoff`
+//! sleep), see [`within_deadline`]. Both end as [`CallError::DeadlineExceeded`].
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -10,13 +18,15 @@ use wasm_operator_abi::names::{
     INITIALIZE_EXPORT, INIT_EXPORT, MEMORY_EXPORT, RECONCILE_EXPORT, RETURN_ERROR, RETURN_OK,
 };
 use wasm_operator_abi::{GuestError, InitInput, ReconcileRequest, ReconcileResult, Registration};
-use wasmtime::{Instance, Memory, Store, TypedFunc};
+use wasmtime::{Instance, Memory, Store, Trap, TypedFunc};
 
 use super::error::{classify, CallError};
 use super::limits::{InstanceLimits, MemoryLimiter};
 use super::module::{LoadedModule, ModuleInner};
 use super::services::HostServices;
-use super::state::{CallState, StoreState};
+use super::state::{
+    deadline_from_now, on_epoch_deadline, CallState, StoreState, TICKS_BETWEEN_YIELDS,
+};
 use super::swap::clock::GuestClock;
 use super::swap::{MappedSnapshot, SwapOutError, SwappedInstance};
 use super::wasi;
@@ -72,6 +82,8 @@ impl OperatorInstance {
         clock: GuestClock,
     ) -> Result<OperatorInstance, CallError> {
         let inner = &module.inner;
+        let limits = limits.bounded();
+        let deadline_at = deadline_from_now(limits.call_deadline);
         let state = StoreState {
             wasi: wasi::build_context(operator, clock),
             limiter: MemoryLimiter::new(limits.max_memory_bytes),
@@ -79,14 +91,17 @@ impl OperatorInstance {
             services,
             memory: None,
             call: None,
+            // Instantiation (the start function) and `_initialize` share one deadline.
+            deadline_at: Some(deadline_at),
             clock,
         };
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(inner.ticker.ticks_for(limits.call_deadline));
+        store.epoch_deadline_callback(|store| Ok(on_epoch_deadline(store.data())));
+        store.set_epoch_deadline(TICKS_BETWEEN_YIELDS);
 
-        let instance = match inner.instance_pre.instantiate_async(&mut store).await {
+        let instantiating = inner.instance_pre.instantiate_async(&mut store);
+        let instance = match within_deadline(deadline_at, instantiating).await {
             Ok(instance) => instance,
             Err(error) => return Err(classify_in(&store, &limits, inner, error)),
         };
@@ -124,8 +139,12 @@ impl OperatorInstance {
                 "`{INITIALIZE_EXPORT}` has the wrong signature: {error}"
             ))
         })?;
-        initialize
-            .call_async(&mut self.store, ())
+        let deadline_at = self
+            .store
+            .data()
+            .deadline_at
+            .unwrap_or_else(|| deadline_from_now(self.limits.call_deadline));
+        within_deadline(deadline_at, initialize.call_async(&mut self.store, ()))
             .await
             .map_err(|error| classify_in(&self.store, &self.limits, &self.module.inner, error))
     }
@@ -231,15 +250,14 @@ impl OperatorInstance {
             ))
         })?;
 
-        self.store.data_mut().call = Some(CallState::new(input, self.limits.call_deadline));
-        let ticks = self
-            .module
-            .inner
-            .ticker
-            .ticks_for(self.limits.call_deadline);
-        self.store.set_epoch_deadline(ticks);
+        let deadline_at = deadline_from_now(self.limits.call_deadline);
+        let state = self.store.data_mut();
+        state.call = Some(CallState::new(input, deadline_at));
+        state.deadline_at = Some(deadline_at);
+        self.store.set_epoch_deadline(TICKS_BETWEEN_YIELDS);
         self.call_in_progress = true;
-        let returned = export.call_async(&mut self.store, input_len).await;
+        let returned =
+            within_deadline(deadline_at, export.call_async(&mut self.store, input_len)).await;
         self.call_in_progress = false;
         let call = self.store.data_mut().call.take();
 
@@ -258,6 +276,27 @@ impl OperatorInstance {
             }
         }
         outcome
+    }
+}
+
+/// Runs `guest` (a wasmtime async call) until it finishes or `deadline_at` passes, whatever it is
+/// waiting for: epoch interruption only stops running guest code, not a guest blocked in a WASI
+/// function (a `poll_oneoff` sleep of an hour) or a host call. At the deadline the call's future
+/// is dropped, which wasmtime supports (the guest's fiber is unwound), and the outcome is the
+/// same interrupt as an epoch deadline's, so it is classified the same way; like after any
+/// deadline, the instance is then unusable.
+async fn within_deadline<T>(
+    deadline_at: Instant,
+    guest: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        // No tokio timer to wait on (the host always runs on tokio; this only keeps a foreign
+        // executor from panicking): the epoch deadline still stops running guest code.
+        return guest.await;
+    }
+    match tokio::time::timeout_at(deadline_at.into(), guest).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Err(wasmtime::Error::new(Trap::Interrupt)),
     }
 }
 

@@ -18,8 +18,26 @@ pub struct InstanceLimits {
     /// Upper bound for the instance's linear memory, in bytes.
     pub max_memory_bytes: usize,
     /// Wall-clock bound for one call into the guest (instantiation with `_initialize`, init or
-    /// reconcile), including the time the host spends on the guest's host calls.
+    /// reconcile), including the time the host spends on the guest's host calls and in WASI
+    /// functions such as `poll_oneoff` sleeps. At most [`MAX_CALL_DEADLINE`] is honoured.
     pub call_deadline: Duration,
+}
+
+/// The longest call deadline the runtime honours, whatever it is configured with: far above any
+/// sensible reconcile, far below the durations that overflow a clock or a timer. Cluster admins
+/// set their own, lower maxima for tenants; this bound only keeps the runtime itself from
+/// breaking.
+pub const MAX_CALL_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl InstanceLimits {
+    /// These limits with the call deadline bounded by [`MAX_CALL_DEADLINE`]: what an instance
+    /// actually runs under.
+    pub fn bounded(self) -> InstanceLimits {
+        InstanceLimits {
+            call_deadline: self.call_deadline.min(MAX_CALL_DEADLINE),
+            ..self
+        }
+    }
 }
 
 impl Default for InstanceLimits {

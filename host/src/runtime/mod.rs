@@ -2,7 +2,8 @@
 //! and the ABI's host functions.
 //!
 //! [`Runtime::load`] validates a module against the ABI, compiles it (or maps it from the
-//! precompiled cache) and resolves its imports once; [`LoadedModule::instantiate`] creates an
+//! precompiled cache) and resolves its imports once; [`LoadedModule::check_grants`] refuses it
+//! for an operator not granted the capabilities it imports; [`LoadedModule::instantiate`] creates an
 //! isolated [`OperatorInstance`] with its own memory cap and call deadline; calls on it run the
 //! guest on a fiber so host calls can be awaited without blocking a thread.
 //! [`OperatorInstance::swap_out`] and [`SwappedInstance::swap_in`] move an idle instance's state
@@ -11,6 +12,7 @@
 mod cache;
 mod engine;
 mod error;
+mod grants;
 pub(crate) mod guest_log;
 mod host_functions;
 mod instance;
@@ -33,8 +35,9 @@ use wasmtime::{Engine, Linker};
 
 pub use cache::LoadSource;
 pub use error::{CallError, LoadError};
+pub use grants::granted_capabilities;
 pub use instance::OperatorInstance;
-pub use limits::InstanceLimits;
+pub use limits::{InstanceLimits, MAX_CALL_DEADLINE};
 pub use module::LoadedModule;
 pub use services::HostServices;
 pub use swap::{remove_snapshots, RestoreMode, SwapError, SwapOutError, SwappedInstance};
@@ -120,7 +123,7 @@ impl Runtime {
                 digest: format!("sha256:{sha256}"),
                 engine: runtime.engine.clone(),
                 instance_pre,
-                ticker: runtime.ticker.clone(),
+                _ticker: runtime.ticker.clone(),
                 load_source,
                 load_time,
                 swap,

@@ -204,12 +204,18 @@ pub fn guest(name: &str) -> Arc<[u8]> {
     Arc::from(std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
 }
 
+/// An HTTP allowlist entry that grants the `http` capability without allowing any real address
+/// (`.invalid` never resolves, RFC 2606).
+pub const GRANTS_HTTP_ONLY: &str = "http://granted.invalid/";
+
 /// An operator spec with test-friendly limits and backoff.
 pub fn spec(name: &str, wasm: Arc<[u8]>, config: Value) -> OperatorSpec {
     OperatorSpec {
         name: name.into(),
         wasm,
-        allow_http: Vec::new(),
+        // The test guests import `http_request`, and a module is only loaded for an operator
+        // granted what it imports: a prefix that can never resolve grants HTTP and reaches nothing.
+        allow_http: vec![GRANTS_HTTP_ONLY.to_owned()],
         limits: InstanceLimits {
             max_memory_bytes: 64 << 20,
             call_deadline: Duration::from_secs(5),
