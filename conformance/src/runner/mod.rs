@@ -219,6 +219,7 @@ async fn run_into(
             swap_after: None,
             memory_budget: None,
         },
+        ..ManagerConfig::default()
     };
     let manager = OperatorManager::new(
         suite.runtime.clone(),
