@@ -116,7 +116,10 @@ impl Controller {
             .fetching
             .as_ref()
             .is_some_and(|fetching| fetching.target == target);
-        if !up_to_date && !in_flight {
+        if up_to_date {
+            // Whatever is still in flight is for another target: no longer wanted.
+            entry.fetching = None;
+        } else if !in_flight {
             // Replaces (aborts) a fetch for an older generation or source version.
             entry.fetching = Some(self.fetches.start(key, target, &object.spec.module));
         }
