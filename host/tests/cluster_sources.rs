@@ -1,7 +1,8 @@
 //! Where WasmOperator modules come from, against the real control plane and real HTTP servers
 //! on loopback: an HTTP URL pinned by SHA-256 (a wrong digest is refused), an OCI artifact from
 //! a registry speaking the distribution API with anonymous bearer tokens, and a file under the
-//! host's modules directory.
+//! host's modules directory; and hostile sources (never answering, endless, a symbolic link out
+//! of the modules directory) that fail within their bounds while the others run.
 mod cluster_support;
 
 use std::net::SocketAddr;
@@ -284,12 +285,15 @@ async fn hostile_sources_fail_within_their_bounds_and_do_not_stall_the_others() 
         modules.path().join("escape.wasm"),
     )
     .unwrap();
-    let fetch_timeout = std::time::Duration::from_secs(2);
-    // No retries of the failed ones while the test waits: each would hold the controller again.
+    // Several never-answering sources, retried every second: fetched one after another they
+    // would hold the good one back for SLOW x fetch_timeout (30 s) and more on every resync.
+    const SLOW: u32 = 6;
+    let fetch_timeout = std::time::Duration::from_secs(5);
     let controller = ControllerSettings {
-        resync_interval: std::time::Duration::from_secs(600),
+        resync_interval: std::time::Duration::from_secs(1),
         ..controller_settings(ns, "test-host")
     };
+    grant_reads_everywhere(&client, ns, "default", EMPTY_GUEST_READS).await;
     let host = InProcessHost::start_with_sources(
         controller,
         None,
@@ -304,46 +308,58 @@ async fn hostile_sources_fail_within_their_bounds_and_do_not_stall_the_others() 
     .await;
 
     let started = std::time::Instant::now();
-    for (name, module) in [
+    let slow_url =
+        json!({"http": {"url": format!("http://{addr}/slow.wasm"), "sha256": digest_hex(&wasm)}});
+    let mut sources: Vec<(String, serde_json::Value)> = (0..SLOW)
+        .map(|n| (format!("slow-{n}"), slow_url.clone()))
+        .collect();
+    sources.extend([
         (
-            "slow",
-            json!({"http": {"url": format!("http://{addr}/slow.wasm"), "sha256": digest_hex(&wasm)}}),
-        ),
-        (
-            "endless",
+            "endless".to_string(),
             json!({"http": {"url": format!("http://{addr}/endless.wasm"), "sha256": digest_hex(&wasm)}}),
         ),
-        ("escape", json!({"path": "escape.wasm"})),
-        ("good", json!({"path": "empty.wasm"})),
-    ] {
+        ("escape".to_string(), json!({"path": "escape.wasm"})),
+        // Last, behind every hostile one.
+        ("good".to_string(), json!({"path": "empty.wasm"})),
+    ]);
+    for (name, module) in &sources {
         create_wasm_operator(&client, ns, name, json!({"module": module})).await;
     }
-    let failed_with = |name: &'static str| {
+    wait_for_wasm_operator(&client, ns, "good", "good to run", |o| phase(o) == "Idle").await;
+    // Each source is fetched on its own: the good one does not wait for the slow ones'
+    // timeouts. Generous for a loaded machine, and far below the 30 s a serial controller
+    // needs.
+    let took = started.elapsed();
+    eprintln!("the good WasmOperator ran {took:?} after the others were created");
+    assert!(
+        took < fetch_timeout * SLOW / 3,
+        "the good WasmOperator ran only after {took:?}, behind {SLOW} sources that never answer"
+    );
+    let failed_with = |name: String| {
         let client = client.clone();
         async move {
             let object =
-                wait_for_wasm_operator(&client, ns, name, &format!("{name} to fail"), |o| {
+                wait_for_wasm_operator(&client, ns, &name, &format!("{name} to fail"), |o| {
                     phase(o) == "Failed"
                 })
                 .await;
             object.status.unwrap().last_error.unwrap()
         }
     };
-    let slow = failed_with("slow").await;
-    assert!(slow.contains("did not finish within 2s"), "{slow}");
-    let endless = failed_with("endless").await;
+    for n in 0..SLOW {
+        let slow = failed_with(format!("slow-{n}")).await;
+        assert!(slow.contains("did not finish within 5s"), "{slow}");
+    }
+    let endless = failed_with("endless".into()).await;
     assert!(endless.contains("larger than 1 MiB"), "{endless}");
-    let escape = failed_with("escape").await;
+    let escape = failed_with("escape".into()).await;
     assert!(escape.contains("symbolic link leading out"), "{escape}");
-    wait_for_wasm_operator(&client, ns, "good", "good to run", |o| phase(o) == "Idle").await;
-    // The slow source held the controller for at most its timeout: generous bound for a
-    // loaded machine, far below what an unbounded fetch would take (forever).
-    let took = started.elapsed();
-    eprintln!("the good WasmOperator ran {took:?} after the four were created");
-    assert!(
-        took < fetch_timeout * 15,
-        "the other WasmOperators ran only after {took:?}"
-    );
+    // Retried every second, the slow ones keep failing and the good one keeps running.
+    let good = wait_for_wasm_operator(&client, ns, "good", "good still running", |o| {
+        phase(o) == "Idle"
+    })
+    .await;
+    assert!(good.status.unwrap().last_error.is_none());
     let streamed = streamed.load(Ordering::SeqCst);
     assert!(
         streamed < 64 << 20,

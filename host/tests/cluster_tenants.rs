@@ -1,6 +1,7 @@
 //! Hostile tenants against the real host and the real API server with real RBAC: WasmOperators
-//! whose names collide once joined, limits far beyond what the host allows, and a Registration
-//! asking for kinds the tenant's ServiceAccount may not read.
+//! whose names collide once joined, limits far beyond what the host allows, a Registration
+//! asking for kinds the tenant's ServiceAccount may not read, and an init that fails until the
+//! tenant fixes its cause (retried by the manager, not reloaded by the resync).
 mod cluster_support;
 
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
-use wasm_operator::cluster::{operator_name, TenantMaxima, WasmOperator};
+use wasm_operator::cluster::{operator_name, ControllerSettings, TenantMaxima, WasmOperator};
 use wasm_operator::operator::{
     HostCall, ManagerConfig, OperatorState, ReconcileOutcome, ReconcileRecord,
 };
@@ -441,5 +442,132 @@ async fn a_registration_beyond_the_service_account_is_refused_until_granted() {
             .any(|record| record.operator == operator && record.key == after_revoke),
         "a ConfigMap created after the revocation reached the guest"
     );
+    host.stop().await;
+}
+
+/// Starts a host with `resync` and a WasmOperator `patient` whose init fails until ConfigMap
+/// `gate` exists, and waits until its load failed (phase Failed, a LoadFailed Event). Its
+/// ServiceAccount may get (the gate), list and watch (its registration) ConfigMaps of its
+/// namespace.
+async fn gated_operator(
+    client: &Client,
+    ns: &str,
+    resync: Duration,
+) -> (InProcessHost, String, tempfile::TempDir) {
+    grant(
+        client,
+        ns,
+        "gate-reads",
+        ns,
+        "default",
+        vec![rule("", &["configmaps"], &["get", "list", "watch"])],
+    )
+    .await;
+    wait_for_access(client, ns, "default", ("v1", "ConfigMap"), Some(ns), true).await;
+    let (modules, _, _) = behaviours_modules();
+    let controller = ControllerSettings {
+        resync_interval: resync,
+        ..controller_settings(ns, "test-host")
+    };
+    let host = InProcessHost::start_with_controller(
+        controller,
+        None,
+        Some(modules.path().to_path_buf()),
+        ManagerConfig::default(),
+    )
+    .await;
+    create_wasm_operator(
+        client,
+        ns,
+        "patient",
+        json!({
+            "module": {"path": "behaviours.wasm"},
+            "config": {
+                "onInit": "gate",
+                "initGate": {"verb": "get", "apiVersion": "v1", "kind": "ConfigMap",
+                             "namespace": ns, "name": "gate"},
+                "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns}},
+            },
+        }),
+    )
+    .await;
+    let failed = wait_for_wasm_operator(client, ns, "patient", "patient Failed", |object| {
+        phase(object) == "Failed"
+    })
+    .await;
+    let message = failed.status.unwrap().last_error.unwrap_or_default();
+    assert!(message.contains("init gate is closed"), "{message}");
+    wait_for_event(client, ns, "patient", "LoadFailed").await;
+    (host, operator_name(ns, "patient"), modules)
+}
+
+/// Opens the gate and waits for `patient` to be Idle and Ready with no error in its status.
+async fn open_gate_and_wait_until_ready(client: &Client, ns: &str) {
+    create_config_map(client, ns, "gate").await;
+    let ready = wait_for_wasm_operator(client, ns, "patient", "patient Idle and Ready", |object| {
+        let ready = object.status.as_ref().is_some_and(|status| {
+            status
+                .conditions
+                .iter()
+                .any(|condition| condition.type_ == "Ready" && condition.status == "True")
+        });
+        phase(object) == "Idle" && ready
+    })
+    .await;
+    let status = ready.status.unwrap();
+    assert_eq!(status.last_error, None, "{status:?}");
+    assert!(status
+        .conditions
+        .iter()
+        .all(|condition| condition.status == "True"));
+    assert!(status.module_digest.is_some(), "{status:?}");
+    let loaded = wait_for_event(client, ns, "patient", "Loaded").await;
+    assert!(loaded
+        .note
+        .unwrap_or_default()
+        .contains("once its init succeeded"));
+}
+
+/// A WasmOperator whose init fails is retried by the manager (with its backoff); when a retry
+/// succeeds, the status turns Ready at once, without waiting for the controller's resync
+/// (10 minutes here) to reload it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_that_succeeds_on_a_retry_turns_ready_without_a_resync() {
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let namespace = test_namespace(&client, "cluster-init-retry").await;
+    let ns = namespace.name.as_str();
+    let (host, operator, _modules) = gated_operator(&client, ns, Duration::from_secs(600)).await;
+    wait_for("a second init attempt", PROMPTLY, || async {
+        match host.manager.state(&operator) {
+            Some(OperatorState::Failed { reason }) if reason.contains("(attempt 2)") => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    open_gate_and_wait_until_ready(&client, ns).await;
+    host.stop().await;
+}
+
+/// The resync (every second here) leaves an operator the manager is retrying alone: reloading
+/// it would reset its backoff (attempts would never climb past the few that fit in a second),
+/// and the status still turns Ready when a retry succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_does_not_reload_an_operator_retrying_its_init() {
+    let client = control_plane().client().await;
+    ensure_crds(&client).await;
+    let namespace = test_namespace(&client, "cluster-init-backoff").await;
+    let ns = namespace.name.as_str();
+    let (host, operator, _modules) = gated_operator(&client, ns, Duration::from_secs(1)).await;
+    // Backoff 50 ms doubling to 2 s: attempt 8 comes about 5 s after the first, so only if
+    // no resync reloaded the operator meanwhile.
+    wait_for("an eighth init attempt", PROMPTLY, || async {
+        match host.manager.state(&operator) {
+            Some(OperatorState::Failed { reason }) if reason.contains("(attempt 8)") => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    open_gate_and_wait_until_ready(&client, ns).await;
     host.stop().await;
 }

@@ -535,6 +535,17 @@ impl OperatorManager {
         self.inner.board.get(name)
     }
 
+    /// Whether operator `name` is Failed and its task is still retrying by itself (a failed
+    /// init, or an instance it cannot recreate): it starts on its own once the cause is gone,
+    /// so reloading it would only reset its backoff.
+    pub fn retrying(&self, name: &str) -> bool {
+        matches!(self.state(name), Some(OperatorState::Failed { .. }))
+            && self
+                .handles()
+                .get(name)
+                .is_some_and(|handle| !handle.task.is_finished())
+    }
+
     /// Every loaded operator (including failed ones), by name.
     pub fn list(&self) -> Vec<OperatorStatus> {
         let handles = self.handles();

@@ -3,17 +3,22 @@
 //!
 //! One task owns all state. Watch events (WasmOperators, and the metadata of ConfigMaps, whose
 //! changes reload the operators they hold modules for) arrive on a channel and are handled one
-//! at a time: a WasmOperator whose generation or module source changed is fetched, validated,
-//! and loaded or reloaded; a deleted one is unloaded. The manager's stream of state changes
+//! at a time: a WasmOperator whose generation or module source changed is fetched (in a task of
+//! its own, so a slow source holds back nobody else: [`fetch`]), then validated and loaded or
+//! reloaded when its module arrives; a deleted one is unloaded. The manager's stream of state changes
 //! drives the swap and failure Events (one per change, however brief) and writes the status
 //! at once when the phase changes in a way that matters (to or from Swapped, to Failed); the
 //! rest (Running/Idle flips, reconcile counts) is written on the status timer. Failed
-//! attempts are retried on the resync timer.
+//! attempts are retried on the resync timer, except an operator the manager is still retrying
+//! by itself (a failing init, an instance that cannot be recreated): reloading it would only
+//! throw its backoff away, and when its retry succeeds its status turns Ready at once.
 //!
 //! This module owns the controller's state and its run loop; [`watch`] turns watch events into
-//! changes, [`reconcile`] brings one WasmOperator's operator in line with its spec, [`spec`]
+//! changes, [`fetch`] runs module fetches concurrently, [`reconcile`] brings one WasmOperator's
+//! operator in line with its spec, [`spec`]
 //! translates a spec into the manager's `OperatorSpec`, and [`report`] writes statuses and
 //! Events.
+mod fetch;
 mod reconcile;
 mod report;
 mod spec;
@@ -36,6 +41,7 @@ use super::status::{Problem, RunningModule, StatusWriter};
 use crate::operator::{OperatorManager, OperatorState};
 use crate::runtime::InstanceLimits;
 use crate::scheduler::workqueue::BackoffConfig;
+use fetch::{Fetched, Fetches, InFlight};
 use watch::{watch_config_maps, watch_wasm_operators};
 
 /// How the controller runs.
@@ -120,13 +126,21 @@ struct Entry {
     written: Option<super::resource::WasmOperatorStatus>,
     /// The last warning recorded, so a retry failing the same way is not an Event each time.
     last_warning: Option<String>,
+    /// The module fetch in flight, if any.
+    fetching: Option<InFlight>,
+    /// A module the manager holds although its load failed (its init fails and the manager
+    /// retries it), with the problem recorded for that failure: once the operator starts, the
+    /// module is running and the problem solved.
+    pending: Option<(RunningModule, Problem)>,
 }
 
 pub struct Controller {
     manager: OperatorManager,
     host_client: kube::Client,
     host_config: kube::Config,
-    fetcher: SourceFetcher,
+    fetches: Fetches,
+    /// Taken by `run`.
+    fetched: Option<mpsc::UnboundedReceiver<Fetched>>,
     counter: ReconcileCounter,
     writer: StatusWriter,
     settings: ControllerSettings,
@@ -158,12 +172,14 @@ impl Controller {
     ) -> Result<Self, String> {
         let host_client = kube::Client::try_from(host_config.clone())
             .map_err(|error| format!("cannot create the Kubernetes client: {error}"))?;
+        let (fetches, fetched) = Fetches::new(fetcher);
         Ok(Controller {
             writer: StatusWriter::new(host_client.clone(), &settings.identity),
             manager,
             host_client,
             host_config,
-            fetcher,
+            fetches,
+            fetched: Some(fetched),
             counter,
             settings,
             objects: HashMap::new(),
@@ -179,6 +195,9 @@ impl Controller {
         // Subscribed before anything is loaded, so no change is missed.
         let mut states = self.manager.state_changes();
         let (changes, mut incoming) = mpsc::unbounded_channel();
+        let Some(mut fetched) = self.fetched.take() else {
+            return; // `run` consumes the controller: cannot happen
+        };
         let _tasks = AbortOnDrop(vec![
             tokio::spawn(watch_wasm_operators(
                 self.api(),
@@ -197,6 +216,8 @@ impl Controller {
                     Some(change) => self.apply_change(change).await,
                     None => return,
                 },
+                // The controller holds the sender: never closed while it runs.
+                Some(module) = fetched.recv() => self.module_fetched(module).await,
                 change = states.recv() => match change {
                     Ok(change) => self.state_changed(change).await,
                     Err(RecvError::Lagged(missed)) => {
@@ -214,16 +235,28 @@ impl Controller {
                 }
                 _ = resync_timer.tick() => {
                     // Failed to load, or failed while running (e.g. its ServiceAccount lost
-                    // the reads its registration needs): both are tried again.
+                    // the reads its registration needs): both are tried again. Not an
+                    // operator the manager is retrying by itself (its init fails): a reload
+                    // would only reset its backoff.
                     let failed: Vec<Key> = self
                         .entries
                         .iter()
                         .filter(|(_, entry)| {
-                            entry.problem.is_some()
-                                || matches!(
-                                    self.manager.state(&entry.operator),
-                                    Some(OperatorState::Failed { .. })
-                                )
+                            let retrying = self.manager.retrying(&entry.operator);
+                            match &entry.problem {
+                                Some(problem) => !(retrying
+                                    && entry
+                                        .pending
+                                        .as_ref()
+                                        .is_some_and(|(_, failure)| failure == problem)),
+                                None => {
+                                    !retrying
+                                        && matches!(
+                                            self.manager.state(&entry.operator),
+                                            Some(OperatorState::Failed { .. })
+                                        )
+                                }
+                            }
                         })
                         .map(|(key, _)| key.clone())
                         .collect();

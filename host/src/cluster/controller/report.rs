@@ -1,6 +1,7 @@
 //! Reporting what the manager does with each operator: swap and failure Events from its
-//! stream of state changes (a full resync when the stream lagged), and statuses written
-//! promptly for the changes that matter and otherwise on the status timer.
+//! stream of state changes (a full resync when the stream lagged), the start of an operator
+//! whose init the manager retried after its load failed (Ready from then on), and statuses
+//! written promptly for the changes that matter and otherwise on the status timer.
 use std::collections::HashMap;
 
 use super::{Controller, Key};
@@ -48,6 +49,34 @@ impl Controller {
             return;
         }
         let previous = entry.reported.replace(state.clone());
+        // The manager's retry of a failed init succeeded: the module it held is running, and
+        // the load failure recorded for it is over. Checked against the current state too: a
+        // change may be a late one of the instance a reload replaced.
+        let running_now = |state: Option<&OperatorState>| {
+            matches!(
+                state,
+                Some(OperatorState::Idle | OperatorState::Running | OperatorState::Swapped)
+            )
+        };
+        let started_now =
+            running_now(Some(&state)) && running_now(self.manager.state(&entry.operator).as_ref());
+        let started = match (started_now, entry.pending.take()) {
+            (false, pending) => {
+                entry.pending = pending;
+                None
+            }
+            (true, Some((module, failure))) => {
+                let note = format!("loaded module {} once its init succeeded", module.digest);
+                let clamped = module.notes.join("; ");
+                entry.running = Some(module);
+                if entry.problem.as_ref() == Some(&failure) {
+                    entry.problem = None;
+                    entry.last_warning = None;
+                }
+                Some((note, clamped))
+            }
+            (true, None) => None,
+        };
         let was_swapped = previous == Some(OperatorState::Swapped);
         let was_failed = matches!(previous, Some(OperatorState::Failed { .. }));
         let event = match &state {
@@ -67,8 +96,19 @@ impl Controller {
             )),
             _ => None,
         };
-        let prompt =
-            was_swapped || matches!(state, OperatorState::Swapped | OperatorState::Failed { .. });
+        let prompt = was_swapped
+            || started.is_some()
+            || matches!(state, OperatorState::Swapped | OperatorState::Failed { .. });
+        if let Some((note, clamped)) = started {
+            let object = object.clone();
+            self.counter.reset(&entry.operator);
+            self.writer.event(&object, false, "Loaded", &note).await;
+            if !clamped.is_empty() {
+                self.writer
+                    .event(&object, true, "LimitsClamped", &clamped)
+                    .await;
+            }
+        }
         if let Some((warning, reason, note)) = event {
             let object = object.clone();
             self.writer.event(&object, warning, reason, &note).await;

@@ -8,8 +8,8 @@
 //! admin-set size (default 64 MiB, well inside the 512 Mi pod with the compiled module and
 //! transient copies), OCI tokens and manifests by [`MAX_METADATA_BYTES`], all read chunk by
 //! chunk so an oversized body is refused before it is held; and the whole fetch by a timeout,
-//! because the controller fetches one WasmOperator at a time and a URL that accepts and never
-//! answers would otherwise stall every other one. File sources are read off the async runtime.
+//! so a URL that accepts and never answers holds its fetch (one of the controller's bounded set
+//! of concurrent fetches) for at most that long. File sources are read off the async runtime.
 mod configmap;
 mod http;
 mod oci;
@@ -122,6 +122,11 @@ impl SourceFetcher {
             modules_dir,
             limits,
         })
+    }
+
+    /// The bounds this fetcher applies.
+    pub fn limits(&self) -> &SourceLimits {
+        &self.limits
     }
 
     /// The module of a WasmOperator in `namespace`, or an error once
