@@ -147,7 +147,7 @@ async fn cached_reads_are_served_only_to_service_accounts_that_may_list_and_watc
                 "module": {"path": "behaviours.wasm"},
                 "serviceAccountName": account,
                 // The guest imports `http_request`: granted, reaching nothing (.invalid).
-                "allowHttp": ["http://granted.invalid/"],
+                "allowHttp": [GRANTS_HTTP_ONLY],
                 "config": {
                     "onReconcile": "kube",
                     "kubeRequest": probe,

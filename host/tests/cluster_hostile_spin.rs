@@ -77,7 +77,7 @@ async fn the_leader_keeps_its_lease_while_guests_spin_on_every_worker() {
                 "module": {"path": "behaviours.wasm"},
                 "serviceAccountName": "spinner",
                 // The guest imports `http_request`: granted, reaching nothing (.invalid).
-                "allowHttp": ["http://granted.invalid/"],
+                "allowHttp": [GRANTS_HTTP_ONLY],
                 "limits": {"callDeadline": "120s"},
                 "config": {
                     "onReconcile": "loop",

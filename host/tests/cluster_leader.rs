@@ -518,6 +518,7 @@ async fn a_partitioned_leader_stops_reconciling_before_another_takes_over() {
         "ticker",
         json!({
             "module": {"configMap": {"name": "modules", "key": "webapp.wasm"}},
+            "allowHttp": [GRANTS_HTTP_ONLY],
             "config": {
                 "requeueAfterMs": 200,
                 "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns}},

@@ -99,6 +99,7 @@ fn gets_of(host: &InProcessHost, operator: &str) -> Vec<String> {
 fn probing(module: &str, namespace: &str, probe: &str) -> Value {
     json!({
         "module": {"path": module},
+        "allowHttp": [GRANTS_HTTP_ONLY],
         "config": {
             "onReconcile": "kube",
             "kubeRequest": {"verb": "get", "apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": probe},
@@ -244,6 +245,7 @@ async fn absurd_limits_run_clamped_and_the_status_says_so() {
     let absurd = |on_reconcile: &str| {
         json!({
             "module": {"path": "behaviours.wasm"},
+            "allowHttp": [GRANTS_HTTP_ONLY],
             "limits": {"memory": "4Gi", "callDeadline": "99999999999999999h"},
             "swap": {"afterIdle": "99999999999999999999h"},
             "config": {
@@ -334,6 +336,7 @@ async fn a_registration_beyond_the_service_account_is_refused_until_granted() {
         "snoop",
         json!({
             "module": {"path": "behaviours.wasm"},
+            "allowHttp": [GRANTS_HTTP_ONLY],
             "serviceAccountName": "tenant",
             "config": {
                 "requeueAfterMs": 200,
@@ -482,6 +485,7 @@ async fn gated_operator(
         "patient",
         json!({
             "module": {"path": "behaviours.wasm"},
+            "allowHttp": [GRANTS_HTTP_ONLY],
             "config": {
                 "onInit": "gate",
                 "initGate": {"verb": "get", "apiVersion": "v1", "kind": "ConfigMap",

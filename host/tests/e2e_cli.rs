@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 use wasm_operator_test_support::{control_plane, guest_module, test_namespace, wait_for};
 
-use e2e_support::{create_widget, ensure_widget_crd, wait_for_config_map, PROMPTLY};
+use e2e_support::{
+    create_widget, ensure_widget_crd, wait_for_config_map, GRANTS_HTTP_ONLY, PROMPTLY,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_probes_reconciles_and_stops_gracefully_on_sigterm() {
@@ -24,7 +26,7 @@ async fn run_serves_probes_reconciles_and_stops_gracefully_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "metricsAddr: 127.0.0.1:0\ncacheDir: modules\nshutdownDeadline: 5s\noperators:\n  - name: mapper\n    module: {}\n    allowHttp: [http://granted.invalid/]\n    config: {{namespace: {ns}}}\n",
+            "metricsAddr: 127.0.0.1:0\ncacheDir: modules\nshutdownDeadline: 5s\noperators:\n  - name: mapper\n    module: {}\n    allowHttp: [{GRANTS_HTTP_ONLY}]\n    config: {{namespace: {ns}}}\n",
             module.display()
         ),
     )

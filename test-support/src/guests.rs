@@ -24,6 +24,11 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// An HTTP allowlist entry that grants the `http` capability without allowing any real address
+/// (`.invalid` never resolves, RFC 2606): the host test guests import `http_request`, and a
+/// module is loaded only for an operator granted what it imports.
+pub const GRANTS_HTTP_ONLY: &str = "http://granted.invalid/";
+
 /// Builds workspace package `package` for `wasm32-wasip1` in release mode (once per process) and
 /// returns the path of its `.wasm` file.
 ///

@@ -14,7 +14,7 @@ mod wait;
 pub use cluster::{control_plane, ControlPlane};
 pub use guests::{
     go_build, go_guest_module, go_module, guest_module, target_dir, tinygo_guest_module,
-    workspace_root, GoCompiler,
+    workspace_root, GoCompiler, GRANTS_HTTP_ONLY,
 };
 pub use resources::{apply_crd, test_namespace, TestNamespace};
 pub use wait::wait_for;

@@ -252,7 +252,7 @@ fn denied_error(url: &Url, denied: &DeniedAddress) -> HostError {
 }
 
 /// An error and its sources on one line: reqwest's own message alone rarely says what went wrong.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -31,6 +31,8 @@ use wasm_operator::scheduler::workqueue::BackoffConfig;
 use wasm_operator_test_support::{
     apply_crd, control_plane, guest_module, wait_for, workspace_root,
 };
+/// Grants the `http` capability and reaches nothing (see its definition in test-support).
+pub const GRANTS_HTTP_ONLY: &str = wasm_operator_test_support::GRANTS_HTTP_ONLY;
 
 /// How long a test waits for something the host should do promptly (module compilation
 /// included).

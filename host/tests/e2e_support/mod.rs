@@ -204,9 +204,8 @@ pub fn guest(name: &str) -> Arc<[u8]> {
     Arc::from(std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
 }
 
-/// An HTTP allowlist entry that grants the `http` capability without allowing any real address
-/// (`.invalid` never resolves, RFC 2606).
-pub const GRANTS_HTTP_ONLY: &str = "http://granted.invalid/";
+/// Grants the `http` capability and reaches nothing (see its definition in test-support).
+pub const GRANTS_HTTP_ONLY: &str = wasm_operator_test_support::GRANTS_HTTP_ONLY;
 
 /// An operator spec with test-friendly limits and backoff.
 pub fn spec(name: &str, wasm: Arc<[u8]>, config: Value) -> OperatorSpec {

@@ -2,6 +2,7 @@
 //! the size-capped download that OCI manifests, tokens and blobs use too.
 use super::{check_digest, normalise_sha256, too_large, SourceError, SourceFetcher};
 use crate::cluster::resource::HttpSource;
+use crate::egress::error_chain;
 
 impl SourceFetcher {
     pub(super) async fn http(&self, source: &HttpSource) -> Result<Vec<u8>, SourceError> {
@@ -114,19 +115,4 @@ impl SourceFetcher {
 
 fn address_denied(shown: &str, denied: &crate::egress::DeniedAddress) -> SourceError {
     SourceError::new("AddressDenied", format!("{shown} refused: {denied}"))
-}
-
-/// An error and its causes on one line (reqwest's own message rarely says what failed).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }

@@ -124,7 +124,10 @@ fn reconcile(request: ReconcileRequest) -> Result<ReconcileResult, GuestError> {
             let huge = "é".repeat(10 * 1024);
             test_guest_glue::log(LogLevel::Info, &huge);
             println!("{huge}");
-            let lines = config.get("logLines").and_then(Value::as_u64).unwrap_or(1000);
+            let lines = config
+                .get("logLines")
+                .and_then(Value::as_u64)
+                .unwrap_or(1000);
             for line in 0..lines {
                 test_guest_glue::log(LogLevel::Info, &format!("flood line {line}"));
                 println!("flood stdout line {line}");
