@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod operator;
 pub mod runtime;
 pub mod scheduler;
+pub mod text;

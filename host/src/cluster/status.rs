@@ -23,18 +23,17 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 /// `text` cut to at most `max` bytes on a UTF-8 character boundary, ending in `…` when cut.
 pub fn truncate_utf8(text: &str, max: usize) -> String {
+    const MARK: &str = "…";
     if text.len() <= max {
         return text.to_string();
-    }
-    const MARK: &str = "…";
-    let mut end = max.saturating_sub(MARK.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
     }
     if max < MARK.len() {
         return String::new();
     }
-    format!("{}{MARK}", &text[..end])
+    format!(
+        "{}{MARK}",
+        crate::text::prefix_within(text, max - MARK.len())
+    )
 }
 
 /// A reason the desired module is not the one running: `reason` is CamelCase.

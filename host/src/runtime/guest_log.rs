@@ -28,17 +28,13 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 /// `text` cut to at most `max` bytes on a character boundary, with a marker saying how much
 /// was cut; unchanged when it fits.
 pub fn truncate_utf8(text: &str, max: usize) -> Cow<'_, str> {
-    if text.len() <= max {
+    let kept = crate::text::prefix_within(text, max);
+    if kept.len() == text.len() {
         return Cow::Borrowed(text);
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
     Cow::Owned(format!(
-        "{}… [{} bytes truncated]",
-        &text[..end],
-        text.len() - end
+        "{kept}… [{} bytes truncated]",
+        text.len() - kept.len()
     ))
 }
 
