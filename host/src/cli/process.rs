@@ -21,19 +21,52 @@ pub enum LogFormat {
 /// shared directory such as /tmp: precompiled code is executed, so it must live where only the
 /// host's user can write. Without either variable the flag is required.
 pub(crate) fn default_cache_dir() -> Result<PathBuf, String> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    private_user_dir(
+        "XDG_CACHE_HOME",
+        ".cache",
+        "modules",
+        "cache directory",
+        "--cache-dir",
+    )
+}
+
+/// `$XDG_STATE_HOME/wasm-operator/snapshots`, else under `$HOME/.local/state`; never a shared
+/// directory such as /tmp (snapshots are mapped into guest memory). Without either variable
+/// the flag is required.
+pub(crate) fn default_state_dir() -> Result<PathBuf, String> {
+    private_user_dir(
+        "XDG_STATE_HOME",
+        ".local/state",
+        "snapshots",
+        "state directory",
+        "--state-dir",
+    )
+}
+
+/// `$<xdg_variable>/wasm-operator/<leaf>`, else `$HOME/<under_home>/wasm-operator/<leaf>`: the
+/// XDG base directory convention, with no fallback to a directory other users may write.
+fn private_user_dir(
+    xdg_variable: &str,
+    under_home: &str,
+    leaf: &str,
+    what: &str,
+    flag: &str,
+) -> Result<PathBuf, String> {
+    let base = std::env::var_os(xdg_variable)
         .filter(|base| !base.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
+                .map(|home| PathBuf::from(home).join(under_home))
         })
-        .ok_or(
-            "neither XDG_CACHE_HOME nor HOME is set, so there is no default cache directory: \
-                pass --cache-dir with a directory only the host's user can write",
-        )?;
-    Ok(base.join("wasm-operator").join("modules"))
+        .ok_or_else(|| {
+            format!(
+                "neither {xdg_variable} nor HOME is set, so there is no default {what}: pass \
+                 {flag} with a directory only the host's user can write"
+            )
+        })?;
+    Ok(base.join("wasm-operator").join(leaf))
 }
 
 fn init_tracing(format: LogFormat) {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::process::{
-    clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat, OperationsEndpoint,
+    clear_state_dir, default_cache_dir, default_state_dir, run_command, shutdown_signal, LogFormat,
+    OperationsEndpoint,
 };
 use super::run_config::{
     allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
@@ -118,25 +119,6 @@ pub struct RunSettings {
 /// a minute is cheaper kept resident, while one waiting for people or slow timers gives its
 /// memory back within a minute of its last reconcile.
 const DEFAULT_SWAP_AFTER: &str = "60s";
-
-/// `$XDG_STATE_HOME/wasm-operator/snapshots`, else under `$HOME/.local/state`; never a shared
-/// directory such as /tmp (snapshots are mapped into guest memory). Without either variable
-/// the flag is required.
-fn default_state_dir() -> Result<PathBuf, String> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|base| !base.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".local/state"))
-        })
-        .ok_or(
-            "neither XDG_STATE_HOME nor HOME is set, so there is no default state directory: \
-                pass --state-dir with a directory only the host's user can write",
-        )?;
-    Ok(base.join("wasm-operator").join("snapshots"))
-}
 
 /// Merges the config file (if any) and the flags; the error says which setting is wrong.
 pub fn resolve(args: &Args) -> Result<RunSettings, String> {
