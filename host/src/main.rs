@@ -21,10 +21,11 @@ enum Command {
     Validate(cli::validate::Args),
     /// Show what an operator module is: ABI version, capabilities, exports, imports, memory.
     Inspect(cli::inspect::Args),
+    // The two host commands have many flags; boxed so the enum is not as large as the largest.
     /// Run the host with a set of operators against a cluster.
-    Run(cli::run::Args),
+    Run(Box<cli::run::Args>),
     /// Run the host in a cluster: operators declared as WasmOperator resources, leader-elected.
-    Cluster(cli::cluster::Args),
+    Cluster(Box<cli::cluster::Args>),
 }
 
 fn main() -> ExitCode {
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => cli::validate::main(args),
         Command::Inspect(args) => cli::inspect::main(args),
-        Command::Run(args) => cli::run::main(args),
-        Command::Cluster(args) => cli::cluster::main(args),
+        Command::Run(args) => cli::run::main(*args),
+        Command::Cluster(args) => cli::cluster::main(*args),
     }
 }

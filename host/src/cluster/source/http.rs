@@ -1,11 +1,11 @@
 //! A module downloaded from an HTTP(S) URL and checked against the SHA-256 the spec pins, and
 //! the size-capped download that OCI manifests, tokens and blobs use too.
-use super::{check_digest, normalise_sha256, too_large, SourceError, SourceFetcher};
+use super::{check_digest, normalise_sha256, too_large, Slot, SourceError, SourceFetcher};
 use crate::cluster::resource::HttpSource;
 use crate::egress::error_chain;
 
 impl SourceFetcher {
-    pub(super) async fn http(&self, source: &HttpSource) -> Result<Vec<u8>, SourceError> {
+    pub(super) async fn http(&self, source: &HttpSource) -> Result<(Vec<u8>, Slot), SourceError> {
         let expected = normalise_sha256(&source.sha256).ok_or_else(|| {
             SourceError::new(
                 "InvalidSource",
@@ -34,11 +34,11 @@ impl SourceFetcher {
                 ),
             ));
         }
-        let wasm = self
+        let (wasm, slot) = self
             .download_module(self.http.get(url.clone()), url.as_str())
             .await?;
         check_digest(&wasm, &expected, url.as_str())?;
-        Ok(wasm)
+        Ok((wasm, slot))
     }
 
     /// Sends `request` if its address is allowed (literal hosts here, names in the resolver,
@@ -66,15 +66,18 @@ impl SourceFetcher {
             })
     }
 
-    /// A module-sized download: at most the admin's module size.
+    /// A module-sized download: at most the admin's module size, read in a module slot taken
+    /// once the response has begun (so a server that never answers holds no slot).
     pub(super) async fn download_module(
         &self,
         request: reqwest::RequestBuilder,
         shown: &str,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<(Vec<u8>, Slot), SourceError> {
         let max_bytes = self.limits.max_module_bytes;
-        self.download(request, shown, max_bytes, || too_large(shown, max_bytes))
-            .await
+        let response = self.answered(request, shown).await?;
+        let slot = self.slots.take().await;
+        let body = read_body(response, shown, max_bytes, || too_large(shown, max_bytes)).await?;
+        Ok((body, slot))
     }
 
     /// The body of a successful response, refused with `oversize()` as soon as it is known to
@@ -87,30 +90,52 @@ impl SourceFetcher {
         max_bytes: usize,
         oversize: impl Fn() -> SourceError,
     ) -> Result<Vec<u8>, SourceError> {
-        let mut response = self.send(request, shown).await?;
+        let response = self.answered(request, shown).await?;
+        read_body(response, shown, max_bytes, oversize).await
+    }
+
+    /// The response to `request` if it is a success.
+    async fn answered(
+        &self,
+        request: reqwest::RequestBuilder,
+        shown: &str,
+    ) -> Result<reqwest::Response, SourceError> {
+        let response = self.send(request, shown).await?;
         if !response.status().is_success() {
             return Err(SourceError::unavailable(format!(
                 "downloading {shown} answered {}",
                 response.status()
             )));
         }
-        let declared = response.content_length().unwrap_or(0);
-        if declared > max_bytes as u64 {
+        Ok(response)
+    }
+}
+
+/// The body of `response`, refused with `oversize()` as soon as it is known to exceed
+/// `max_bytes`: from its Content-Length before reading, or at the chunk that would cross it.
+/// Never holds more than `max_bytes`, and allocates the declared size once.
+async fn read_body(
+    mut response: reqwest::Response,
+    shown: &str,
+    max_bytes: usize,
+    oversize: impl Fn() -> SourceError,
+) -> Result<Vec<u8>, SourceError> {
+    let declared = response.content_length().unwrap_or(0);
+    if declared > max_bytes as u64 {
+        return Err(oversize());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| SourceError::unavailable(format!("downloading {shown}: {error}")))?
+    {
+        if body.len() + chunk.len() > max_bytes {
             return Err(oversize());
         }
-        let mut body = Vec::with_capacity(declared as usize);
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| SourceError::unavailable(format!("downloading {shown}: {error}")))?
-        {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(oversize());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
 }
 
 fn address_denied(shown: &str, denied: &crate::egress::DeniedAddress) -> SourceError {

@@ -8,8 +8,12 @@
 //! admin-set size (default 64 MiB, well inside the 512 Mi pod with the compiled module and
 //! transient copies), OCI tokens and manifests by [`MAX_METADATA_BYTES`], all read chunk by
 //! chunk so an oversized body is refused before it is held; and the whole fetch by a timeout,
-//! so a URL that accepts and never answers holds its fetch (one of the controller's bounded set
-//! of concurrent fetches) for at most that long. File sources are read off the async runtime.
+//! so a URL that accepts and never answers holds its fetch for at most that long. File sources
+//! are read off the async runtime.
+//!
+//! Module bytes fetched and not yet loaded are bounded by [`ModuleSlots`]: a module-sized body
+//! takes a slot once it starts to arrive (a source that never answers holds none) and keeps it,
+//! in its [`FetchedModule`], until the controller is done with the module.
 mod configmap;
 mod http;
 mod oci;
@@ -20,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::resource::ModuleSource;
 use crate::egress::{AddressPolicy, Network};
@@ -56,9 +61,46 @@ impl Default for SourceLimits {
     }
 }
 
+/// The most module bytes fetched and not yet loaded at once (each body up to
+/// `--max-module-size`), well inside the 512 Mi pod together with the module being compiled and
+/// its transient copies.
+pub const MODULE_MEMORY_BUDGET_BYTES: usize = 128 << 20;
+
+/// However small modules are, no more module bodies than this are held at once.
+pub const MAX_MODULE_SLOTS: usize = 16;
+
+/// However large modules may be, at least this many module bodies may be held at once.
+pub const MIN_MODULE_SLOTS: usize = 2;
+
+/// How many module bodies may be held at once for modules of at most `max_module_bytes`.
+pub fn module_slots(max_module_bytes: usize) -> usize {
+    (MODULE_MEMORY_BUDGET_BYTES / max_module_bytes.max(1)).clamp(MIN_MODULE_SLOTS, MAX_MODULE_SLOTS)
+}
+
+/// The slots module bodies take while they are downloaded, read or waiting to be loaded.
+#[derive(Clone)]
+struct ModuleSlots(Arc<Semaphore>);
+
+/// A module body's slot, given back when the module is dropped.
+type Slot = Option<OwnedSemaphorePermit>;
+
+impl ModuleSlots {
+    fn new(max_module_bytes: usize) -> Self {
+        ModuleSlots(Arc::new(Semaphore::new(module_slots(max_module_bytes))))
+    }
+
+    /// Waits for a free slot (the semaphore is never closed, so this is always `Some`; the
+    /// fetch timeout bounds the wait).
+    async fn take(&self) -> Slot {
+        self.0.clone().acquire_owned().await.ok()
+    }
+}
+
 /// A module as fetched, before validation.
 pub struct FetchedModule {
     pub wasm: Vec<u8>,
+    /// Held while the module's bytes are: see [`ModuleSlots`].
+    _slot: Slot,
     /// `sha256:<hex>` of `wasm`.
     pub digest: String,
     /// Changes when the source changes without the WasmOperator changing (the ConfigMap's
@@ -98,6 +140,7 @@ pub struct SourceFetcher {
     addresses: Arc<AddressPolicy>,
     modules_dir: Option<PathBuf>,
     limits: SourceLimits,
+    slots: ModuleSlots,
 }
 
 impl SourceFetcher {
@@ -120,6 +163,7 @@ impl SourceFetcher {
             http,
             addresses,
             modules_dir,
+            slots: ModuleSlots::new(limits.max_module_bytes),
             limits,
         })
     }
@@ -169,9 +213,11 @@ impl SourceFetcher {
                 "spec.module must set exactly one of configMap, http, oci or path",
             ));
         }
-        let (wasm, source_version) = if let Some(config_map) = &source.config_map {
+        // ConfigMaps are bounded by the API server's object size and already in its client's
+        // memory: they take no slot.
+        let ((wasm, slot), source_version) = if let Some(config_map) = &source.config_map {
             let (wasm, version) = self.config_map(namespace, config_map).await?;
-            (wasm, Some(version))
+            ((wasm, None), Some(version))
         } else if let Some(http) = &source.http {
             (self.http(http).await?, None)
         } else if let Some(oci) = &source.oci {
@@ -184,6 +230,7 @@ impl SourceFetcher {
         Ok(FetchedModule {
             digest: sha256_digest(&wasm),
             wasm,
+            _slot: slot,
             source_version,
         })
     }

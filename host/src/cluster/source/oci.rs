@@ -2,11 +2,11 @@
 //! wasm layer, anonymous bearer tokens, and the blob checked against its digest.
 use serde::Deserialize;
 
-use super::{check_digest, normalise_sha256, SourceError, SourceFetcher, MAX_METADATA_BYTES};
+use super::{check_digest, normalise_sha256, Slot, SourceError, SourceFetcher, MAX_METADATA_BYTES};
 use crate::cluster::resource::OciSource;
 
 impl SourceFetcher {
-    pub(super) async fn oci(&self, source: &OciSource) -> Result<Vec<u8>, SourceError> {
+    pub(super) async fn oci(&self, source: &OciSource) -> Result<(Vec<u8>, Slot), SourceError> {
         let reference = OciReference::parse(&source.reference)?;
         let base = format!(
             "{}://{}/v2/{}",
@@ -59,9 +59,9 @@ impl SourceFetcher {
             ))
         })?;
         let blob_url = format!("{base}/blobs/{}", layer.digest);
-        let wasm = self.download_module(request(&blob_url), &blob_url).await?;
+        let (wasm, slot) = self.download_module(request(&blob_url), &blob_url).await?;
         check_digest(&wasm, expected, &blob_url)?;
-        Ok(wasm)
+        Ok((wasm, slot))
     }
 
     /// An anonymous bearer token when the registry asks for one (the distribution token flow);

@@ -7,10 +7,10 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::{too_large, SourceError, SourceFetcher};
+use super::{too_large, Slot, SourceError, SourceFetcher};
 
 impl SourceFetcher {
-    pub(super) async fn path(&self, relative: &str) -> Result<Vec<u8>, SourceError> {
+    pub(super) async fn path(&self, relative: &str) -> Result<(Vec<u8>, Slot), SourceError> {
         let Some(root) = &self.modules_dir else {
             return Err(SourceError::new(
                 "InvalidSource",
@@ -34,11 +34,13 @@ impl SourceFetcher {
         let root = root.clone();
         let relative = relative.to_owned();
         let max_bytes = self.limits.max_module_bytes;
-        tokio::task::spawn_blocking(move || read_below(&root, &relative, max_bytes))
+        let slot = self.slots.take().await;
+        let wasm = tokio::task::spawn_blocking(move || read_below(&root, &relative, max_bytes))
             .await
             .map_err(|error| {
                 SourceError::unavailable(format!("reading spec.module.path failed: {error}"))
-            })?
+            })??;
+        Ok((wasm, slot))
     }
 }
 
@@ -115,7 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("m.wasm"), b"\0asm").unwrap();
         let fetcher = fetcher(dir.path(), 1 << 20);
-        assert_eq!(fetcher.path("m.wasm").await.unwrap(), b"\0asm");
+        assert_eq!(fetcher.path("m.wasm").await.unwrap().0, b"\0asm");
         for escape in ["../m.wasm", "/etc/passwd", "./m.wasm"] {
             assert_eq!(
                 fetcher.path(escape).await.unwrap_err().reason,
@@ -149,7 +151,7 @@ mod tests {
                 refused.message
             );
         }
-        assert_eq!(fetcher.path("alias.wasm").await.unwrap(), b"\0asm");
+        assert_eq!(fetcher.path("alias.wasm").await.unwrap().0, b"\0asm");
     }
 
     #[tokio::test]

@@ -11,30 +11,42 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{SourceError, SourceFetcher, SourceLimits, MAX_METADATA_BYTES};
+use super::{
+    module_slots, sha256_digest, SourceError, SourceFetcher, SourceLimits, MAX_METADATA_BYTES,
+};
 use crate::cluster::resource::{HttpSource, ModuleSource, OciSource};
 
 struct HostileServer {
     addr: SocketAddr,
     /// Body bytes the server managed to write before the client hung up.
     streamed: Arc<AtomicUsize>,
+    /// Requests for `/slow.wasm` received (and never answered).
+    hung: Arc<AtomicUsize>,
 }
+
+/// What `/tiny.wasm` serves: a module header, enough for a fetch (validation comes later).
+const TINY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
 impl HostileServer {
     async fn start() -> HostileServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let streamed = Arc::new(AtomicUsize::new(0));
-        let counter = streamed.clone();
+        let hung = Arc::new(AtomicUsize::new(0));
+        let (counter, hung_counter) = (streamed.clone(), hung.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let counter = counter.clone();
+                let (counter, hung_counter) = (counter.clone(), hung_counter.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, addr, counter).await;
+                    let _ = serve(stream, addr, counter, hung_counter).await;
                 });
             }
         });
-        HostileServer { addr, streamed }
+        HostileServer {
+            addr,
+            streamed,
+            hung,
+        }
     }
 }
 
@@ -42,6 +54,7 @@ async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
     streamed: Arc<AtomicUsize>,
+    hung: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
@@ -60,7 +73,18 @@ async fn serve(
     let head_only = method == "HEAD";
     match path.as_str() {
         // Accepts the request and never answers.
-        "/slow.wasm" => std::future::pending().await,
+        "/slow.wasm" => {
+            hung.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+        "/tiny.wasm" => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                TINY_MODULE.len()
+            );
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(TINY_MODULE).await
+        }
         "/endless.wasm" | "/v2/ops/big/manifests/v1" | "/token" if !head_only => {
             stream_without_end(&mut stream, &streamed).await
         }
@@ -149,6 +173,72 @@ async fn fetch_error(fetcher: &SourceFetcher, source: &ModuleSource) -> SourceEr
         Ok(_) => panic!("the fetch must fail"),
         Err(error) => error,
     }
+}
+
+fn tiny_source(server: &HostileServer) -> ModuleSource {
+    ModuleSource {
+        http: Some(HttpSource {
+            url: format!("http://{}/tiny.wasm", server.addr),
+            sha256: sha256_digest(TINY_MODULE)["sha256:".len()..].to_owned(),
+        }),
+        ..ModuleSource::default()
+    }
+}
+
+/// Module slots are taken once a body starts to arrive: with the default size cap (two slots),
+/// sources that accept and never answer hold none, so a source that answers is fetched at once
+/// while four of them hang.
+#[tokio::test]
+async fn sources_that_never_answer_hold_no_module_slot() {
+    let server = HostileServer::start().await;
+    let limits = SourceLimits {
+        fetch_timeout: Duration::from_secs(300),
+        ..SourceLimits::default()
+    };
+    assert_eq!(module_slots(limits.max_module_bytes), 2);
+    let fetcher = fetcher(limits);
+    let hanging: Vec<_> = (0..4)
+        .map(|_| {
+            let (fetcher, source) = (fetcher.clone(), http_source(&server, "/slow.wasm"));
+            tokio::spawn(async move { fetcher.fetch("ns", &source).await.map(|_| ()) })
+        })
+        .collect();
+    while server.hung.load(Ordering::SeqCst) < 4 {
+        tokio::task::yield_now().await;
+    }
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(30),
+        fetcher.fetch("ns", &tiny_source(&server)),
+    )
+    .await
+    .expect("the answering source is not held back by the hanging ones")
+    .unwrap();
+    assert_eq!(fetched.wasm, TINY_MODULE);
+    for fetch in hanging {
+        fetch.abort();
+    }
+}
+
+/// Fetched modules keep their slot until dropped, so module bytes held between fetch and load
+/// are bounded: with both slots held, a third fetch waits (here until its timeout), and gets
+/// through once one is released.
+#[tokio::test]
+async fn fetched_modules_hold_their_slot_until_dropped() {
+    let server = HostileServer::start().await;
+    let fetcher = fetcher(SourceLimits {
+        fetch_timeout: Duration::from_secs(1),
+        ..SourceLimits::default()
+    });
+    let first = fetcher.fetch("ns", &tiny_source(&server)).await.unwrap();
+    let _second = fetcher.fetch("ns", &tiny_source(&server)).await.unwrap();
+    let error = fetch_error(&fetcher, &tiny_source(&server)).await;
+    assert!(
+        error.message.contains("did not finish within 1s"),
+        "{}",
+        error.message
+    );
+    drop(first);
+    fetcher.fetch("ns", &tiny_source(&server)).await.unwrap();
 }
 
 #[tokio::test]
