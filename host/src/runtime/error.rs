@@ -100,11 +100,6 @@ pub enum LoadError {
 #[error("{0}")]
 pub(crate) struct AbiViolation(pub String);
 
-/// Marker error: a host call was still running when the call deadline passed.
-#[derive(Debug, thiserror::Error)]
-#[error("the call deadline passed while the host was serving a host call")]
-pub(crate) struct HostCallDeadline;
-
 /// Marker error: the host failed while serving a host call (not the guest's fault).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -142,9 +137,6 @@ pub(crate) fn classify(
 ) -> CallError {
     if let Some(violation) = error.downcast_ref::<AbiViolation>() {
         return CallError::AbiViolation(violation.0.clone());
-    }
-    if error.downcast_ref::<HostCallDeadline>().is_some() {
-        return CallError::DeadlineExceeded(deadline);
     }
     if let Some(failure) = error.downcast_ref::<HostFailure>() {
         return CallError::Host(failure.0.clone());

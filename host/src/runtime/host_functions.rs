@@ -13,7 +13,6 @@
 
 use std::future::Future;
 use std::ops::Range;
-use std::time::Instant;
 
 use wasm_operator_abi::limits::max_payload_bytes;
 use wasm_operator_abi::names::{
@@ -22,7 +21,7 @@ use wasm_operator_abi::names::{
 use wasm_operator_abi::{HostResponse, HttpRequest, KubeRequest, LogRecord};
 use wasmtime::{Caller, Linker};
 
-use super::error::{abi_violation, outside_call, HostCallDeadline, HostFailure};
+use super::error::{abi_violation, outside_call, HostFailure};
 use super::state::StoreState;
 
 /// Defines every `wasm_operator` import in `linker`.
@@ -168,8 +167,8 @@ fn preview(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(PREVIEW_BYTES)]).into_owned()
 }
 
-/// Awaits a host call, bounded by what is left of the call's deadline: epoch interruption only
-/// stops running guest code, so time spent in the host needs its own bound.
+/// Awaits a host call. Its time counts against the call's deadline, which bounds the whole
+/// export call wherever it waits (`instance::within_deadline`), so no timer of its own is needed.
 async fn serve(
     caller: &mut Caller<'_, StoreState>,
     import: &str,
@@ -178,10 +177,7 @@ async fn serve(
     let call = caller.data_mut().active_call(import)?;
     // A new host call replaces any unread response.
     call.response.clear();
-    let deadline_at: Instant = call.deadline_at;
-    tokio::time::timeout_at(deadline_at.into(), host_call)
-        .await
-        .map_err(|_| wasmtime::Error::new(HostCallDeadline))
+    Ok(host_call.await)
 }
 
 /// Stores the response for `response_read` and returns its length, the import's return value.

@@ -35,16 +35,14 @@ pub(crate) struct CallState {
     pub input: Vec<u8>,
     pub result: Option<Vec<u8>>,
     pub response: Vec<u8>,
-    pub deadline_at: Instant,
 }
 
 impl CallState {
-    pub fn new(input: Vec<u8>, deadline_at: Instant) -> CallState {
+    pub fn new(input: Vec<u8>) -> CallState {
         CallState {
             input,
             result: None,
             response: Vec::new(),
-            deadline_at,
         }
     }
 }
