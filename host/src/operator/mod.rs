@@ -219,7 +219,8 @@ pub struct OperatorManager {
     inner: Arc<ManagerInner>,
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` may name an operator: a DNS label (it names files, metrics and log fields).
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name

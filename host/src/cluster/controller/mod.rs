@@ -289,16 +289,7 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::operator_name;
-
-    fn dns_label(name: &str) -> bool {
-        !name.is_empty()
-            && name.len() <= 63
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !name.starts_with('-')
-            && !name.ends_with('-')
-    }
+    use crate::operator::valid_name as dns_label;
 
     #[test]
     fn names_that_joined_collide_get_distinct_operators() {
