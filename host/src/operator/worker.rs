@@ -91,15 +91,7 @@ impl Worker {
                 .map(|refused| format!("its registration cannot be served: {refused}")),
         };
         if let Some(reason) = refused {
-            self.board.set(
-                &self.name,
-                OperatorState::Failed {
-                    reason: reason.clone(),
-                },
-            );
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(Err(reason));
-            }
+            self.start_failed(&mut ready, reason);
             return;
         }
         let watches =
@@ -107,15 +99,7 @@ impl Worker {
                 Ok(watches) => watches,
                 Err(error) => {
                     let reason = format!("its registration cannot be served: {error}");
-                    self.board.set(
-                        &self.name,
-                        OperatorState::Failed {
-                            reason: reason.clone(),
-                        },
-                    );
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(Err(reason));
-                    }
+                    self.start_failed(&mut ready, reason);
                     return;
                 }
             };
@@ -152,9 +136,7 @@ impl Worker {
             failures = failures.saturating_add(1);
             let retry_in = match &error {
                 CallError::Guest(guest) if guest.requeue_after_ms.is_some() => {
-                    Duration::from_millis(guest.requeue_after_ms.unwrap_or_default())
-                        .max(self.registration_limits.min_requeue_after)
-                        .min(crate::scheduler::workqueue::MAX_DELAY)
+                    self.requested_delay(guest.requeue_after_ms.unwrap_or_default())
                 }
                 _ => self.backoff.delay(failures),
             };
@@ -163,20 +145,30 @@ impl Worker {
                 retry_in.as_millis()
             );
             tracing::warn!(operator = %self.name, "{reason}");
-            self.board.set(
-                &self.name,
-                OperatorState::Failed {
-                    reason: reason.clone(),
-                },
-            );
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(Err(reason));
-            }
+            self.start_failed(ready, reason);
             tokio::select! {
                 _ = tokio::time::sleep(retry_in) => {}
                 _ = self.stop.wait_for(|stopped| *stopped) => return None,
             }
             self.board.set(&self.name, OperatorState::Loading);
+        }
+    }
+
+    /// Records that starting failed: the operator is Failed with `reason`, and `load` (if still
+    /// waiting) learns why.
+    fn start_failed(
+        &self,
+        ready: &mut Option<oneshot::Sender<Result<(), String>>>,
+        reason: String,
+    ) {
+        self.board.set(
+            &self.name,
+            OperatorState::Failed {
+                reason: reason.clone(),
+            },
+        );
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Err(reason));
         }
     }
 
@@ -421,12 +413,16 @@ impl Worker {
     /// The delay of a guest-requested requeue: at least the host's minimum, and later still when
     /// the operator requeues faster than its rate limit (see [`RegistrationLimits`]).
     fn requeue_delay(&mut self, requested_ms: u64) -> Duration {
-        let requested =
-            Duration::from_millis(requested_ms).min(crate::scheduler::workqueue::MAX_DELAY);
         let limited = self.requeue_bucket.reserve(Instant::now());
-        requested
+        self.requested_delay(requested_ms).max(limited)
+    }
+
+    /// A guest-requested delay (`requeueAfterMs`) within the host's bounds: at least its minimum,
+    /// at most the workqueue's longest delay.
+    fn requested_delay(&self, requested_ms: u64) -> Duration {
+        Duration::from_millis(requested_ms)
+            .min(crate::scheduler::workqueue::MAX_DELAY)
             .max(self.registration_limits.min_requeue_after)
-            .max(limited)
     }
 
     pub(super) fn labels(&self) -> OperatorLabels {
