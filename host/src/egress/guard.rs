@@ -110,8 +110,9 @@ impl AdminPolicy {
 
 /// A client builder for other tenant-chosen URLs (module sources) under the same address
 /// policy: resolved names filtered, IP-literal redirect hops refused when denied, proxies
-/// ignored. The first URL of each request must still pass [`check_url`] (a literal never
-/// reaches the resolver).
+/// ignored. The first URL of each request must still pass [`check_literal`] (a literal never
+/// reaches the resolver). Operators' own client replaces the redirect policy with one that
+/// also keeps to their allowlist.
 pub fn guarded_client_builder(policy: Arc<AddressPolicy>) -> reqwest::ClientBuilder {
     let redirect_policy = policy.clone();
     reqwest::Client::builder()
@@ -128,14 +129,9 @@ pub fn guarded_client_builder(policy: Arc<AddressPolicy>) -> reqwest::ClientBuil
         }))
 }
 
-/// Whether `url` may be requested under `policy` as far as can be told before resolving it.
-pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<(), DeniedAddress> {
-    check_literal(policy, url)
-}
-
 /// Checks a URL whose host is an IP address (which no resolver sees); names pass here and are
 /// checked by [`FilteringResolver`] once resolved.
-pub(super) fn check_literal(policy: &AddressPolicy, url: &Url) -> Result<(), DeniedAddress> {
+pub fn check_literal(policy: &AddressPolicy, url: &Url) -> Result<(), DeniedAddress> {
     let Some(host) = url.host_str() else {
         return Ok(());
     };

@@ -36,7 +36,7 @@ use wasm_operator_abi::{HostError, HostResponse, HttpRequest, HttpResponse};
 pub use address::{denied_range, AddressPolicy, DeniedAddress, Network};
 use allowlist::Allowlist;
 pub use allowlist::InvalidPrefix;
-pub use guard::{check_url, find_denied, guarded_client_builder, AdminPolicy};
+pub use guard::{check_literal, find_denied, guarded_client_builder, AdminPolicy};
 
 /// Redirect hops followed within the allowlist before the 3xx response is handed back.
 pub const MAX_REDIRECTS: usize = 10;
@@ -97,13 +97,9 @@ impl HttpEgress {
                 Err(denied) => attempt.error(denied),
             }
         });
-        let client = reqwest::Client::builder()
+        // The address guard (filtering resolver, no proxy), with this operator's redirect policy.
+        let client = guard::guarded_client_builder(addresses.clone())
             .redirect(redirects)
-            .dns_resolver(Arc::new(guard::FilteringResolver {
-                policy: addresses.clone(),
-            }))
-            // A proxy would be the address connected to, and the target's address unchecked.
-            .no_proxy()
             .user_agent(concat!("wasm-operator/", env!("CARGO_PKG_VERSION")))
             // Many operators each have a client: keep idle connections few and short-lived.
             .pool_max_idle_per_host(2)

@@ -51,7 +51,7 @@ impl SourceFetcher {
         let request = request.build().map_err(|error| {
             SourceError::new("InvalidSource", format!("cannot request {shown}: {error}"))
         })?;
-        if let Err(denied) = crate::egress::check_url(&self.addresses, request.url()) {
+        if let Err(denied) = crate::egress::check_literal(&self.addresses, request.url()) {
             return Err(address_denied(shown, &denied));
         }
         self.http
