@@ -1,30 +1,33 @@
-// pki.go owns the key material the control plane needs: a CA, the API server's serving
-// certificate for 127.0.0.1/localhost, the service-account signing key (so TokenRequest works)
-// and the admin bearer token.
+// pki.go owns the key material the control plane needs: a CA (its key kept so that a node can be
+// added later, see node/), the API server's serving certificate, its client certificate for
+// the kubelet, the service-account signing key pair (so TokenRequest works) and the admin
+// bearer token.
 package main
 
 import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"wasm-operator.dev/controlplane/internal/certs"
+	"wasm-operator.dev/controlplane/internal/clusternet"
 )
 
-// pkiFiles are the paths of everything generatePKI writes under its directory.
+// pkiFiles are the paths of everything generatePKI writes under its directory. The node reads
+// the CA from the same names (node/pki.go).
 type pkiFiles struct {
-	caCert, servingCert, servingKey string
-	saPublicKey, saPrivateKey       string
-	tokenFile                       string
-	adminToken                      string
-	caPEM                           []byte
+	caCert, caKey                       string
+	servingCert, servingKey             string
+	kubeletClientCert, kubeletClientKey string
+	saPublicKey, saPrivateKey           string
+	tokenFile                           string
+	adminToken                          string
+	caPEM                               []byte
 }
 
 func generatePKI(dir string) (*pkiFiles, error) {
@@ -32,63 +35,39 @@ func generatePKI(dir string) (*pkiFiles, error) {
 		return nil, err
 	}
 	f := &pkiFiles{
-		caCert:       filepath.Join(dir, "ca.crt"),
-		servingCert:  filepath.Join(dir, "apiserver.crt"),
-		servingKey:   filepath.Join(dir, "apiserver.key"),
-		saPublicKey:  filepath.Join(dir, "sa.pub"),
-		saPrivateKey: filepath.Join(dir, "sa.key"),
-		tokenFile:    filepath.Join(dir, "tokens.csv"),
+		caCert:            filepath.Join(dir, "ca.crt"),
+		caKey:             filepath.Join(dir, "ca.key"),
+		servingCert:       filepath.Join(dir, "apiserver.crt"),
+		servingKey:        filepath.Join(dir, "apiserver.key"),
+		kubeletClientCert: filepath.Join(dir, "apiserver-kubelet-client.crt"),
+		kubeletClientKey:  filepath.Join(dir, "apiserver-kubelet-client.key"),
+		saPublicKey:       filepath.Join(dir, "sa.pub"),
+		saPrivateKey:      filepath.Join(dir, "sa.key"),
+		tokenFile:         filepath.Join(dir, "tokens.csv"),
 	}
 
-	caKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := certs.NewAuthority("wasm-operator-controlplane-ca")
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTemplate := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "wasm-operator-controlplane-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
+	if err := ca.Save(f.caCert, f.caKey); err != nil {
 		return nil, err
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	f.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if err := os.WriteFile(f.caCert, f.caPEM, 0o600); err != nil {
-		return nil, err
-	}
+	f.caPEM = ca.CertPEM
 
-	servingKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
+	// Clients on the machine use 127.0.0.1; pods use the `kubernetes` Service's address and names.
+	serving := certs.Leaf{
+		CommonName: "kube-apiserver",
+		IPs:        []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), clusternet.KubernetesServiceIP},
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local"},
+	}
+	if err := ca.Issue(serving, f.servingCert, f.servingKey); err != nil {
 		return nil, err
 	}
-	servingTemplate := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-	}
-	servingDER, err := x509.CreateCertificate(rand.Reader, servingTemplate, caCert, &servingKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	if err := writePEM(f.servingCert, "CERTIFICATE", servingDER); err != nil {
-		return nil, err
-	}
-	if err := writePEM(f.servingKey, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(servingKey)); err != nil {
+	// How the API server authenticates to a kubelet (logs, exec, port-forward).
+	kubeletClient := certs.Leaf{CommonName: "kube-apiserver-kubelet-client", Organizations: []string{"system:masters"}}
+	if err := ca.Issue(kubeletClient, f.kubeletClientCert, f.kubeletClientKey); err != nil {
 		return nil, err
 	}
 
@@ -100,10 +79,10 @@ func generatePKI(dir string) (*pkiFiles, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writePEM(f.saPublicKey, "PUBLIC KEY", saPub); err != nil {
+	if err := certs.WritePEM(f.saPublicKey, "PUBLIC KEY", saPub); err != nil {
 		return nil, err
 	}
-	if err := writePEM(f.saPrivateKey, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)); err != nil {
+	if err := certs.WritePEM(f.saPrivateKey, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)); err != nil {
 		return nil, err
 	}
 
@@ -118,8 +97,4 @@ func generatePKI(dir string) (*pkiFiles, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-func writePEM(path, blockType string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600)
 }

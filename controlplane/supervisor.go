@@ -11,15 +11,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"wasm-operator.dev/controlplane/internal/clusternet"
+	"wasm-operator.dev/controlplane/internal/proc"
 )
 
 // controllers are the kube-controller-manager loops that make API objects behave as users expect
@@ -81,7 +82,7 @@ func runSupervisor(args []string) error {
 	if err != nil {
 		return fmt.Errorf("generating keys: %w", err)
 	}
-	ports, err := freePorts(4)
+	ports, err := clusternet.FreeLoopbackPorts(4)
 	if err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func runSupervisor(args []string) error {
 		return err
 	}
 
-	apiserver, err := startChild(ctx, dir, "kube-apiserver", []string{
+	apiserver, err := proc.StartRole(dir, "kube-apiserver", []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -108,12 +109,18 @@ func runSupervisor(args []string) error {
 		"--tls-private-key-file=" + pki.servingKey,
 		"--client-ca-file=" + pki.caCert,
 		"--token-auth-file=" + pki.tokenFile,
-		"--authorization-mode=RBAC",
+		// Node: a kubelet (node/) may read and write only what concerns its own pods.
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--kubelet-client-certificate=" + pki.kubeletClientCert,
+		"--kubelet-client-key=" + pki.kubeletClientKey,
+		"--kubelet-certificate-authority=" + pki.caCert,
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + pki.saPublicKey,
 		"--service-account-signing-key-file=" + pki.saPrivateKey,
 		"--api-audiences=https://kubernetes.default.svc.cluster.local",
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range=" + clusternet.ServiceCIDR,
 		"--allow-privileged=true",
 		"--endpoint-reconciler-type=none",
 		"--v=0",
@@ -121,13 +128,13 @@ func runSupervisor(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer apiserver.stop()
+	defer apiserver.Stop(20 * time.Second)
 
 	if err := waitReady(ctx, server, pki.caPEM, pki.adminToken, o.readyTimeout, apiserver); err != nil {
 		return err
 	}
 
-	kcm, err := startChild(ctx, dir, "kube-controller-manager", []string{
+	kcm, err := proc.StartRole(dir, "kube-controller-manager", []string{
 		"--kubeconfig=" + adminKubeconfig,
 		"--authentication-kubeconfig=" + adminKubeconfig,
 		"--authorization-kubeconfig=" + adminKubeconfig,
@@ -145,7 +152,7 @@ func runSupervisor(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer kcm.stop()
+	defer kcm.Stop(20 * time.Second)
 
 	// Written last and atomically: its existence is the readiness signal scripts wait for.
 	if err := writeKubeconfig(o.kubeconfig, server, pki.caPEM, pki.adminToken); err != nil {
@@ -157,64 +164,16 @@ func runSupervisor(args []string) error {
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-apiserver.exited:
-		return fmt.Errorf("kube-apiserver exited: %v (see %s)", err, apiserver.logPath)
-	case err := <-kcm.exited:
-		return fmt.Errorf("kube-controller-manager exited: %v (see %s)", err, kcm.logPath)
+	case err := <-apiserver.Exited:
+		return apiserver.ExitError(err)
+	case err := <-kcm.Exited:
+		return kcm.ExitError(err)
 	case err := <-etcd.Err():
 		return fmt.Errorf("etcd failed: %w", err)
 	}
 }
 
-// child is one Kubernetes component running as a subprocess of this binary.
-type child struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan error
-}
-
-func startChild(ctx context.Context, dir, role string, args []string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, role+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, append([]string{role}, args...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// If the supervisor dies without cleaning up (SIGKILL), the kernel stops the child too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", role, err)
-	}
-	c := &child{name: role, cmd: cmd, logPath: logPath, exited: make(chan error, 1)}
-	go func() {
-		c.exited <- cmd.Wait()
-		logFile.Close()
-	}()
-	return c, nil
-}
-
-// stop asks the child to shut down gracefully and kills it if it has not gone within 20 s.
-func (c *child) stop() {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-}
-
-func waitReady(ctx context.Context, server string, caPEM []byte, token string, timeout time.Duration, apiserver *child) error {
+func waitReady(ctx context.Context, server string, caPEM []byte, token string, timeout time.Duration, apiserver *proc.Child) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{
@@ -240,38 +199,17 @@ func waitReady(ctx context.Context, server string, caPEM []byte, token string, t
 		select {
 		case <-ctx.Done():
 			return errors.New("interrupted while waiting for kube-apiserver")
-		case err := <-apiserver.exited:
-			return fmt.Errorf("kube-apiserver exited while starting: %v (see %s)", err, apiserver.logPath)
+		case err := <-apiserver.Exited:
+			return fmt.Errorf("while starting: %w", apiserver.ExitError(err))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("kube-apiserver not ready within %s: %v (see %s)", timeout, lastErr, apiserver.logPath)
+	return fmt.Errorf("kube-apiserver not ready within %s: %v (see %s)", timeout, lastErr, apiserver.LogPath)
 }
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// freePorts asks the kernel for n distinct free loopback ports. They are released before use, so
-// another process could take one in between; the components then fail to bind and say so.
-func freePorts(n int) ([]int, error) {
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func cancelOnStdinEOF(parent context.Context) context.Context {

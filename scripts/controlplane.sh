@@ -6,8 +6,8 @@
 #   scripts/controlplane.sh up      start it in the background, wait for /readyz, print `export KUBECONFIG=...`
 #   scripts/controlplane.sh down    stop it and wait until it has gone
 #
-# The binary is cached under $WASM_OPERATOR_CACHE/controlplane/<hash of the sources and Go version>,
-# so only a change to controlplane/ or to Go rebuilds it.
+# The binary is cached (see cluster_tool in lib.sh), so only a change to what it is built from
+# rebuilds it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -15,27 +15,8 @@ STATE_DIR=${WASM_OPERATOR_CLUSTER_DIR:-$WASM_OPERATOR_CACHE/cluster}
 PID_FILE=$STATE_DIR/controlplane.pid
 KUBECONFIG_PATH=$STATE_DIR/kubeconfig
 
-# Symbols stripped: the binary is large and nobody debugs it from a stack trace here.
-GO_BUILD_FLAGS=(-trimpath -ldflags=-s\ -w)
-
-binary_path() {
-  local key
-  key=$( (cd "$REPO_ROOT/controlplane" && cat go.mod go.sum ./*.go && go version && echo "${GO_BUILD_FLAGS[*]}") | sha256sum | cut -c1-16)
-  echo "$WASM_OPERATOR_CACHE/controlplane/$key/controlplane"
-}
-
 build() {
-  local bin
-  bin=$(binary_path)
-  if [ ! -x "$bin" ]; then
-    echo "building the control plane (k8s.io/kubernetes from Go modules; the first build takes 10-20 minutes)..." >&2
-    local start=$SECONDS
-    mkdir -p "$(dirname "$bin")"
-    (cd "$REPO_ROOT/controlplane" && go build "${GO_BUILD_FLAGS[@]}" -o "$bin.tmp" .)
-    mv "$bin.tmp" "$bin"
-    echo "built $bin in $((SECONDS - start))s" >&2
-  fi
-  echo "$bin"
+  cluster_tool .
 }
 
 running_pid() {

@@ -49,3 +49,53 @@ stop_private_controlplane() {
   exec {CONTROLPLANE[1]}>&- 2>/dev/null || true
   wait "$CONTROLPLANE_PID" 2>/dev/null || true
 }
+
+# install_debian_packages WHO PACKAGE...: installs the packages that are missing (as root), or
+# says how to (otherwise). WHO names the script in its messages.
+install_debian_packages() {
+  local who=$1 missing=() package
+  shift
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "$who: needs these Debian packages: ${missing[*]}" >&2
+    echo "$who: install them with: sudo apt-get install -y ${missing[*]}" >&2
+    return 1
+  fi
+  echo "$who: installing Debian packages: ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# cluster_tool PACKAGE: builds (or reuses) a program of the controlplane/ Go module (`.` for the
+# control plane itself, `node`, `pause`, `ociimage`) and prints its path. Each is cached under
+# $WASM_OPERATOR_CACHE/controlplane/<name>-<hash of its sources, the module's go.sum and Go's
+# version>, so only a change to what it is built from rebuilds it.
+cluster_tool() {
+  local package=$1 name key bin
+  name=$package
+  [ "$package" = . ] && name=controlplane
+  # Symbols stripped: the binaries are large and nobody debugs them from a stack trace here.
+  # The small tools are static so that they run alone in an image.
+  # The Kubernetes components report the module's version (a Node's kubelet version, `kubectl
+  # version`) instead of v0.0.0.
+  local k8s_version
+  k8s_version=$(sed -n 's#^\s*k8s.io/kubernetes \(v[0-9.]*\)$#\1#p' "$REPO_ROOT/controlplane/go.mod")
+  local version_flags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$k8s_version")"
+  local flags=(-trimpath "-ldflags=-s -w $version_flags") cgo=1
+  case $package in pause | ociimage) cgo=0 ;; esac
+  key=$( (cd "$REPO_ROOT/controlplane" && cat go.mod go.sum "$package"/*.go \
+    && find internal -name '*.go' | sort | xargs cat && go version && echo "${flags[*]} $cgo") | sha256sum | cut -c1-16)
+  bin=$WASM_OPERATOR_CACHE/controlplane/$name-$key/$name
+  if [ ! -x "$bin" ]; then
+    echo "building $name (k8s.io/kubernetes from Go modules: the first build of the control plane or node takes 10-20 minutes)..." >&2
+    local start=$SECONDS
+    mkdir -p "$(dirname "$bin")"
+    (cd "$REPO_ROOT/controlplane" && CGO_ENABLED=$cgo go build "${flags[@]}" -o "$bin.tmp" "./$package")
+    mv "$bin.tmp" "$bin"
+    echo "built $bin in $((SECONDS - start))s" >&2
+  fi
+  echo "$bin"
+}

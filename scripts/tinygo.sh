@@ -27,29 +27,13 @@ installed_marker=$root/.installed
 
 say() { echo "tinygo.sh: $*" >&2; }
 
-install_debian_packages() {
-  local missing=()
-  for package in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    say "TinyGo needs these Debian packages: ${missing[*]}"
-    say "install them with: sudo apt-get install -y ${missing[*]}"
-    exit 1
-  fi
-  say "installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 # Prints the GOROOT of the Go toolchain TinyGo runs with, fetching it on first use.
 go_root_for_tinygo() {
   (cd / && GOTOOLCHAIN=$TINYGO_GO_TOOLCHAIN go env GOROOT)
 }
 
 install_tinygo() {
-  install_debian_packages
+  install_debian_packages tinygo.sh "${DEBIAN_PACKAGES[@]}"
   say "fetching Go $TINYGO_GO_TOOLCHAIN (the toolchain TinyGo $TINYGO_VERSION runs with)"
   local goroot
   goroot=$(go_root_for_tinygo)

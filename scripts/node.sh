@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# A node for the local cluster (controlplane/node): containerd, runc and the CNI plugins from
+# Debian's packages (installed when missing), the kubelet, kube-scheduler and the controllers a
+# node needs, a pod network on addresses local to this machine. Pods run for real.
+#
+#   scripts/node.sh build          build (or reuse) the node and its images; prints the node binary last
+#   scripts/node.sh up             add a node to the control plane of `make cluster`, wait until Ready
+#   scripts/node.sh down           stop it: pods, components, containerd, mounts and the bridge go
+#   scripts/node.sh import FILE..  import OCI image archives (scripts/image.sh) into the node
+#
+# Images cannot be pulled here: the node starts with two built from this machine's files,
+# localhost/wasm-operator/pause:1 (the pod sandbox) and localhost/wasm-operator/busybox:1 (a
+# shell and the usual tools, for trying things out).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+STATE_DIR=${WASM_OPERATOR_CLUSTER_DIR:-$WASM_OPERATOR_CACHE/cluster}
+NODE_DIR=$STATE_DIR/node
+PID_FILE=$STATE_DIR/node.pid
+DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iproute2 busybox-static)
+BUSYBOX_APPLETS=(sh ash cat echo env hostname id ls ps sleep test true false wget nc grep head tail)
+
+build() {
+  install_debian_packages node.sh "${DEBIAN_PACKAGES[@]}"
+  local ociimage pause images=$WASM_OPERATOR_CACHE/images
+  ociimage=$(cluster_tool ociimage | tail -n1)
+  pause=$(cluster_tool pause | tail -n1)
+  mkdir -p "$images"
+  "$ociimage" --name localhost/wasm-operator/pause:1 --out "$images/pause.tar" \
+    --add "$pause:/pause:0755" --entrypoint '["/pause"]' --user 65535:65535
+  local links=()
+  for applet in "${BUSYBOX_APPLETS[@]}"; do links+=(--symlink "/bin/$applet:busybox"); done
+  "$ociimage" --name localhost/wasm-operator/busybox:1 --out "$images/busybox.tar" \
+    --add /bin/busybox:/bin/busybox:0755 "${links[@]}" --dir /tmp:1777 --cmd '["sh"]'
+  cluster_tool node
+}
+
+# The images every node starts with, built by `build`.
+node_images() {
+  echo "$WASM_OPERATOR_CACHE/images/pause.tar" "$WASM_OPERATOR_CACHE/images/busybox.tar"
+}
+
+running_pid() {
+  [ -f "$PID_FILE" ] || return 1
+  local pid
+  pid=$(cat "$PID_FILE")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+up() {
+  if pid=$(running_pid); then
+    echo "node already running (pid $pid)" >&2
+    return
+  fi
+  [ -f "$STATE_DIR/kubeconfig" ] || { echo "no control plane is running: start one with \`make cluster\`" >&2; exit 1; }
+  local bin image_args=()
+  bin=$(build | tail -n1)
+  for image in $(node_images); do image_args+=(--image "$image"); done
+  local start=$SECONDS
+  rm -f "$NODE_DIR/ready"
+  PATH=${NODE_EXTRA_PATH:-}$PATH setsid "$bin" run --controlplane-dir "$STATE_DIR/data" --dir "$NODE_DIR" "${image_args[@]}" \
+    >"$STATE_DIR/node.log" 2>&1 </dev/null &
+  echo $! >"$PID_FILE"
+  wait_ready "$(cat "$PID_FILE")" "$STATE_DIR/node.log" "$NODE_DIR"
+  echo "node ready in $((SECONDS - start))s (log: $STATE_DIR/node.log, components' logs: $NODE_DIR/logs)" >&2
+}
+
+# wait_ready PID LOG DIR: waits for DIR/ready, failing if the node exits or takes too long.
+wait_ready() {
+  local pid=$1 log=$2 dir=$3 deadline=$((SECONDS + 240))
+  until [ -f "$dir/ready" ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "the node exited before it was ready; its log:" >&2
+      tail -n 30 "$log" >&2
+      return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "the node was not ready within 240s; see $log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+down() {
+  local pid
+  if ! pid=$(running_pid); then
+    echo "no node running" >&2
+    rm -f "$PID_FILE"
+    return
+  fi
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 120))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "node (pid $pid) did not stop within 120s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$PID_FILE"
+  echo "node stopped" >&2
+}
+
+import() {
+  [ -f "$NODE_DIR/ready" ] || { echo "no node is running: start one with \`make node\`" >&2; exit 1; }
+  local image
+  for image in "$@"; do
+    ctr --address "$NODE_DIR/containerd/containerd.sock" --namespace k8s.io images import --snapshotter overlayfs "$image" >/dev/null
+    echo "imported $image" >&2
+  done
+}
+
+case "${1:-}" in
+  build) build ;;
+  up) up ;;
+  down) down ;;
+  import) shift; import "$@" ;;
+  *) echo "usage: $0 build|up|down|import FILE..." >&2; exit 2 ;;
+esac
