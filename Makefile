@@ -3,14 +3,17 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test demo cluster cluster-down conformance stress
+.PHONY: help build test test-node demo cluster cluster-down node node-down image conformance stress
 
 help:
 	@echo "make build         build the host (wasm-operator) and the example operators"
 	@echo "make test          run every test (starts a local control plane)"
 	@echo "make demo          run the demo: control plane, host, operators in Rust and Go"
-	@echo "make cluster       start a local control plane in the background"
-	@echo "make cluster-down  stop it"
+	@echo "make cluster       start a local control plane in the background (NODE=1: with a node, see make node)"
+	@echo "make cluster-down  stop it (and its node)"
+	@echo "make node          add a node to it: kubelet, containerd, pods run for real (root)"
+	@echo "make image         build the host's container image (OCI archive, no container engine needed)"
+	@echo "make test-node     run only the deploy tests on a node (kustomize and Helm installs)"
 	@echo "make conformance   run the conformance suite"
 	@echo "make stress        run the conformance suite repeatedly on a loaded machine"
 
@@ -26,9 +29,23 @@ test:
 
 cluster:
 	@scripts/controlplane.sh up
+	@if [ -n "$(NODE)" ]; then scripts/node.sh up; fi
 
 cluster-down:
+	@scripts/node.sh down
 	@scripts/controlplane.sh down
+
+node:
+	@scripts/node.sh up
+
+node-down:
+	@scripts/node.sh down
+
+image:
+	@scripts/image.sh
+
+test-node:
+	@scripts/test-node.sh
 
 demo:
 	@scripts/demo.sh

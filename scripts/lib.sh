@@ -99,3 +99,51 @@ cluster_tool() {
   fi
   echo "$bin"
 }
+
+# The images every node starts with (scripts/node.sh build writes them): the pod sandbox's, and
+# a busybox image for trying things out.
+NODE_IMAGES=("$WASM_OPERATOR_CACHE/images/pause.tar" "$WASM_OPERATOR_CACHE/images/busybox.tar")
+
+# wait_for_file WHAT PID FILE LOG SECONDS: waits until FILE exists (a component's readiness
+# signal), failing with the end of LOG if process PID exits first or SECONDS pass.
+wait_for_file() {
+  local what=$1 pid=$2 file=$3 log=$4 deadline=$((SECONDS + $5))
+  until [ -f "$file" ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$what exited before it was ready; its log:" >&2
+      tail -n 30 "$log" >&2
+      return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "$what was not ready within $5s; see $log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# start_private_node RUN_DIR: adds a node to the control plane of start_private_controlplane,
+# tied to the calling script the same way (its standard input is a pipe from this shell), and
+# sets WASM_OPERATOR_NODE_DIR. The caller must call stop_private_node before
+# stop_private_controlplane. Needs root (it runs containers).
+start_private_node() {
+  local run_dir=$1 bin image_args=() image
+  bin=$("$REPO_ROOT/scripts/node.sh" build | tail -n1)
+  for image in "${NODE_IMAGES[@]}"; do image_args+=(--image "$image"); done
+  WASM_OPERATOR_NODE_DIR=$run_dir/node
+  export WASM_OPERATOR_NODE_DIR
+  local start=$SECONDS
+  exec {NODE_STDIN}> >(exec "$bin" run --controlplane-dir "$CONTROLPLANE_RUN_DIR/data" \
+    --dir "$WASM_OPERATOR_NODE_DIR" "${image_args[@]}" --exit-on-stdin-close >"$run_dir/node.log" 2>&1)
+  NODE_PID=$!
+  wait_for_file "the node" "$NODE_PID" "$WASM_OPERATOR_NODE_DIR/ready" "$run_dir/node.log" 240
+  echo "node ready in $((SECONDS - start))s" >&2
+}
+
+stop_private_node() {
+  [ -n "${NODE_PID:-}" ] || return 0
+  # End of file on its standard input stops it; wait so that nothing it started is left.
+  exec {NODE_STDIN}>&-
+  while kill -0 "$NODE_PID" 2>/dev/null; do sleep 0.2; done
+  NODE_PID=
+}

@@ -7,6 +7,7 @@
 #   scripts/node.sh up             add a node to the control plane of `make cluster`, wait until Ready
 #   scripts/node.sh down           stop it: pods, components, containerd, mounts and the bridge go
 #   scripts/node.sh import FILE..  import OCI image archives (scripts/image.sh) into the node
+#                                  (the one of `up`, or the one in $WASM_OPERATOR_NODE_DIR)
 #
 # Images cannot be pulled here: the node starts with two built from this machine's files,
 # localhost/wasm-operator/pause:1 (the pod sandbox) and localhost/wasm-operator/busybox:1 (a
@@ -15,29 +16,24 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 STATE_DIR=${WASM_OPERATOR_CLUSTER_DIR:-$WASM_OPERATOR_CACHE/cluster}
-NODE_DIR=$STATE_DIR/node
+NODE_DIR=${WASM_OPERATOR_NODE_DIR:-$STATE_DIR/node}
 PID_FILE=$STATE_DIR/node.pid
 DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iproute2 busybox-static)
 BUSYBOX_APPLETS=(sh ash cat echo env hostname id ls ps sleep test true false wget nc grep head tail)
 
 build() {
   install_debian_packages node.sh "${DEBIAN_PACKAGES[@]}"
-  local ociimage pause images=$WASM_OPERATOR_CACHE/images
+  local ociimage pause
   ociimage=$(cluster_tool ociimage | tail -n1)
   pause=$(cluster_tool pause | tail -n1)
-  mkdir -p "$images"
-  "$ociimage" --name localhost/wasm-operator/pause:1 --out "$images/pause.tar" \
+  mkdir -p "$(dirname "${NODE_IMAGES[0]}")"
+  "$ociimage" --name localhost/wasm-operator/pause:1 --out "${NODE_IMAGES[0]}" \
     --add "$pause:/pause:0755" --entrypoint '["/pause"]' --user 65535:65535
   local links=()
   for applet in "${BUSYBOX_APPLETS[@]}"; do links+=(--symlink "/bin/$applet:busybox"); done
-  "$ociimage" --name localhost/wasm-operator/busybox:1 --out "$images/busybox.tar" \
+  "$ociimage" --name localhost/wasm-operator/busybox:1 --out "${NODE_IMAGES[1]}" \
     --add /bin/busybox:/bin/busybox:0755 "${links[@]}" --dir /tmp:1777 --cmd '["sh"]'
   cluster_tool node
-}
-
-# The images every node starts with, built by `build`.
-node_images() {
-  echo "$WASM_OPERATOR_CACHE/images/pause.tar" "$WASM_OPERATOR_CACHE/images/busybox.tar"
 }
 
 running_pid() {
@@ -56,31 +52,14 @@ up() {
   [ -f "$STATE_DIR/kubeconfig" ] || { echo "no control plane is running: start one with \`make cluster\`" >&2; exit 1; }
   local bin image_args=()
   bin=$(build | tail -n1)
-  for image in $(node_images); do image_args+=(--image "$image"); done
+  for image in "${NODE_IMAGES[@]}"; do image_args+=(--image "$image"); done
   local start=$SECONDS
   rm -f "$NODE_DIR/ready"
-  PATH=${NODE_EXTRA_PATH:-}$PATH setsid "$bin" run --controlplane-dir "$STATE_DIR/data" --dir "$NODE_DIR" "${image_args[@]}" \
+  setsid "$bin" run --controlplane-dir "$STATE_DIR/data" --dir "$NODE_DIR" "${image_args[@]}" \
     >"$STATE_DIR/node.log" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
-  wait_ready "$(cat "$PID_FILE")" "$STATE_DIR/node.log" "$NODE_DIR"
+  wait_for_file "the node" "$(cat "$PID_FILE")" "$NODE_DIR/ready" "$STATE_DIR/node.log" 240
   echo "node ready in $((SECONDS - start))s (log: $STATE_DIR/node.log, components' logs: $NODE_DIR/logs)" >&2
-}
-
-# wait_ready PID LOG DIR: waits for DIR/ready, failing if the node exits or takes too long.
-wait_ready() {
-  local pid=$1 log=$2 dir=$3 deadline=$((SECONDS + 240))
-  until [ -f "$dir/ready" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "the node exited before it was ready; its log:" >&2
-      tail -n 30 "$log" >&2
-      return 1
-    fi
-    if [ $SECONDS -ge $deadline ]; then
-      echo "the node was not ready within 240s; see $log" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
 }
 
 down() {

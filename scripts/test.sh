@@ -30,7 +30,7 @@ echo "== go vet in conformance/guests/go-abi"
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-test.XXXXXX")
-cleanup() { stop_private_controlplane; rm -rf "$run_dir"; }
+cleanup() { stop_private_node; stop_private_controlplane; rm -rf "$run_dir"; }
 trap cleanup EXIT
 start_private_controlplane "$run_dir"
 export WASM_OPERATOR_KUBECONFIG=$CONTROLPLANE_KUBECONFIG
@@ -43,3 +43,13 @@ echo "== cargo test"
 # The default members: the native crates. Wasm guests are workspace members built for
 # wasm32-wasip1 by the tests themselves (test-support builds them from source).
 cargo test --locked "$@"
+
+# The deploy path on a real node: kustomize and Helm installs of the host's image, built from the
+# binary just tested (host/tests/node_deploy.rs). Its tests are `#[ignore]`d in a plain `cargo
+# test` because they need this node; `make test-node` runs them alone.
+if [ $# -eq 0 ]; then
+  echo "== the deploy path on a real node"
+  scripts/helm.sh >/dev/null
+  start_private_node "$run_dir"
+  cargo test --locked -p wasm-operator --test node_deploy -- --ignored
+fi
