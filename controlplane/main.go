@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"os"
 
+	"wasm-operator.dev/controlplane/internal/proc"
+
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
@@ -34,17 +36,9 @@ func main() {
 			os.Exit(1)
 		}
 	case "kube-apiserver":
-		cmd := apiserver.NewAPIServerCommand()
-		cmd.SetArgs(rest)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		proc.RunComponent(apiserver.NewAPIServerCommand(), rest)
 	case "kube-controller-manager":
-		cmd := controllermanager.NewControllerManagerCommand()
-		cmd.SetArgs(rest)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		proc.RunComponent(controllermanager.NewControllerManagerCommand(), rest)
 	default:
 		fmt.Fprintf(os.Stderr, "controlplane: unknown role %q\n%s\n", role, usage)
 		os.Exit(2)

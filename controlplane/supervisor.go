@@ -75,7 +75,7 @@ func runSupervisor(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if o.exitOnStdinClose {
-		ctx = cancelOnStdinEOF(ctx)
+		ctx = proc.CancelOnStdinEOF(ctx)
 	}
 
 	pki, err := generatePKI(filepath.Join(dir, "pki"))
@@ -210,13 +210,4 @@ func waitReady(ctx context.Context, server string, caPEM []byte, token string, t
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-func cancelOnStdinEOF(parent context.Context) context.Context {
-	ctx, cancel := context.WithCancel(parent)
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
-	}()
-	return ctx
 }

@@ -19,16 +19,8 @@ build() {
   cluster_tool .
 }
 
-running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid=$(cat "$PID_FILE")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
-
 up() {
-  if pid=$(running_pid); then
+  if pid=$(running_pid "$PID_FILE"); then
     echo "control plane already running (pid $pid)" >&2
     echo "export KUBECONFIG=$KUBECONFIG_PATH"
     return
@@ -42,42 +34,13 @@ up() {
   setsid "$bin" run --dir "$STATE_DIR/data" --kubeconfig "$KUBECONFIG_PATH" \
     >"$STATE_DIR/controlplane.log" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
-  local deadline=$((SECONDS + 120))
-  until [ -f "$KUBECONFIG_PATH" ]; do
-    if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
-      echo "the control plane exited before it was ready; its log:" >&2
-      tail -n 30 "$STATE_DIR/controlplane.log" >&2
-      exit 1
-    fi
-    if [ $SECONDS -ge $deadline ]; then
-      echo "the control plane was not ready within 120s; see $STATE_DIR/controlplane.log" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
+  wait_for_file "the control plane" "$(cat "$PID_FILE")" "$KUBECONFIG_PATH" "$STATE_DIR/controlplane.log" 120
   echo "control plane ready in $((SECONDS - start))s (log: $STATE_DIR/controlplane.log)" >&2
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
 }
 
 down() {
-  local pid
-  if ! pid=$(running_pid); then
-    echo "no control plane running" >&2
-    rm -f "$PID_FILE"
-    return
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 60))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "control plane (pid $pid) did not stop within 60s; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$PID_FILE"
-  echo "control plane stopped" >&2
+  stop_background "control plane" "$PID_FILE" 60
 }
 
 case "${1:-}" in

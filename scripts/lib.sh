@@ -26,19 +26,8 @@ start_private_controlplane() {
   CONTROLPLANE_BIN=$bin
   CONTROLPLANE_RUN_DIR=$run_dir
   coproc CONTROLPLANE { exec "$bin" run --dir "$run_dir/data" --kubeconfig "$run_dir/kubeconfig" --exit-on-stdin-close >"$run_dir/controlplane.log" 2>&1; }
-  local start=$SECONDS deadline=$((SECONDS + 120))
-  until [ -f "$run_dir/kubeconfig" ]; do
-    if ! kill -0 "$CONTROLPLANE_PID" 2>/dev/null; then
-      echo "the control plane exited before it was ready:" >&2
-      tail -n 40 "$run_dir/controlplane.log" >&2
-      return 1
-    fi
-    if [ $SECONDS -ge $deadline ]; then
-      echo "the control plane was not ready within 120s; see $run_dir/controlplane.log" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
+  local start=$SECONDS
+  wait_for_file "the control plane" "$CONTROLPLANE_PID" "$run_dir/kubeconfig" "$run_dir/controlplane.log" 120
   echo "control plane ready in $((SECONDS - start))s" >&2
   CONTROLPLANE_KUBECONFIG=$run_dir/kubeconfig
 }
@@ -103,6 +92,38 @@ cluster_tool() {
 # The images every node starts with (scripts/node.sh build writes them): the pod sandbox's, and
 # a busybox image for trying things out.
 NODE_IMAGES=("$WASM_OPERATOR_CACHE/images/pause.tar" "$WASM_OPERATOR_CACHE/images/busybox.tar")
+
+# running_pid PID_FILE: prints the pid recorded in PID_FILE if that process is alive.
+running_pid() {
+  [ -f "$1" ] || return 1
+  local pid
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+# stop_background WHAT PID_FILE SECONDS: stops the process recorded in PID_FILE with SIGTERM,
+# waits until it has gone (it cleans up after itself), SIGKILLs it after SECONDS.
+stop_background() {
+  local what=$1 pid_file=$2 pid
+  if ! pid=$(running_pid "$pid_file"); then
+    echo "no $what running" >&2
+    rm -f "$pid_file"
+    return
+  fi
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + $3))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "$what (pid $pid) did not stop within $3s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$pid_file"
+  echo "$what stopped" >&2
+}
 
 # wait_for_file WHAT PID FILE LOG SECONDS: waits until FILE exists (a component's readiness
 # signal), failing with the end of LOG if process PID exits first or SECONDS pass.

@@ -36,16 +36,8 @@ build() {
   cluster_tool node
 }
 
-running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid=$(cat "$PID_FILE")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
-
 up() {
-  if pid=$(running_pid); then
+  if pid=$(running_pid "$PID_FILE"); then
     echo "node already running (pid $pid)" >&2
     return
   fi
@@ -63,24 +55,7 @@ up() {
 }
 
 down() {
-  local pid
-  if ! pid=$(running_pid); then
-    echo "no node running" >&2
-    rm -f "$PID_FILE"
-    return
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 120))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "node (pid $pid) did not stop within 120s; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$PID_FILE"
-  echo "node stopped" >&2
+  stop_background "node" "$PID_FILE" 120
 }
 
 import() {

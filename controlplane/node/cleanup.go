@@ -63,6 +63,14 @@ func killStrayShims(l *layout) {
 	}
 }
 
+// removeShimSocketDir removes containerd's fixed directory for shim sockets, /run/containerd/s,
+// and its parent, if they are empty (os.Remove refuses otherwise), as they are once this node's
+// shims are gone and no other containerd runs here.
+func removeShimSocketDir() {
+	_ = os.Remove("/run/containerd/s")
+	_ = os.Remove("/run/containerd")
+}
+
 // unmountUnder detaches every mount at or below dir, deepest first.
 func unmountUnder(dir string) {
 	for attempt := 0; attempt < 3; attempt++ {

@@ -93,7 +93,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%%, nodefs.inodesFree
 
 // writeContainerdConfig writes containerd's configuration: its own root, state and socket under
 // the node's directory (so it never meets a containerd the machine may run; runc's state too,
-// only the shims' sockets go to containerd's fixed /run/containerd/s), the CRI plugin
+// only the shims' sockets go to containerd's fixed /run/containerd/s, removed when empty), the CRI plugin
 // with runc under the cgroupfs driver, the local pause image, CNI plugins from the machine's
 // containernetworking-plugins package, and network namespaces mounted under the state directory.
 // restrict_oom_score_adj keeps containers' OOM score adjustments at or above containerd's own:

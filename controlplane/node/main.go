@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"os"
 
+	"wasm-operator.dev/controlplane/internal/proc"
+
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
@@ -38,25 +40,12 @@ func main() {
 			fmt.Fprintf(os.Stderr, "node: %v\n", err)
 			os.Exit(1)
 		}
-		return
 	case "kubelet":
-		cmd := kubelet.NewKubeletCommand(context.Background())
-		cmd.SetArgs(rest)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		proc.RunComponent(kubelet.NewKubeletCommand(context.Background()), rest)
 	case "kube-scheduler":
-		cmd := scheduler.NewSchedulerCommand()
-		cmd.SetArgs(rest)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		proc.RunComponent(scheduler.NewSchedulerCommand(), rest)
 	case "kube-controller-manager":
-		cmd := controllermanager.NewControllerManagerCommand()
-		cmd.SetArgs(rest)
-		if err := cmd.Execute(); err != nil {
-			os.Exit(1)
-		}
+		proc.RunComponent(controllermanager.NewControllerManagerCommand(), rest)
 	default:
 		fmt.Fprintf(os.Stderr, "node: unknown role %q\n%s\n", role, usage)
 		os.Exit(2)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,7 +73,7 @@ func runSupervisor(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if o.exitOnStdinClose {
-		ctx = cancelOnStdinEOF(ctx)
+		ctx = proc.CancelOnStdinEOF(ctx)
 	}
 	// Everything started is stopped in reverse order, whether start-up finished or not.
 	var teardown []func()
@@ -126,6 +125,7 @@ func runSupervisor(args []string) error {
 		removeAllPods(layout)
 		containerd.Stop(30 * time.Second)
 		killStrayShims(layout)
+		removeShimSocketDir()
 		unmountUnder(o.dir)
 		removeKubepodsCgroups()
 	})
@@ -217,13 +217,4 @@ func firstExit(children []*proc.Child) <-chan error {
 		}(c)
 	}
 	return exited
-}
-
-func cancelOnStdinEOF(parent context.Context) context.Context {
-	ctx, cancel := context.WithCancel(parent)
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
-	}()
-	return ctx
 }

@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 use wasm_operator::cluster::WasmOperator;
 use wasm_operator_test_support::{control_plane, guest_module, wait_for, workspace_root};
 
-use cluster_support::{phase, wait_for_event};
+use cluster_support::{phase, wait_for_event, wait_for_wasm_operator};
 
 /// Where the host runs, as deploy/default and the chart name it.
 const HOST_NAMESPACE: &str = "wasm-operator-system";
@@ -45,10 +45,10 @@ static INSTALLATIONS: Mutex<()> = Mutex::const_new(());
 #[ignore = "needs a node: make test-node"]
 async fn kustomize_install_runs_the_webapp_example_and_fails_over() {
     let _turn = INSTALLATIONS.lock().await;
-    let image = host_image();
+    import_host_image();
     clean_slate().await;
     kubectl(&["apply", "-k", "deploy/default"]);
-    exercise_installation(&image).await;
+    exercise_installation().await;
     uninstall(&["delete", "-k", "deploy/default"]).await;
 }
 
@@ -56,7 +56,7 @@ async fn kustomize_install_runs_the_webapp_example_and_fails_over() {
 #[ignore = "needs a node: make test-node"]
 async fn helm_install_runs_the_webapp_example_and_fails_over() {
     let _turn = INSTALLATIONS.lock().await;
-    let image = host_image();
+    import_host_image();
     clean_slate().await;
     // As docs/deploy.md says: the namespace first, enforcing the restricted Pod Security level
     // (the chart does not render it), then the chart.
@@ -81,7 +81,7 @@ async fn helm_install_runs_the_webapp_example_and_fails_over() {
         "--timeout",
         "3m",
     ]));
-    exercise_installation(&image).await;
+    exercise_installation().await;
     run(helm().args([
         "uninstall",
         "wasm-operator",
@@ -136,17 +136,9 @@ fn the_chart_lints_and_renders_objects_the_api_server_accepts() {
 
 /// What the tests check of an installation: the host's pods, its leader, the webapp example
 /// reconciling, swapping on the pod's volume and failing over. Leaves the example uninstalled.
-async fn exercise_installation(image: &Path) {
+async fn exercise_installation() {
     let client = control_plane().client().await;
-    assert!(image.exists());
-    kubectl(&[
-        "-n",
-        HOST_NAMESPACE,
-        "rollout",
-        "status",
-        "deployment/wasm-operator",
-        "--timeout=180s",
-    ]);
+    wait_for_rollout();
     let (leader, follower) = leader_and_follower(&client).await;
     // In-cluster configuration: the `kubernetes` Service's address, the mounted token.
     let log = kubectl(&["-n", HOST_NAMESPACE, "logs", &leader.name]);
@@ -253,14 +245,7 @@ async fn exercise_installation(image: &Path) {
     create_webapp(&client, "cart").await;
     wait_for_webapp_reconciled(&client, "cart").await;
     // The deleted pod's replacement is Ready, and the replica that did not take over stands by.
-    kubectl(&[
-        "-n",
-        HOST_NAMESPACE,
-        "rollout",
-        "status",
-        "deployment/wasm-operator",
-        "--timeout=180s",
-    ]);
+    wait_for_rollout();
     let (leader, follower) = leader_and_follower(&client).await;
     assert_eq!(leader.name, new_leader);
     let log = wait_for("the other replica to stand by", POD_STARTUP, || async {
@@ -284,24 +269,30 @@ async fn exercise_installation(image: &Path) {
     uninstall_webapp_example(&client).await;
 }
 
+/// The Deployment's pods are all updated and available (`kubectl rollout status`, as the docs say).
+fn wait_for_rollout() {
+    kubectl(&[
+        "-n",
+        HOST_NAMESPACE,
+        "rollout",
+        "status",
+        "deployment/wasm-operator",
+        "--timeout=180s",
+    ]);
+}
+
 /// Builds the image from the binary under test and imports it into the node, once per process.
-fn host_image() -> PathBuf {
-    static IMAGE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let out = std::env::temp_dir()
-                .join(format!("wasm-operator-image-{}.tar", std::process::id()));
-            script(&[
-                "scripts/image.sh",
-                "--binary",
-                env!("CARGO_BIN_EXE_wasm-operator"),
-                "--out",
-                out.to_str().unwrap(),
-            ]);
-            script(&["scripts/node.sh", "import", out.to_str().unwrap()]);
-            out
-        })
-        .clone()
+fn import_host_image() {
+    static IMPORTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    IMPORTED.get_or_init(|| {
+        let out =
+            std::env::temp_dir().join(format!("wasm-operator-image-{}.tar", std::process::id()));
+        let out = out.to_str().unwrap();
+        let binary = env!("CARGO_BIN_EXE_wasm-operator");
+        script(&["scripts/image.sh", "--binary", binary, "--out", out]);
+        script(&["scripts/node.sh", "import", out]);
+        std::fs::remove_file(out).unwrap();
+    });
 }
 
 /// A helm command (built once by scripts/helm.sh) for the test control plane, run from the
@@ -474,16 +465,7 @@ async fn wait_for_operator(
     what: &str,
     check: impl Fn(&WasmOperator) -> bool,
 ) -> WasmOperator {
-    let api: Api<WasmOperator> = Api::namespaced(client.clone(), DEMO_NAMESPACE);
-    wait_for(what, POD_STARTUP, || {
-        let api = api.clone();
-        let check = &check;
-        async move {
-            let object = api.get_opt("webapp").await.ok()??;
-            check(&object).then_some(object)
-        }
-    })
-    .await
+    wait_for_wasm_operator(client, DEMO_NAMESPACE, "webapp", what, check).await
 }
 
 fn host_of(operator: &WasmOperator) -> Option<&str> {

@@ -4,12 +4,16 @@
 package proc
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // Child is one running component.
@@ -78,4 +82,24 @@ func (c *Child) Stop(grace time.Duration) {
 // ExitError describes why a child ended, naming its log.
 func (c *Child) ExitError(err error) error {
 	return fmt.Errorf("%s exited: %v (see %s)", c.Name, err, c.LogPath)
+}
+
+// RunComponent runs an upstream component's command (kube-apiserver, kubelet, ...) with args,
+// unchanged, and exits with status 1 if it fails (the command has printed why).
+func RunComponent(cmd *cobra.Command, args []string) {
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// CancelOnStdinEOF returns a context cancelled when standard input reaches end of file: a
+// supervisor started with a pipe as its standard input stops when its parent goes away.
+func CancelOnStdinEOF(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	return ctx
 }
