@@ -82,6 +82,11 @@ func runSupervisor(args []string) error {
 			teardown[i]()
 		}
 	}()
+	layout := newLayout(o.dir)
+	// A node killed with SIGKILL leaves its containers' shims running and its mounts in place
+	// (its components die with it); they go before anything new starts in the same directory.
+	killStrayShims(layout)
+	removeNodeDir(o.dir)
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
@@ -91,7 +96,6 @@ func runSupervisor(args []string) error {
 	if err != nil {
 		return err
 	}
-	layout := newLayout(o.dir)
 	if err := layout.create(); err != nil {
 		return err
 	}
