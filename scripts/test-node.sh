@@ -8,7 +8,7 @@ cd "$REPO_ROOT"
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 # Built first, so that the node does not wait for them.
-cargo test --locked -p wasm-operator --test node_deploy --no-run
+cargo test --locked --test node_deploy --no-run
 scripts/helm.sh >/dev/null
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-test-node.XXXXXX")
@@ -17,4 +17,4 @@ trap cleanup EXIT
 start_private_controlplane "$run_dir"
 export WASM_OPERATOR_KUBECONFIG=$CONTROLPLANE_KUBECONFIG
 start_private_node "$run_dir"
-cargo test --locked -p wasm-operator --test node_deploy -- --ignored "$@"
+cargo test --locked --test node_deploy -- --ignored "$@"

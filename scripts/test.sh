@@ -51,5 +51,5 @@ if [ $# -eq 0 ]; then
   echo "== the deploy path on a real node"
   scripts/helm.sh >/dev/null
   start_private_node "$run_dir"
-  cargo test --locked -p wasm-operator --test node_deploy -- --ignored
+  cargo test --locked --test node_deploy -- --ignored
 fi

@@ -7,7 +7,7 @@
 //! in, serve metrics from the pod, and survive `kubectl delete pod` of the leader.
 //!
 //! These tests need a node (`scripts/node.sh`, `make test-node`); `make test` starts one for
-//! them and runs them last: `cargo test -p wasm-operator --test node_deploy -- --ignored`.
+//! them and runs them last: `cargo test --test node_deploy -- --ignored`.
 mod cluster_support;
 
 use std::path::{Path, PathBuf};
