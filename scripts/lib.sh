@@ -168,3 +168,17 @@ stop_private_node() {
   while kill -0 "$NODE_PID" 2>/dev/null; do sleep 0.2; done
   NODE_PID=
 }
+
+# node_leftovers DIR: after a node in DIR has stopped, names anything it left (its bridge, a
+# mount under DIR, a process running from or pointing at DIR, the kubelet's pod cgroups) and
+# fails if there is something.
+node_leftovers() {
+  local dir=$1 found=()
+  ip link show wop0 >/dev/null 2>&1 && found+=("network interface wop0")
+  grep -q " $dir/" /proc/self/mountinfo && found+=("mounts under $dir")
+  pgrep -f -- "$dir/" >/dev/null && found+=("processes: $(pgrep -af -- "$dir/" | cut -c1-120 | tr '\n' ';')")
+  compgen -G "/sys/fs/cgroup/*/kubepods" >/dev/null && found+=("kubepods cgroups")
+  [ ${#found[@]} -eq 0 ] && return 0
+  printf 'the node left behind: %s\n' "${found[@]}" >&2
+  return 1
+}

@@ -18,3 +18,5 @@ start_private_controlplane "$run_dir"
 export WASM_OPERATOR_KUBECONFIG=$CONTROLPLANE_KUBECONFIG
 start_private_node "$run_dir"
 cargo test --locked --test node_deploy -- --ignored "$@"
+stop_private_node
+node_leftovers "$WASM_OPERATOR_NODE_DIR"

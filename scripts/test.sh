@@ -52,4 +52,6 @@ if [ $# -eq 0 ]; then
   scripts/helm.sh >/dev/null
   start_private_node "$run_dir"
   cargo test --locked --test node_deploy -- --ignored
+  stop_private_node
+  node_leftovers "$WASM_OPERATOR_NODE_DIR"
 fi

@@ -134,6 +134,67 @@ fn the_chart_lints_and_renders_objects_the_api_server_accepts() {
     }
 }
 
+#[tokio::test]
+#[ignore = "needs a node: make test-node"]
+async fn a_pod_runs_and_answers_logs_and_exec_on_a_network_that_stays_local() {
+    let client = control_plane().client().await;
+    let namespace = wasm_operator_test_support::test_namespace(&client, "node-pod").await;
+    let ns = namespace.name.as_str();
+    kubectl(&[
+        "-n",
+        ns,
+        "run",
+        "hello",
+        "--image=localhost/wasm-operator/busybox:1",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from the node; sleep 3600",
+    ]);
+    kubectl(&[
+        "-n",
+        ns,
+        "wait",
+        "--for=condition=Ready",
+        "pod/hello",
+        "--timeout=180s",
+    ]);
+    let log = kubectl(&["-n", ns, "logs", "hello"]);
+    assert_eq!(log.trim(), "hello from the node");
+    let hostname = kubectl(&["-n", ns, "exec", "hello", "--", "hostname"]);
+    assert_eq!(hostname.trim(), "hello");
+    // Routes: the pod network and the Service range, through the node; no default route, so
+    // nothing from a pod can leave the machine.
+    let routes = kubectl(&["-n", ns, "exec", "hello", "--", "cat", "/proc/net/route"]);
+    let destinations: Vec<&str> = routes
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        !destinations.contains(&"00000000"),
+        "a default route in the pod:\n{routes}"
+    );
+    assert!(
+        destinations.contains(&"0000F40A"),
+        "no route to 10.244.0.0/24:\n{routes}"
+    );
+    assert!(
+        destinations.contains(&"0000600A"),
+        "no route to 10.96.0.0/16:\n{routes}"
+    );
+    kubectl(&[
+        "-n",
+        ns,
+        "delete",
+        "pod",
+        "hello",
+        "--wait=true",
+        "--timeout=120s",
+    ]);
+}
+
 /// What the tests check of an installation: the host's pods, its leader, the webapp example
 /// reconciling, swapping on the pod's volume and failing over. Leaves the example uninstalled.
 async fn exercise_installation() {
