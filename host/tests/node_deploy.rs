@@ -132,6 +132,41 @@ fn the_chart_lints_and_renders_objects_the_api_server_accepts() {
         kubectl(&["apply", "--dry-run=server", "-f", path.to_str().unwrap()]);
         std::fs::remove_file(&path).unwrap();
     }
+    // With its defaults the chart runs the host exactly as deploy/default does: the same pod
+    // template and the same RBAC rules.
+    let chart = objects(&run(helm().args([
+        "template",
+        "wasm-operator",
+        "deploy/helm/wasm-operator",
+        "--namespace",
+        HOST_NAMESPACE,
+    ])));
+    let kustomize = objects(&kubectl(&["kustomize", "deploy/default"]));
+    for (kind, name, field) in [
+        ("Deployment", "wasm-operator", "/spec/template"),
+        ("ClusterRole", "wasm-operator-host", "/rules"),
+        ("ClusterRole", "wasm-operator-watch", "/rules"),
+        ("ClusterRole", "wasm-operator-impersonator", "/rules"),
+        ("Role", "wasm-operator-leader-election", "/rules"),
+    ] {
+        let find = |objects: &[serde_json::Value]| {
+            objects
+                .iter()
+                .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+                .and_then(|o| o.pointer(field).cloned())
+                .unwrap_or_else(|| panic!("no {kind} {name}"))
+        };
+        assert_eq!(find(&chart), find(&kustomize), "{kind} {name} {field}");
+    }
+}
+
+/// The objects of a multi-document YAML stream.
+fn objects(yaml: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize;
+    serde_yaml::Deserializer::from_str(yaml)
+        .filter_map(|document| serde_json::Value::deserialize(document).ok())
+        .filter(|value| value.is_object())
+        .collect()
 }
 
 #[tokio::test]
