@@ -169,6 +169,16 @@ stop_private_node() {
   NODE_PID=
 }
 
+# node_logs: the end of every component's log of the private node, printed when its tests fail
+# (the node's directory, logs included, is removed when it stops).
+node_logs() {
+  local log
+  for log in "$WASM_OPERATOR_NODE_DIR"/logs/*.log; do
+    echo "== last lines of $log" >&2
+    tail -n 40 "$log" >&2
+  done
+}
+
 # node_leftovers DIR: after a node in DIR has stopped, names anything it left (its bridge, a
 # mount under DIR, a process running from or pointing at DIR, the kubelet's pod cgroups) and
 # fails if there is something.

@@ -17,6 +17,6 @@ trap cleanup EXIT
 start_private_controlplane "$run_dir"
 export WASM_OPERATOR_KUBECONFIG=$CONTROLPLANE_KUBECONFIG
 start_private_node "$run_dir"
-cargo test --locked --test node_deploy -- --ignored "$@"
+cargo test --locked --test node_deploy -- --ignored "$@" || { node_logs; exit 1; }
 stop_private_node
 node_leftovers "$WASM_OPERATOR_NODE_DIR"

@@ -51,7 +51,7 @@ if [ $# -eq 0 ]; then
   echo "== the deploy path on a real node"
   scripts/helm.sh >/dev/null
   start_private_node "$run_dir"
-  cargo test --locked --test node_deploy -- --ignored
+  cargo test --locked --test node_deploy -- --ignored || { node_logs; exit 1; }
   stop_private_node
   node_leftovers "$WASM_OPERATOR_NODE_DIR"
 fi
