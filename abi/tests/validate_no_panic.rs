@@ -3,6 +3,9 @@
 //! replacements, insertions, deletions) and random buffers, from a fixed seed so that a failure
 //! reproduces. The cargo-fuzz target in fuzz/ explores the same property without a bound.
 
+mod damage;
+
+use damage::{for_each_variant, Rng, Rounds};
 use wasm_operator_abi::{validate, ValidationError};
 
 /// A valid operator module exercising most sections: imports, table, globals, data, elements,
@@ -42,26 +45,6 @@ const MINIMAL_MODULE: &str = r#"
   (func (export "wasm_operator_init") (param i32) (result i32) i32.const 0)
   (func (export "wasm_operator_reconcile") (param i32) (result i32) i32.const 0))"#;
 
-/// xorshift64*: tiny, deterministic, good enough to pick positions and bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
-
 /// Validates `bytes` and checks the shape of the answer. Returns whether it was accepted.
 fn validate_checked(bytes: &[u8]) -> bool {
     match validate(bytes) {
@@ -86,46 +69,18 @@ fn validate_checked(bytes: &[u8]) -> bool {
     }
 }
 
+/// Byte values that break length and index arithmetic in a binary format.
+const BOUNDARY_BYTES: &[u8] = &[0x00, 0xff, 0x80];
+
 fn variants_of(seed_module: &[u8], rng: &mut Rng) -> usize {
-    let mut checked = 0;
-    for length in 0..seed_module.len() {
-        validate_checked(&seed_module[..length]);
-        checked += 1;
-    }
-    for _ in 0..1500 {
-        let mut bytes = seed_module.to_vec();
-        let bit = rng.below(bytes.len() * 8);
-        bytes[bit / 8] ^= 1 << (bit % 8);
-        validate_checked(&bytes);
-        checked += 1;
-    }
-    for _ in 0..1000 {
-        let mut bytes = seed_module.to_vec();
-        for _ in 0..1 + rng.below(4) {
-            let position = rng.below(bytes.len());
-            // Boundary values are the ones that break length and index arithmetic.
-            bytes[position] = match rng.below(4) {
-                0 => 0x00,
-                1 => 0xff,
-                2 => 0x80,
-                _ => rng.byte(),
-            };
-        }
-        validate_checked(&bytes);
-        checked += 1;
-    }
-    for _ in 0..500 {
-        let mut bytes = seed_module.to_vec();
-        let position = rng.below(bytes.len());
-        if rng.below(2) == 0 {
-            bytes.insert(position, rng.byte());
-        } else {
-            bytes.remove(position);
-        }
-        validate_checked(&bytes);
-        checked += 1;
-    }
-    checked
+    let rounds = Rounds {
+        bit_flips: 1500,
+        replacements: 1000,
+        insertions_and_deletions: 500,
+    };
+    for_each_variant(seed_module, rng, &rounds, BOUNDARY_BYTES, |bytes| {
+        validate_checked(bytes);
+    })
 }
 
 #[test]
