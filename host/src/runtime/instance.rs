@@ -20,6 +20,7 @@ use wasm_operator_abi::names::{
 use wasm_operator_abi::{GuestError, InitInput, ReconcileRequest, ReconcileResult, Registration};
 use wasmtime::{Instance, Memory, Store, Trap, TypedFunc};
 
+use super::engine::EpochTicker;
 use super::error::{classify, CallError};
 use super::limits::{InstanceLimits, MemoryLimiter};
 use super::module::{LoadedModule, ModuleInner};
@@ -101,7 +102,7 @@ impl OperatorInstance {
         store.set_epoch_deadline(TICKS_BETWEEN_YIELDS);
 
         let instantiating = inner.instance_pre.instantiate_async(&mut store);
-        let instance = match within_deadline(deadline_at, instantiating).await {
+        let instance = match within_deadline(&inner.ticker, deadline_at, instantiating).await {
             Ok(instance) => instance,
             Err(error) => return Err(classify_in(&store, &limits, inner, error)),
         };
@@ -144,9 +145,14 @@ impl OperatorInstance {
             .data()
             .deadline_at
             .unwrap_or_else(|| deadline_from_now(self.limits.call_deadline));
-        within_deadline(deadline_at, initialize.call_async(&mut self.store, ()))
-            .await
-            .map_err(|error| classify_in(&self.store, &self.limits, &self.module.inner, error))
+        let ticker = self.module.inner.ticker.clone();
+        within_deadline(
+            &ticker,
+            deadline_at,
+            initialize.call_async(&mut self.store, ()),
+        )
+        .await
+        .map_err(|error| classify_in(&self.store, &self.limits, &self.module.inner, error))
     }
 
     /// Writes the instance's state (linear memory and mutable globals) to a new snapshot file in
@@ -256,8 +262,13 @@ impl OperatorInstance {
         state.deadline_at = Some(deadline_at);
         self.store.set_epoch_deadline(TICKS_BETWEEN_YIELDS);
         self.call_in_progress = true;
-        let returned =
-            within_deadline(deadline_at, export.call_async(&mut self.store, input_len)).await;
+        let ticker = self.module.inner.ticker.clone();
+        let returned = within_deadline(
+            &ticker,
+            deadline_at,
+            export.call_async(&mut self.store, input_len),
+        )
+        .await;
         self.call_in_progress = false;
         let call = self.store.data_mut().call.take();
 
@@ -284,11 +295,13 @@ impl OperatorInstance {
 /// function (a `poll_oneoff` sleep of an hour) or a host call. At the deadline the call's future
 /// is dropped, which wasmtime supports (the guest's fiber is unwound), and the outcome is the
 /// same interrupt as an epoch deadline's, so it is classified the same way; like after any
-/// deadline, the instance is then unusable.
+/// deadline, the instance is then unusable. The epoch advances only while such a call runs.
 async fn within_deadline<T>(
+    ticker: &EpochTicker,
     deadline_at: Instant,
     guest: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
+    let _ticking = ticker.ticking();
     if tokio::runtime::Handle::try_current().is_err() {
         // No tokio timer to wait on (the host always runs on tokio; this only keeps a foreign
         // executor from panicking): the epoch deadline still stops running guest code.

@@ -123,7 +123,7 @@ impl Runtime {
                 digest: format!("sha256:{sha256}"),
                 engine: runtime.engine.clone(),
                 instance_pre,
-                _ticker: runtime.ticker.clone(),
+                ticker: runtime.ticker.clone(),
                 load_source,
                 load_time,
                 swap,

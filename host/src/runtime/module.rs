@@ -28,8 +28,9 @@ pub(crate) struct ModuleInner {
     pub engine: Engine,
     /// Imports resolved once per module, so instantiation does no name lookups.
     pub instance_pre: InstancePre<StoreState>,
-    /// Held, not read: the epoch keeps advancing for as long as instances of the module can run.
-    pub _ticker: Arc<EpochTicker>,
+    /// Advances the epoch while instances of the module run guest code (see
+    /// [`EpochTicker::ticking`]), and keeps the ticker alive as long as they can.
+    pub ticker: Arc<EpochTicker>,
     pub load_source: LoadSource,
     pub load_time: Duration,
     /// Export names by function index, to name frames in trap messages: release builds of
