@@ -60,11 +60,8 @@ down() {
 
 import() {
   [ -f "$NODE_DIR/ready" ] || { echo "no node is running: start one with \`make node\`" >&2; exit 1; }
-  local image
-  for image in "$@"; do
-    ctr --address "$NODE_DIR/containerd/containerd.sock" --namespace k8s.io images import --snapshotter overlayfs "$image" >/dev/null
-    echo "imported $image" >&2
-  done
+  "$(cluster_tool node | tail -n1)" import --dir "$NODE_DIR" "$@"
+  echo "imported $*" >&2
 }
 
 case "${1:-}" in

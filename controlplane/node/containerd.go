@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os/exec"
@@ -58,6 +60,26 @@ func importImage(ctx context.Context, l *layout, archive string) error {
 		"images", "import", "--snapshotter", "overlayfs", archive).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("importing %s: %v: %s", archive, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// runImport is the `import` role: images loaded into a node that is already running (the same
+// import as the supervisor's at start).
+func runImport(args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	dir := fs.String("dir", "", "the running node's directory (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" || fs.NArg() == 0 {
+		return errors.New("usage: node import --dir DIR FILE...")
+	}
+	l := newLayout(*dir)
+	for _, archive := range fs.Args() {
+		if err := importImage(context.Background(), l, archive); err != nil {
+			return err
+		}
 	}
 	return nil
 }

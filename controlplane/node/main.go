@@ -6,6 +6,7 @@
 // Like the control plane it is one binary with several roles, one process per component:
 //
 //	node run --controlplane-dir DIR --dir DIR   supervisor: certificates, network, containerd, then the children
+//	node import --dir DIR FILE...              import OCI image archives into a running node's containerd
 //	node kubelet ...                            the upstream kubelet command, unchanged
 //	node kube-scheduler ...
 //	node kube-controller-manager ...
@@ -40,6 +41,11 @@ func main() {
 			fmt.Fprintf(os.Stderr, "node: %v\n", err)
 			os.Exit(1)
 		}
+	case "import":
+		if err := runImport(rest); err != nil {
+			fmt.Fprintf(os.Stderr, "node: %v\n", err)
+			os.Exit(1)
+		}
 	case "kubelet":
 		proc.RunComponent(kubelet.NewKubeletCommand(context.Background()), rest)
 	case "kube-scheduler":
@@ -53,4 +59,5 @@ func main() {
 }
 
 const usage = `usage: node run --controlplane-dir DIR --dir DIR [--exit-on-stdin-close]
+       node import --dir DIR FILE...
        node kubelet|kube-scheduler|kube-controller-manager [upstream flags]`

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject,
-};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde::Deserialize;
@@ -30,12 +28,7 @@ const LEASE_DURATION: Duration = Duration::from_secs(3);
 /// election Role, to ServiceAccount `namespace/host` as the manifests do.
 async fn grant_host_rbac(client: &Client, namespace: &str) {
     let text = std::fs::read_to_string(workspace_root().join("deploy/default/rbac.yaml")).unwrap();
-    let subject = Subject {
-        kind: "ServiceAccount".into(),
-        name: "host".into(),
-        namespace: Some(namespace.into()),
-        ..Default::default()
-    };
+    let subject = service_account(namespace, "host");
     let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
     let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
     for document in serde_yaml::Deserializer::from_str(&text) {
@@ -80,14 +73,6 @@ async fn grant_host_rbac(client: &Client, namespace: &str) {
             }
             _ => {}
         }
-    }
-}
-
-fn role_ref(kind: &str, name: &str) -> RoleRef {
-    RoleRef {
-        api_group: Some("rbac.authorization.k8s.io".into()),
-        kind: kind.into(),
-        name: name.into(),
     }
 }
 

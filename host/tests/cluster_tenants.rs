@@ -505,6 +505,18 @@ async fn gated_operator(
     (host, operator_name(ns, "patient"), modules)
 }
 
+/// Waits until the manager reports the `attempt`th failed init of `operator`.
+async fn wait_for_init_attempt(host: &InProcessHost, operator: &str, attempt: u32) {
+    let marker = format!("(attempt {attempt})");
+    wait_for(&format!("init attempt {attempt}"), PROMPTLY, || async {
+        match host.manager.state(operator) {
+            Some(OperatorState::Failed { reason }) if reason.contains(&marker) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+}
+
 /// Opens the gate and waits for `patient` to be Idle and Ready with no error in its status.
 async fn open_gate_and_wait_until_ready(client: &Client, ns: &str) {
     create_config_map(client, ns, "gate").await;
@@ -542,13 +554,7 @@ async fn an_init_that_succeeds_on_a_retry_turns_ready_without_a_resync() {
     let namespace = test_namespace(&client, "cluster-init-retry").await;
     let ns = namespace.name.as_str();
     let (host, operator, _modules) = gated_operator(&client, ns, Duration::from_secs(600)).await;
-    wait_for("a second init attempt", PROMPTLY, || async {
-        match host.manager.state(&operator) {
-            Some(OperatorState::Failed { reason }) if reason.contains("(attempt 2)") => Some(()),
-            _ => None,
-        }
-    })
-    .await;
+    wait_for_init_attempt(&host, &operator, 2).await;
     open_gate_and_wait_until_ready(&client, ns).await;
     host.stop().await;
 }
@@ -565,13 +571,7 @@ async fn the_resync_does_not_reload_an_operator_retrying_its_init() {
     let (host, operator, _modules) = gated_operator(&client, ns, Duration::from_secs(1)).await;
     // Backoff 50 ms doubling to 2 s: attempt 8 comes about 5 s after the first, so only if
     // no resync reloaded the operator meanwhile.
-    wait_for("an eighth init attempt", PROMPTLY, || async {
-        match host.manager.state(&operator) {
-            Some(OperatorState::Failed { reason }) if reason.contains("(attempt 8)") => Some(()),
-            _ => None,
-        }
-    })
-    .await;
+    wait_for_init_attempt(&host, &operator, 8).await;
     open_gate_and_wait_until_ready(&client, ns).await;
     host.stop().await;
 }

@@ -144,21 +144,31 @@ pub async fn grant(
                     name: Some(role.into()),
                     ..Default::default()
                 },
-                role_ref: RoleRef {
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    kind: "Role".into(),
-                    name: role.into(),
-                },
-                subjects: Some(vec![Subject {
-                    kind: "ServiceAccount".into(),
-                    name: sa.into(),
-                    namespace: Some(sa_namespace.into()),
-                    ..Default::default()
-                }]),
+                role_ref: role_ref("Role", role),
+                subjects: Some(vec![service_account(sa_namespace, sa)]),
             },
         )
         .await
         .unwrap();
+}
+
+/// A binding's reference to a `Role` or `ClusterRole`.
+pub fn role_ref(kind: &str, name: &str) -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+/// A binding's subject: ServiceAccount `namespace/name`.
+pub fn service_account(namespace: &str, name: &str) -> Subject {
+    Subject {
+        kind: "ServiceAccount".into(),
+        name: name.into(),
+        namespace: Some(namespace.into()),
+        ..Default::default()
+    }
 }
 
 /// Grants ServiceAccount `sa_namespace/sa` the `rules` in every namespace (ClusterRole +
@@ -204,17 +214,8 @@ pub async fn grant_cluster_wide(
             &PostParams::default(),
             &ClusterRoleBinding {
                 metadata,
-                role_ref: RoleRef {
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    kind: "ClusterRole".into(),
-                    name,
-                },
-                subjects: Some(vec![Subject {
-                    kind: "ServiceAccount".into(),
-                    name: sa.into(),
-                    namespace: Some(sa_namespace.into()),
-                    ..Default::default()
-                }]),
+                role_ref: role_ref("ClusterRole", &name),
+                subjects: Some(vec![service_account(sa_namespace, sa)]),
             },
         )
         .await
