@@ -2,7 +2,10 @@
 //! a state directory for swapped-out operators, and every reconcile the host reports.
 //!
 //! Tests of one process run one at a time: the examples watch their kinds in every namespace, so
-//! two hosts running the same example side by side would both reconcile each other's objects.
+//! two hosts running the same example side by side would both reconcile each other's objects. For
+//! the same reason a test starts only once the namespaces earlier tests deleted are gone: a test
+//! that failed before cleaning up leaves its objects there until the namespace controller has
+//! removed them, and the next test's operators would reconcile (and count) them.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -17,7 +20,8 @@ use wasm_operator::operator::{
 };
 use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use wasm_operator::scheduler::workqueue::BackoffConfig;
-use wasm_operator_test_support::{apply_crd, control_plane};
+use k8s_openapi::api::core::v1::Namespace;
+use wasm_operator_test_support::{apply_crd, control_plane, wait_for};
 
 use crate::lang::Lang;
 
@@ -63,6 +67,7 @@ impl Harness {
             .await;
         let client = control_plane().client().await;
         apply_example_crds(&client).await;
+        wait_until_no_namespace_terminates(&client).await;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: module_cache_dir(),
             epoch_tick: Duration::from_millis(10),
@@ -183,6 +188,23 @@ async fn apply_example_crds(client: &Client) {
         }
         *applied = true;
     }
+}
+
+/// Waits until no namespace is being deleted.
+async fn wait_until_no_namespace_terminates(client: &Client) {
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    wait_for(
+        "the namespaces of earlier tests to be deleted",
+        PROMPTLY,
+        || async {
+            let list = namespaces.list(&Default::default()).await.ok()?;
+            let terminating = list.items.iter().any(|namespace| {
+                namespace.metadata.deletion_timestamp.is_some()
+            });
+            (!terminating).then_some(())
+        },
+    )
+    .await;
 }
 
 /// Precompiled modules, shared by the tests of a process as in a real host.
