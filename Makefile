@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-node demo cluster cluster-down node node-down image conformance stress
+.PHONY: help build test test-node demo cluster cluster-down node node-down image conformance stress soak
 
 help:
 	@echo "make build         build the host (wasm-operator) and the example operators"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-node     run only the deploy tests on a node (kustomize and Helm installs)"
 	@echo "make conformance   run the conformance suite"
 	@echo "make stress        run the conformance suite repeatedly on a loaded machine"
+	@echo "make soak          soak and fault experiments (load, outages, kills, full disk, ...): docs/reliability.md"
 
 build:
 	@scripts/build.sh release-host
@@ -55,6 +56,10 @@ demo:
 conformance:
 	@source scripts/lib.sh && use_tinygo && \
 	  cargo test --locked -p wasm-operator-conformance --test conformance -- --nocapture
+
+# Soak and fault experiments, full profile; writes docs/reliability.md (root: mounts a tmpfs).
+soak:
+	@scripts/soak.sh
 
 # The conformance suite STRESS_RUNS times (default 5) beside CPU hogs, each verdict recorded.
 stress:

@@ -1,6 +1,8 @@
 // supervisor.go owns the `run` role: it lays out the run directory, starts etcd in-process and the
 // Kubernetes components as child processes, announces readiness by writing the kubeconfig, and
-// tears everything down on SIGTERM, SIGINT, a dying child, or end of standard input.
+// tears everything down on SIGTERM, SIGINT, a dying child, or end of standard input. Between
+// start and teardown it carries out the faults a harness asks for on the control socket
+// (faults.go): the API server stopped and started, etcd restarted.
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
 
 	"wasm-operator.dev/controlplane/internal/clusternet"
 	"wasm-operator.dev/controlplane/internal/proc"
@@ -40,6 +44,20 @@ type options struct {
 	exitOnStdinClose bool
 	readyTimeout     time.Duration
 	keepDir          bool
+	controlSocket    string
+}
+
+// components are the parts a fault may stop and start again; the supervisor's loop owns them.
+type components struct {
+	etcd                         *embed.Etcd
+	etcdDir                      string
+	etcdClientPort, etcdPeerPort int
+	// nil while a fault keeps it stopped.
+	apiserver     *proc.Child
+	apiserverArgs []string
+	dir, server   string
+	pki           *pkiFiles
+	readyTimeout  time.Duration
 }
 
 func runSupervisor(args []string) error {
@@ -50,6 +68,7 @@ func runSupervisor(args []string) error {
 	fs.BoolVar(&o.exitOnStdinClose, "exit-on-stdin-close", false, "stop when standard input reaches end of file (ties the control plane to its parent)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 120*time.Second, "how long to wait for /readyz")
 	fs.BoolVar(&o.keepDir, "keep-dir", false, "keep the run directory on exit (for debugging)")
+	fs.StringVar(&o.controlSocket, "control-socket", "", "Unix socket accepting faults to inject: \"stop kube-apiserver\", \"start kube-apiserver\", \"restart etcd\" (default DIR/control.sock)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +81,9 @@ func runSupervisor(args []string) error {
 	}
 	if o.kubeconfig == "" {
 		o.kubeconfig = filepath.Join(dir, "kubeconfig")
+	}
+	if o.controlSocket == "" {
+		o.controlSocket = filepath.Join(dir, "control.sock")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -88,19 +110,29 @@ func runSupervisor(args []string) error {
 	}
 	etcdClientPort, etcdPeerPort, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
 
-	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"), etcdClientPort, etcdPeerPort)
+	c := &components{
+		etcdDir:        filepath.Join(dir, "etcd"),
+		etcdClientPort: etcdClientPort,
+		etcdPeerPort:   etcdPeerPort,
+		dir:            dir,
+		pki:            pki,
+		readyTimeout:   o.readyTimeout,
+	}
+	etcd, etcdURL, err := startEtcd(c.etcdDir, etcdClientPort, etcdPeerPort)
 	if err != nil {
 		return err
 	}
-	defer etcd.Close()
+	c.etcd = etcd
+	defer func() { c.etcd.Close() }()
 
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	c.server = server
 	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
 	if err := writeKubeconfig(adminKubeconfig, server, pki.caPEM, pki.adminToken); err != nil {
 		return err
 	}
 
-	apiserver, err := proc.StartRole(dir, "kube-apiserver", []string{
+	c.apiserverArgs = []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -124,13 +156,16 @@ func runSupervisor(args []string) error {
 		"--allow-privileged=true",
 		"--endpoint-reconciler-type=none",
 		"--v=0",
-	})
-	if err != nil {
+	}
+	if c.apiserver, err = proc.StartRole(dir, "kube-apiserver", c.apiserverArgs); err != nil {
 		return err
 	}
-	defer apiserver.Stop(20 * time.Second)
-
-	if err := waitReady(ctx, server, pki.caPEM, pki.adminToken, o.readyTimeout, apiserver); err != nil {
+	defer func() {
+		if c.apiserver != nil {
+			c.apiserver.Stop(20 * time.Second)
+		}
+	}()
+	if err := waitReady(ctx, server, pki.caPEM, pki.adminToken, o.readyTimeout, c.apiserver); err != nil {
 		return err
 	}
 
@@ -161,15 +196,65 @@ func runSupervisor(args []string) error {
 	defer os.Remove(o.kubeconfig)
 	fmt.Printf("controlplane ready: server %s, kubeconfig %s, logs in %s\n", server, o.kubeconfig, dir)
 
-	select {
-	case <-ctx.Done():
+	faults := make(chan faultRequest)
+	closeSocket, err := serveFaults(ctx, o.controlSocket, faults)
+	if err != nil {
+		return err
+	}
+	defer closeSocket()
+
+	for {
+		// A nil channel never receives: a stopped API server cannot "exit".
+		var apiserverExited chan error
+		if c.apiserver != nil {
+			apiserverExited = c.apiserver.Exited
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-apiserverExited:
+			return c.apiserver.ExitError(err)
+		case err := <-kcm.Exited:
+			return kcm.ExitError(err)
+		case err := <-c.etcd.Err():
+			return fmt.Errorf("etcd failed: %w", err)
+		case request := <-faults:
+			request.reply <- c.inject(ctx, request.command)
+		}
+	}
+}
+
+// inject carries out one fault command. A component that does not come back is reported to the
+// caller; the supervisor keeps running so that the harness can say what happened.
+func (c *components) inject(ctx context.Context, command string) error {
+	switch command {
+	case stopAPIServer:
+		if c.apiserver == nil {
+			return errors.New("kube-apiserver is already stopped")
+		}
+		c.apiserver.Stop(20 * time.Second)
+		c.apiserver = nil
 		return nil
-	case err := <-apiserver.Exited:
-		return apiserver.ExitError(err)
-	case err := <-kcm.Exited:
-		return kcm.ExitError(err)
-	case err := <-etcd.Err():
-		return fmt.Errorf("etcd failed: %w", err)
+	case startAPIServer:
+		if c.apiserver != nil {
+			return errors.New("kube-apiserver is already running")
+		}
+		apiserver, err := proc.StartRole(c.dir, "kube-apiserver", c.apiserverArgs)
+		if err != nil {
+			return err
+		}
+		c.apiserver = apiserver
+		return waitReady(ctx, c.server, c.pki.caPEM, c.pki.adminToken, c.readyTimeout, apiserver)
+	case restartEtcd:
+		c.etcd.Close()
+		etcd, _, err := startEtcd(c.etcdDir, c.etcdClientPort, c.etcdPeerPort)
+		if err != nil {
+			return err
+		}
+		c.etcd = etcd
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (known: %q, %q, %q)", command, stopAPIServer, startAPIServer, restartEtcd)
 	}
 }
 

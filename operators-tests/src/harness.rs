@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
@@ -20,7 +21,6 @@ use wasm_operator::operator::{
 };
 use wasm_operator::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use wasm_operator::scheduler::workqueue::BackoffConfig;
-use k8s_openapi::api::core::v1::Namespace;
 use wasm_operator_test_support::{apply_crd, control_plane, wait_for};
 
 use crate::lang::Lang;
@@ -198,9 +198,10 @@ async fn wait_until_no_namespace_terminates(client: &Client) {
         PROMPTLY,
         || async {
             let list = namespaces.list(&Default::default()).await.ok()?;
-            let terminating = list.items.iter().any(|namespace| {
-                namespace.metadata.deletion_timestamp.is_some()
-            });
+            let terminating = list
+                .items
+                .iter()
+                .any(|namespace| namespace.metadata.deletion_timestamp.is_some());
             (!terminating).then_some(())
         },
     )

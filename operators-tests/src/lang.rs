@@ -3,6 +3,7 @@
 //! same test.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasm_operator_test_support::{
@@ -28,14 +29,20 @@ impl Lang {
 
     /// The `.wasm` bytes of `example` in this language, built from source once per process.
     pub fn module(self, example: &str) -> Arc<[u8]> {
-        let path = match self {
-            Lang::Rust => guest_module(&format!("operator-{example}")),
-            Lang::Go => go_guest_module(&format!("operators-go/{example}")),
-            Lang::TinyGo => tinygo_guest_module(&format!("operators-go/{example}")),
-        };
+        let path = self.module_path(example);
         Arc::from(
             std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
         )
+    }
+
+    /// Where the `.wasm` file of `example` in this language is, built from source once per
+    /// process.
+    pub fn module_path(self, example: &str) -> PathBuf {
+        match self {
+            Lang::Rust => guest_module(&format!("operator-{example}")),
+            Lang::Go => go_guest_module(&format!("operators-go/{example}")),
+            Lang::TinyGo => tinygo_guest_module(&format!("operators-go/{example}")),
+        }
     }
 
     /// Lower-case, for operator names and namespace prefixes.

@@ -1,6 +1,6 @@
 //! A Prometheus-like query API on a loopback port, for the metrics-scaler: `GET
-//! <prefix>/api/v1/query?query=...` answers with whatever the test set last, and every query it
-//! receives is recorded.
+//! <prefix>/api/v1/query?query=...` answers with whatever the test set last, after the delay it
+//! set last (slow or hanging egress), and every query it receives is recorded.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +15,8 @@ use serde_json::json;
 struct Shared {
     status: u16,
     body: String,
+    /// How long each answer is held back.
+    delay: std::time::Duration,
     /// (path, raw query) of every request, in order.
     requests: Vec<(String, String)>,
 }
@@ -66,6 +68,12 @@ impl MetricsApi {
         shared.body = body.to_owned();
     }
 
+    /// Holds every answer back for `delay` from now on (a long one: the API hangs). Requests
+    /// already waiting keep the delay they started with.
+    pub fn delay_answers(&self, delay: std::time::Duration) {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).delay = delay;
+    }
+
     /// (path, raw query string) of every request so far.
     pub fn requests(&self) -> Vec<(String, String)> {
         self.shared
@@ -81,10 +89,17 @@ async fn answer(
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> (StatusCode, String) {
-    let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-    shared
-        .requests
-        .push((uri.path().to_owned(), query.unwrap_or_default()));
+    let delay = {
+        let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .requests
+            .push((uri.path().to_owned(), query.unwrap_or_default()));
+        shared.delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let shared = shared.lock().unwrap_or_else(|e| e.into_inner());
     let status = StatusCode::from_u16(shared.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, shared.body.clone())
 }

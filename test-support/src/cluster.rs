@@ -42,6 +42,23 @@ impl ControlPlane {
         &self.kubeconfig
     }
 
+    /// Injects a fault through the control plane's control socket (next to its kubeconfig):
+    /// `"stop kube-apiserver"`, `"start kube-apiserver"` (returns once it is ready again) or
+    /// `"restart etcd"`.
+    pub fn inject_fault(&self, command: &str) -> anyhow::Result<()> {
+        use std::io::{BufRead, Write};
+        let socket = self.kubeconfig.with_file_name("control.sock");
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket)
+            .map_err(|e| anyhow::anyhow!("connecting to {}: {e}", socket.display()))?;
+        writeln!(stream, "{command}")?;
+        let mut answer = String::new();
+        std::io::BufReader::new(stream).read_line(&mut answer)?;
+        match answer.trim() {
+            "ok" => Ok(()),
+            other => anyhow::bail!("{command}: {other}"),
+        }
+    }
+
     /// A new admin client. Each `#[tokio::test]` has a runtime of its own and a client's
     /// connections belong to the runtime that made them, so clients are not shared between tests.
     pub async fn client(&self) -> kube::Client {
@@ -71,13 +88,25 @@ impl ControlPlane {
     }
 }
 
+/// A control plane of the caller's own, even when `WASM_OPERATOR_KUBECONFIG` names a shared one:
+/// for tests that break it on purpose. It stops when the returned value is dropped.
+pub fn private_control_plane() -> anyhow::Result<ControlPlane> {
+    start()
+}
+
 fn start() -> anyhow::Result<ControlPlane> {
     let binary = controlplane_binary()?;
-    let dir = std::env::temp_dir().join(format!("wasm-operator-cp-{}", std::process::id()));
+    // Numbered: a process may start a private control plane beside its shared one.
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "wasm-operator-cp-{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir)?;
     let kubeconfig = dir.join("kubeconfig");
-    let log_path =
-        std::env::temp_dir().join(format!("wasm-operator-cp-{}.log", std::process::id()));
+    let log_path = std::env::temp_dir().join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path)?;
     let mut child = Command::new(&binary)
         .arg("run")

@@ -11,7 +11,7 @@ mod guests;
 mod resources;
 mod wait;
 
-pub use cluster::{control_plane, ControlPlane};
+pub use cluster::{control_plane, private_control_plane, ControlPlane};
 pub use guests::{
     go_build, go_guest_module, go_module, guest_module, target_dir, tinygo_guest_module,
     workspace_root, GoCompiler, GRANTS_HTTP_ONLY,

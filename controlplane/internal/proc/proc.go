@@ -40,7 +40,8 @@ func StartRole(dir, role string, args []string) (*Child, error) {
 
 // Start runs path with args, standard output and error going to logPath.
 func Start(name, logPath, path string, args []string) (*Child, error) {
-	logFile, err := os.Create(logPath)
+	// Appended to: a component started again after a fault keeps its earlier log.
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,10 @@
 //!
 //! A fresh instance is created without `_initialize`, its memory grown to the saved size, and the
 //! saved image mapped over it copy-on-write (`mmap(MAP_PRIVATE | MAP_FIXED)`): restoring costs the
-//! same whatever the state's size, and only the pages the next calls touch are read back in. The
+//! same whatever the state's size, and only the pages the next calls touch are read back in.
+//! Zero chunks (holes in the file) get fresh anonymous zero pages instead of a view of the hole:
+//! tmpfs allocates a page when a mapped hole is first read, and a full tmpfs answers with SIGBUS,
+//! which would take the host down on a full state directory. The
 //! globals are set, the snapshot's name is removed (the mapping keeps the file alive), and the
 //! instance is ready. [`RestoreMode::Eager`] copies the image into memory instead.
 //!

@@ -54,7 +54,7 @@ pub(super) async fn restore(
     .map_err(SwapError::Instantiate)?;
     let fresh_bytes = grow_to(&mut instance, record, checked.meta.memory_bytes)?;
     if mode == RestoreMode::Lazy && checked.unchanged && MEMORIES_HAVE_OWN_MAPPINGS {
-        map_image(&mut instance, record, checked)?;
+        map_image(&mut instance, record, checked, fresh_bytes)?;
     } else {
         copy_image(&mut instance, record, &checked, fresh_bytes)?;
     }
@@ -192,6 +192,7 @@ fn map_image(
     instance: &mut OperatorInstance,
     record: &SnapshotRecord,
     checked: CheckedSnapshot,
+    fresh_bytes: u64,
 ) -> Result<(), SwapError> {
     let len = checked.meta.memory_bytes;
     if len > 0 {
@@ -217,8 +218,34 @@ fn map_image(
         //   a snapshot file after creating it.
         // - If mmap fails the range may be left unmapped; the error drops the instance without
         //   anything reading its memory.
-        unsafe { sys::map_file_private_fixed(base, byte_len, &checked.file, checked.data_offset) }
-            .map_err(|error| SwapError::io(&record.path, error))?;
+        // Runs of data chunks come from the file; runs of zero chunks (holes in the file) get
+        // fresh zero pages, so that no page of the mapping is a hole of the file: on a full
+        // tmpfs, the first read of a mapped hole raises SIGBUS.
+        // Zero runs past the fresh instance's own pages are zero already and stay as they are.
+        let fresh_bytes = usize::try_from(fresh_bytes).unwrap_or(usize::MAX);
+        let runs = chunk_runs(&checked.meta.chunks);
+        debug_assert_eq!(runs.last().map(|(_, run)| run.end), Some(byte_len));
+        for (is_data, run) in runs {
+            if !is_data && run.start >= fresh_bytes {
+                continue;
+            }
+            // SAFETY: `run` is a 64 KiB-aligned part of `0..byte_len` (`chunk_runs`; the chunk
+            // count matches the length, checked with the metadata), so the range is inside the
+            // memory described above; the file offset is aligned likewise.
+            let mapped = unsafe {
+                if is_data {
+                    sys::map_file_private_fixed(
+                        base.add(run.start),
+                        run.len(),
+                        &checked.file,
+                        checked.data_offset + run.start as u64,
+                    )
+                } else {
+                    sys::map_zero_private_fixed(base.add(run.start), run.len())
+                }
+            };
+            mapped.map_err(|error| SwapError::io(&record.path, error))?;
+        }
         // A change made since `check` altered the full identity (status-change time included).
         let stat = checked
             .file
@@ -252,6 +279,21 @@ fn map_image(
         });
     }
     Ok(())
+}
+
+/// The image's byte ranges, cut where chunks change between data and zero, with whether each
+/// holds data; together they cover the image (one chunk per 64 KiB).
+fn chunk_runs(chunks: &[Chunk]) -> Vec<(bool, std::ops::Range<usize>)> {
+    let mut runs: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let is_data = matches!(chunk, Chunk::Data { .. });
+        let range = index * CHUNK..(index + 1) * CHUNK;
+        match runs.last_mut() {
+            Some((kind, run)) if *kind == is_data => run.end = range.end,
+            _ => runs.push((is_data, range)),
+        }
+    }
+    runs
 }
 
 /// Reads the image into memory, verifying every chunk's checksum as it arrives.
@@ -332,4 +374,25 @@ fn set_globals(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_runs_cut_where_data_and_zero_alternate_and_cover_the_image() {
+        let data = Chunk::Data { crc: 0 };
+        let chunks = [data, data, Chunk::Zero, data, Chunk::Zero, Chunk::Zero];
+        assert_eq!(
+            chunk_runs(&chunks),
+            [
+                (true, 0..2 * CHUNK),
+                (false, 2 * CHUNK..3 * CHUNK),
+                (true, 3 * CHUNK..4 * CHUNK),
+                (false, 4 * CHUNK..6 * CHUNK),
+            ]
+        );
+        assert!(chunk_runs(&[]).is_empty());
+    }
 }

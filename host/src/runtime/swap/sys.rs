@@ -57,6 +57,41 @@ pub(crate) unsafe fn map_file_private_fixed(
     Ok(())
 }
 
+/// Maps fresh zero pages, private and anonymous, over the existing mapping at `addr`: the pages
+/// a snapshot holds as holes. (Mapping a hole from the file would do the same on most
+/// filesystems, but tmpfs allocates a page when a hole is first read, and raises SIGBUS when it
+/// is full.)
+///
+/// On error the range may have been unmapped, as with [`map_file_private_fixed`].
+///
+/// # Safety
+///
+/// `addr..addr + len` must be a page-aligned range of the caller's own, read-write mapping that
+/// nothing else uses and that no Rust reference points into while this runs; after the call it
+/// reads as zeros.
+pub(crate) unsafe fn map_zero_private_fixed(addr: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: as for map_file_private_fixed: the range is the caller's own and unused.
+    let mapped = unsafe {
+        libc::mmap(
+            addr.cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if mapped == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    if mapped.cast::<u8>() != addr {
+        return Err(io::Error::other(
+            "mmap placed the zero pages at another address",
+        ));
+    }
+    Ok(())
+}
+
 /// Sets the file's modification time, leaving its access time alone.
 pub(crate) fn set_modification_time(file: &File, seconds: i64, nanoseconds: i64) -> io::Result<()> {
     let times = [
