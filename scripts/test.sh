@@ -40,6 +40,9 @@ echo "== unit tests of the Rust example operators (native target, fake host)"
 cargo test --locked -q -p operator-webapp -p operator-metrics-scaler -p operator-ring -p operator-counter
 
 echo "== cargo test"
+# The soak harness's short profile (soak/tests/short.rs) runs the host binary this `cargo test`
+# builds for the host's own end-to-end tests.
+export WASM_OPERATOR_BIN=${WASM_OPERATOR_BIN:-$CARGO_TARGET_DIR/debug/wasm-operator}
 # The default members: the native crates. Wasm guests are workspace members built for
 # wasm32-wasip1 by the tests themselves (test-support builds them from source).
 cargo test --locked "$@"

@@ -100,6 +100,19 @@ impl Env {
         Ok(host)
     }
 
+    /// [`Env::start_host`], then waits until every ring's output matches its input: an
+    /// experiment starts from a converged workload.
+    pub async fn start_host_in_sync(&self, settings: HostSettings) -> anyhow::Result<Host> {
+        let host = self.start_host(settings).await?;
+        let initial = self.rings.converge(self.profile.converge_within).await;
+        anyhow::ensure!(
+            initial.converged,
+            "the rings did not start in sync: {:?}",
+            initial.lost
+        );
+        Ok(host)
+    }
+
     /// `"stop kube-apiserver"`, `"start kube-apiserver"` or `"restart etcd"`.
     pub async fn inject_fault(&self, command: &'static str) -> anyhow::Result<()> {
         // A blocking exchange on a Unix socket; starting the API server waits for /readyz.

@@ -17,6 +17,8 @@ pub struct Report {
     pub reconciles: f64,
     pub latency_p50: Duration,
     pub latency_p99: Duration,
+    /// How late the harness's own watch showed the changes (p50, p99): included in the latency.
+    pub watch_lag: (Duration, Duration),
     pub rss_max: u64,
     pub rss_end: u64,
     pub swap_outs: f64,
@@ -97,6 +99,7 @@ impl Window {
         };
         let delta = |name: &str| now.sum(name, &[]) - before.sum(name, &[]);
         let latencies = rings.take_latencies();
+        let lags = rings.take_watch_lags();
         let (rss_max, rss_end) = host.rss();
         Ok(Report {
             name: name.to_owned(),
@@ -105,6 +108,7 @@ impl Window {
             reconciles: delta("wasm_operator_reconciles_total"),
             latency_p50: quantile(&latencies, 0.5),
             latency_p99: quantile(&latencies, 0.99),
+            watch_lag: (quantile(&lags, 0.5), quantile(&lags, 0.99)),
             rss_max,
             rss_end,
             swap_outs: delta("wasm_operator_swap_outs_total"),
@@ -236,6 +240,13 @@ pub fn markdown(
             report.load.elapsed.as_secs_f64(),
             report.load.refused
         );
+        let _ = writeln!(
+            out,
+            "- The harness's own watch showed the changes p50 {} / p99 {} after their \
+             acknowledgement (part of every latency above).",
+            ms(report.watch_lag.0),
+            ms(report.watch_lag.1)
+        );
         let cpu: Vec<String> = report
             .cpu
             .iter()
@@ -268,5 +279,15 @@ pub fn markdown(
             }
         }
     }
+    let _ = writeln!(
+        out,
+        "\n## Fuzzing\n\n\
+         Untrusted bytes are fuzzed in every `cargo test`, on stable Rust, from checked-in seeds:\n\
+         the messages a guest sends (`abi/tests/decode_no_panic.rs`, corpus in `abi/tests/corpus/`),\n\
+         `validate` (`abi/tests/validate_no_panic.rs`) and the snapshot file reader (bit flips,\n\
+         truncations and random headers in `host/src/runtime/swap/format.rs`). The cargo-fuzz\n\
+         targets `validate` and `messages` in `fuzz/` take the same properties further on nightly;\n\
+         commands and figures are in [abi.md](abi.md#fuzzing)."
+    );
     out
 }

@@ -63,6 +63,9 @@ struct Tracker {
     carried_out: Vec<i64>,
     /// Change -> visible result, for every change resolved since the last [`Rings::take_latencies`].
     latencies: Vec<Duration>,
+    /// Change -> the change itself visible in the harness's watch: how late the measuring
+    /// watch is, which every latency above includes.
+    watch_lags: Vec<Duration>,
 }
 
 /// What a burst of load did.
@@ -140,14 +143,21 @@ impl Rings {
             pending: vec![VecDeque::new(); keys],
             carried_out: vec![-1; keys],
             latencies: Vec::new(),
+            watch_lags: Vec::new(),
         }));
         let outputs: HashMap<String, usize> = rings
             .iter()
             .enumerate()
             .map(|(i, ring)| (ring.output.clone(), i))
             .collect();
-        let watch = tokio::spawn(watch_outputs(
+        let inputs: HashMap<String, usize> = rings
+            .iter()
+            .enumerate()
+            .map(|(i, ring)| (ring.input.clone(), i))
+            .collect();
+        let watch = tokio::spawn(watch_rings(
             client.clone(),
+            inputs,
             outputs,
             objects_per_ring,
             tracker.clone(),
@@ -218,8 +228,13 @@ impl Rings {
                 _ = &mut stop => break,
                 _ = ticker.tick() => {}
             }
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
+            // All permits taken means the API server is slower than the offered rate (or gone).
+            let permit = tokio::select! {
+                _ = &mut stop => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
             };
             // Keys in an order that visits every ring before any ring's next object.
             let key = (sent % self.rings.len()) * self.objects_per_ring
@@ -292,6 +307,7 @@ impl Rings {
     pub fn reset_measurements(&self) {
         let mut tracker = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
         tracker.latencies.clear();
+        tracker.watch_lags.clear();
         tracker.pending.iter_mut().for_each(VecDeque::clear);
     }
 
@@ -304,6 +320,12 @@ impl Rings {
                 .unwrap_or_else(|e| e.into_inner())
                 .latencies,
         )
+    }
+
+    /// How late the harness's own watch showed each change, since the last call.
+    pub fn take_watch_lags(&self) -> Vec<Duration> {
+        let mut tracker = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut tracker.watch_lags)
     }
 
     /// Waits until every change sent has been seen carried out and, in one list of every
@@ -411,15 +433,28 @@ impl Tracker {
         }
     }
 
+    fn input_seen(&mut self, key: usize, nonce: i64, at: Instant) {
+        // Not pending yet: the watch was faster than the acknowledgement.
+        let lag = self.pending[key]
+            .iter()
+            .find(|(pending, _)| *pending == nonce)
+            .map_or(Duration::ZERO, |(_, sent)| {
+                at.saturating_duration_since(*sent)
+            });
+        self.watch_lags.push(lag);
+    }
+
     fn pending_changes(&self) -> usize {
         self.pending.iter().map(VecDeque::len).sum()
     }
 }
 
-/// Follows every TestResource (one watch, resumed by kube's watcher after errors and outages)
-/// and resolves the changes each output object's nonce carries out.
-async fn watch_outputs(
+/// Follows every TestResource (one watch, resumed by kube's watcher after errors and outages):
+/// resolves the changes each output object's nonce carries out, and times how late the watch
+/// itself shows the inputs' changes.
+async fn watch_rings(
     client: Client,
+    inputs: HashMap<String, usize>,
     outputs: HashMap<String, usize>,
     objects_per_ring: usize,
     tracker: Arc<Mutex<Tracker>>,
@@ -429,26 +464,26 @@ async fn watch_outputs(
     let mut events = watcher(all, config).default_backoff().boxed();
     while let Some(event) = events.next().await {
         let object = match event {
-            Ok(watcher::Event::Apply(object)) | Ok(watcher::Event::InitApply(object)) => object,
+            Ok(watcher::Event::Apply(object)) => object,
+            // A relist's objects say nothing about when a change became visible, but may
+            // carry out changes the broken watch did not show.
+            Ok(watcher::Event::InitApply(object)) => object,
             // Errors are retried by the watcher itself (with backoff, below).
             _ => continue,
         };
-        let Some(ring) = object
-            .metadata
-            .namespace
-            .as_ref()
-            .and_then(|ns| outputs.get(ns))
-        else {
+        let Some(namespace) = object.metadata.namespace.as_ref() else {
             continue;
         };
         let Some(index) = object_index(&object, objects_per_ring) else {
             continue;
         };
-        tracker.lock().unwrap_or_else(|e| e.into_inner()).seen(
-            ring * objects_per_ring + index,
-            nonce_of(&object),
-            Instant::now(),
-        );
+        let now = Instant::now();
+        let mut tracker = tracker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ring) = outputs.get(namespace) {
+            tracker.seen(ring * objects_per_ring + index, nonce_of(&object), now);
+        } else if let Some(ring) = inputs.get(namespace) {
+            tracker.input_seen(ring * objects_per_ring + index, nonce_of(&object), now);
+        }
     }
 }
 

@@ -15,6 +15,8 @@ use crate::Env;
 
 /// The tmpfs: room for every ring's snapshot many times over, until the filler takes it.
 const TMPFS_SIZE: &str = "1g";
+/// Changes are offered this long while the directory takes no writes.
+const FAULT_LOAD: Duration = Duration::from_secs(3);
 
 pub async fn run(env: &Env) -> anyhow::Result<Vec<Report>> {
     // SAFETY: geteuid has no preconditions.
@@ -25,100 +27,92 @@ pub async fn run(env: &Env) -> anyhow::Result<Vec<Report>> {
     let profile = &env.profile;
     let settings = env.host_settings("disk", "1s");
     let mount = Mount::tmpfs(&settings.state_dir)?;
-    let host = env.start_host(settings).await?;
-    let initial = env.rings.converge(profile.converge_within).await;
-    anyhow::ensure!(
-        initial.converged,
-        "the rings did not start in sync: {:?}",
-        initial.lost
-    );
+    let host = env.start_host_in_sync(settings).await?;
     let rings = env.rings.rings.len() as f64;
     let (swapped, _) = within(profile.converge_within, || all_swapped(&host, rings)).await;
     anyhow::ensure!(
         swapped,
         "the operators did not all swap out before the disk filled"
     );
-    let mut reports = Vec::new();
-
-    // Full.
-    let window = Window::open(&host, &env.rings, &env.control_plane_pids()).await?;
-    let failures_before = swap_failures(&host).await;
     let filler = mount.path.join("filler");
-    fill(&filler)?;
+    let full = unwritable_state_dir(
+        env,
+        &host,
+        "Disk full",
+        format!(
+            "{} ring operators swapped out after 1 s idle, state directory on a {TMPFS_SIZE} \
+             tmpfs; every operator swapped out, then the tmpfs filled to the last byte, {:.0} \
+             changes/s offered for {} s; then the filler removed.",
+            profile.rings,
+            profile.background_rate,
+            FAULT_LOAD.as_secs()
+        ),
+        || fill(&filler),
+        || Ok(std::fs::remove_file(&filler)?),
+    )
+    .await?;
+    let read_only = unwritable_state_dir(
+        env,
+        &host,
+        "Read-only state directory",
+        format!(
+            "The same host: the tmpfs remounted read-only, {:.0} changes/s offered for {} s, \
+             then remounted read-write.",
+            profile.background_rate,
+            FAULT_LOAD.as_secs()
+        ),
+        || mount.remount("ro"),
+        || mount.remount("rw"),
+    )
+    .await?;
+    host.stop()?;
+    Ok(vec![full, read_only])
+}
+
+/// One fault: `break_it`, changes for [`FAULT_LOAD`] (operators swap in, go idle, and fail to
+/// swap out), convergence, `repair`, and every operator swapped out again.
+async fn unwritable_state_dir(
+    env: &Env,
+    host: &Host,
+    name: &str,
+    setup: String,
+    break_it: impl FnOnce() -> anyhow::Result<()>,
+    repair: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<Report> {
+    let within_limit = env.profile.converge_within;
+    let operators = env.rings.rings.len() as f64;
+    let window = Window::open(host, &env.rings, &env.control_plane_pids()).await?;
+    let failures_before = swap_failures(host).await;
+    let failures_logged = host.log_lines_with("swap-out failed").len();
+    break_it()?;
     let load = env
         .rings
-        .drive(profile.background_rate, Duration::from_secs(3))
+        .drive(env.profile.background_rate, FAULT_LOAD)
         .await;
-    let (failed, _) = within(profile.converge_within, || async {
-        swap_failures(&host).await > failures_before
+    let (failed, _) = within(within_limit, || async {
+        swap_failures(host).await > failures_before
     })
     .await;
-    let convergence = env.rings.converge(profile.converge_within).await;
-    std::fs::remove_file(&filler)?;
-    let (resumed, took) = within(profile.converge_within, || all_swapped(&host, rings)).await;
-    let setup = format!(
-        "{} ring operators swapped out after 1 s idle, state directory on a {TMPFS_SIZE} tmpfs; \
-         every operator swapped out, then the tmpfs filled to the last byte, {:.0} changes/s \
-         offered for 3 s; then the filler removed.",
-        profile.rings, profile.background_rate
-    );
+    let convergence = env.rings.converge(within_limit).await;
+    repair()?;
+    let (resumed, took) = within(within_limit, || all_swapped(host, operators)).await;
     let mut report = window
-        .close("Disk full", setup, &host, &env.rings, load, convergence)
+        .close(name, setup, host, &env.rings, load, convergence)
         .await?;
-    report.check(failed, "no swap-out failed on a full disk");
-    report.check(resumed, "swapping did not resume once space returned");
+    report.check(failed, "no swap-out failed");
     report.check(
-        !host.log_lines_with("swap-out failed").is_empty(),
+        host.log_lines_with("swap-out failed").len() > failures_logged,
         "no swap-out failure was logged",
     );
-    report.findings.push(format!(
-        "Every operator was swapped out again {:.1} s after space returned.",
-        took.as_secs_f64()
-    ));
-    reports.push(report);
-
-    // Read-only.
-    let window = Window::open(&host, &env.rings, &env.control_plane_pids()).await?;
-    let failures_before = swap_failures(&host).await;
-    mount.remount("ro")?;
-    let load = env
-        .rings
-        .drive(profile.background_rate, Duration::from_secs(3))
-        .await;
-    let (failed, _) = within(profile.converge_within, || async {
-        swap_failures(&host).await > failures_before
-    })
-    .await;
-    let convergence = env.rings.converge(profile.converge_within).await;
-    mount.remount("rw")?;
-    let (resumed, took) = within(profile.converge_within, || all_swapped(&host, rings)).await;
-    let setup = format!(
-        "The same host: the tmpfs remounted read-only, {:.0} changes/s offered for 3 s, then \
-         remounted read-write.",
-        profile.background_rate
-    );
-    let mut report = window
-        .close(
-            "Read-only state directory",
-            setup,
-            &host,
-            &env.rings,
-            load,
-            convergence,
-        )
-        .await?;
-    report.check(failed, "no swap-out failed on a read-only state directory");
     report.check(
         resumed,
         "swapping did not resume once the directory was writable again",
     );
     report.findings.push(format!(
-        "Every operator was swapped out again {:.1} s after write access returned.",
+        "Every operator was swapped out again {:.1} s after the directory was writable again.",
         took.as_secs_f64()
     ));
-    reports.push(report);
-    host.stop()?;
-    Ok(reports)
+    Ok(report)
 }
 
 async fn all_swapped(host: &Host, operators: f64) -> bool {

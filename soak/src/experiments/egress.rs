@@ -17,13 +17,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Vec<Report>> {
     let scaler = Scaler::start(env, "50").await?;
     let mut settings = env.host_settings("egress", "2s");
     settings.operators.push(scaler.operator(env));
-    let host = env.start_host(settings).await?;
-    let initial = env.rings.converge(profile.converge_within).await;
-    anyhow::ensure!(
-        initial.converged,
-        "the rings did not start in sync: {:?}",
-        initial.lost
-    );
+    let host = env.start_host_in_sync(settings).await?;
     let (settled, _) = within(profile.converge_within, || scaler.converged(env, 50.0)).await;
     anyhow::ensure!(settled, "the scaler did not settle before the faults");
 

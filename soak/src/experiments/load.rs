@@ -7,13 +7,9 @@ use crate::Env;
 
 pub async fn run(env: &Env) -> anyhow::Result<Vec<Report>> {
     let profile = &env.profile;
-    let host = env.start_host(env.host_settings("load", "2s")).await?;
-    let initial = env.rings.converge(profile.converge_within).await;
-    anyhow::ensure!(
-        initial.converged,
-        "the rings did not start in sync: {:?}",
-        initial.lost
-    );
+    let host = env
+        .start_host_in_sync(env.host_settings("load", "2s"))
+        .await?;
     let window = Window::open(&host, &env.rings, &env.control_plane_pids()).await?;
     let load = env.rings.drive(profile.load_rate, profile.load_for).await;
     let convergence = env.rings.converge(profile.converge_within).await;
@@ -41,6 +37,22 @@ pub async fn run(env: &Env) -> anyhow::Result<Vec<Report>> {
         load.rate(),
         load.rate() / profile.load_rate * 100.0
     ));
+    if let Some((busiest, cores)) = report
+        .cpu
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned()
+    {
+        report.findings.push(format!(
+            "Busiest process: {busiest}, {cores:.2} cores of {}; the offered rate was {}.",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            if load.rate() >= profile.load_rate * 0.95 {
+                "sustained"
+            } else {
+                "not reached: every in-flight request was waiting on the API server"
+            }
+        ));
+    }
     report.check(
         load.refused == 0,
         format!(

@@ -24,13 +24,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Vec<Report>> {
 
     let mut settings = env.host_settings("memory", "never");
     settings.memory_budget = Some(budget.to_string());
-    let host = env.start_host(settings).await?;
-    let initial = env.rings.converge(profile.converge_within).await;
-    anyhow::ensure!(
-        initial.converged,
-        "the rings did not start in sync: {:?}",
-        initial.lost
-    );
+    let host = env.start_host_in_sync(settings).await?;
     let window = Window::open(&host, &env.rings, &env.control_plane_pids()).await?;
     let rate = profile.load_rate / 4.0;
     let duration = profile.load_for / 2;

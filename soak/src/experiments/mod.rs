@@ -54,6 +54,7 @@ pub async fn run(env: &Env, only: &[String], mut progress: impl FnMut(&Report)) 
                     reconciles: 0.0,
                     latency_p50: Duration::ZERO,
                     latency_p99: Duration::ZERO,
+                    watch_lag: (Duration::ZERO, Duration::ZERO),
                     rss_max: 0,
                     rss_end: 0,
                     swap_outs: 0.0,
