@@ -15,6 +15,9 @@ use crate::Env;
 
 /// The tmpfs: room for every ring's snapshot many times over, until the filler takes it.
 const TMPFS_SIZE: &str = "1g";
+/// What the host logs when a swap-out fails, and when a swap-in does (the state is then lost).
+const SWAP_OUT_FAILED: &str = "swap-out failed";
+const STATE_LOST: &str = "could not restore the operator's state";
 /// Changes are offered this long while the directory takes no writes.
 const FAULT_LOAD: Duration = Duration::from_secs(3);
 
@@ -83,7 +86,8 @@ async fn unwritable_state_dir(
     let operators = env.rings.rings.len() as f64;
     let window = Window::open(host, &env.rings, &env.control_plane_pids()).await?;
     let failures_before = swap_failures(host).await;
-    let failures_logged = host.log_lines_with("swap-out failed").len();
+    let logged_before = host.log_lines_with(SWAP_OUT_FAILED).len();
+    let lost_before = host.log_lines_with(STATE_LOST).len();
     break_it()?;
     let load = env
         .rings
@@ -91,18 +95,20 @@ async fn unwritable_state_dir(
         .await;
     let (failed, _) = within(within_limit, || async {
         swap_failures(host).await > failures_before
+            && host.log_lines_with(SWAP_OUT_FAILED).len() > logged_before
     })
     .await;
     let convergence = env.rings.converge(within_limit).await;
+    let lost = host.log_lines_with(STATE_LOST).len() - lost_before;
     repair()?;
     let (resumed, took) = within(within_limit, || all_swapped(host, operators)).await;
     let mut report = window
         .close(name, setup, host, &env.rings, load, convergence)
         .await?;
-    report.check(failed, "no swap-out failed");
+    report.check(failed, "no swap-out failure was counted and logged");
     report.check(
-        host.log_lines_with("swap-out failed").len() > failures_logged,
-        "no swap-out failure was logged",
+        lost == 0,
+        format!("{lost} operators could not be swapped in and lost their state"),
     );
     report.check(
         resumed,

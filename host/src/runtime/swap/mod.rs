@@ -29,7 +29,9 @@
 //! tmpfs allocates a page when a mapped hole is first read, and a full tmpfs answers with SIGBUS,
 //! which would take the host down on a full state directory. The
 //! globals are set, the snapshot's name is removed (the mapping keeps the file alive), and the
-//! instance is ready. [`RestoreMode::Eager`] copies the image into memory instead.
+//! instance is ready. [`RestoreMode::Eager`] copies the image into memory instead, as does every
+//! swap-in from a filesystem mounted read-only, where the name could not be removed (the file
+//! then stays until the host's next start clears the directory).
 //!
 //! # Integrity, and what is checksummed when
 //!

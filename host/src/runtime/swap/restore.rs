@@ -53,7 +53,12 @@ pub(super) async fn restore(
     .await
     .map_err(SwapError::Instantiate)?;
     let fresh_bytes = grow_to(&mut instance, record, checked.meta.memory_bytes)?;
-    if mode == RestoreMode::Lazy && checked.unchanged && MEMORIES_HAVE_OWN_MAPPINGS {
+    // A mapped snapshot's name must be removed (see `map_image`), which a read-only filesystem
+    // refuses: its image is read instead, so that the state is restored all the same.
+    let mappable = checked.unchanged
+        && MEMORIES_HAVE_OWN_MAPPINGS
+        && !sys::on_read_only_filesystem(&checked.file);
+    if mode == RestoreMode::Lazy && mappable {
         map_image(&mut instance, record, checked, fresh_bytes)?;
     } else {
         copy_image(&mut instance, record, &checked, fresh_bytes)?;

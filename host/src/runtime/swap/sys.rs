@@ -45,16 +45,7 @@ pub(crate) unsafe fn map_file_private_fixed(
             offset,
         )
     };
-    if mapped == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    if mapped.cast::<u8>() != addr {
-        // MAP_FIXED either maps at `addr` or fails; anything else is a kernel contract breach.
-        return Err(io::Error::other(
-            "mmap placed the snapshot at another address",
-        ));
-    }
-    Ok(())
+    fixed_mapping_result(mapped, addr)
 }
 
 /// Maps fresh zero pages, private and anonymous, over the existing mapping at `addr`: the pages
@@ -81,15 +72,29 @@ pub(crate) unsafe fn map_zero_private_fixed(addr: *mut u8, len: usize) -> io::Re
             0,
         )
     };
+    fixed_mapping_result(mapped, addr)
+}
+
+/// What a `MAP_FIXED` mmap that asked for `addr` returned, as a result.
+fn fixed_mapping_result(mapped: *mut libc::c_void, addr: *mut u8) -> io::Result<()> {
     if mapped == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
     if mapped.cast::<u8>() != addr {
-        return Err(io::Error::other(
-            "mmap placed the zero pages at another address",
-        ));
+        // MAP_FIXED either maps at `addr` or fails; anything else is a kernel contract breach.
+        return Err(io::Error::other("mmap placed a mapping at another address"));
     }
     Ok(())
+}
+
+/// Whether `file` is on a filesystem mounted read-only (where its name cannot be removed).
+pub(crate) fn on_read_only_filesystem(file: &File) -> bool {
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: fstatvfs fills the struct it is given when it returns 0; it is read only then.
+    unsafe {
+        libc::fstatvfs(file.as_raw_fd(), stats.as_mut_ptr()) == 0
+            && stats.assume_init().f_flag & libc::ST_RDONLY != 0
+    }
 }
 
 /// Sets the file's modification time, leaving its access time alone.
