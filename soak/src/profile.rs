@@ -54,7 +54,7 @@ impl Profile {
             outage_for: Duration::from_secs(3),
             egress_phase_for: Duration::from_secs(3),
             converge_within: Duration::from_secs(120),
-            big_state_bytes: 96 << 20,
+            big_state_bytes: 128 << 20,
             budget_fraction: 0.3,
         }
     }
