@@ -31,6 +31,9 @@ struct Args {
     command: String,
     #[arg(long, default_value = "")]
     machine: String,
+    /// Keep the work directory (host configs and logs) even when every experiment passed.
+    #[arg(long)]
+    keep_work_dir: bool,
 }
 
 #[tokio::main]

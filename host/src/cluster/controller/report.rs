@@ -121,6 +121,27 @@ impl Controller {
     /// Recomputes the status of `key` from the manager's state and the reconcile counts, and
     /// writes it if it changed.
     pub(super) async fn refresh(&mut self, key: &Key) {
+        // A retried init may have succeeded with its state change still on its way here: report
+        // that first, or this status would show the operator Ready beside its load failure.
+        let started = self.entries.get(key).and_then(|entry| {
+            let state = self.manager.state(&entry.operator)?;
+            let running = matches!(
+                state,
+                OperatorState::Idle | OperatorState::Running | OperatorState::Swapped
+            );
+            (entry.pending.is_some() && running).then_some(state)
+        });
+        if let Some(state) = started {
+            // Boxed: report() refreshes in turn (then with nothing pending).
+            Box::pin(self.report(key, state)).await;
+            if self
+                .entries
+                .get(key)
+                .is_some_and(|entry| entry.pending.is_none())
+            {
+                return; // report() wrote the status of the started operator
+            }
+        }
         let (Some(object), Some(entry)) = (self.objects.get(key), self.entries.get(key)) else {
             return;
         };
