@@ -62,15 +62,9 @@ impl Env {
 
     /// Keeps the work directory (host logs and configs) after the run, to look at a failure;
     /// returns where it is.
-    pub fn keep_work_dir(&self) -> PathBuf {
-        let path = self.work.path().to_owned();
-        // Disarm the TempDir's removal by moving the contents' ownership out of it.
-        let kept = path.with_extension("kept");
-        if std::fs::rename(&path, &kept).is_ok() {
-            let _ = std::fs::create_dir(&path);
-            return kept;
-        }
-        path
+    pub fn keep_work_dir(&mut self) -> PathBuf {
+        self.work.disable_cleanup(true);
+        self.work.path().to_owned()
     }
 
     /// Host settings running every ring operator, with a state directory of `name`'s own.

@@ -273,29 +273,13 @@ impl RssSampler {
     }
 }
 
-/// GET over plain HTTP on loopback (the metrics endpoint), without a client library.
+/// GET of the metrics endpoint, with a deadline: a host that stopped answering is an error.
 async fn http_get(url: &str) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").context("not an http:// URL")?;
-    let (address, path) = rest.split_once('/').context("no path")?;
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await??;
-    stream
-        .write_all(format!("GET /{path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
-        .await?;
-    let mut response = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        stream.read_to_string(&mut response),
-    )
-    .await??;
-    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "{head}"
-    );
-    Ok(body.to_owned())
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.text().await?)
 }

@@ -64,7 +64,7 @@ async fn run(args: Args, profile: Profile) -> anyhow::Result<bool> {
         "setting up: control plane, {} ring operators, modules",
         profile.rings
     );
-    let env = Env::start(profile, host).await?;
+    let mut env = Env::start(profile, host).await?;
     let reports = experiments::run(&env, &args.only, |done| {
         eprintln!(
             "[{:>4.0} s] {}",

@@ -8,7 +8,7 @@ use crate::host::Host;
 use crate::measure::{delta_by_label, quantile, CpuWindow, Metrics};
 use crate::rings::{Convergence, Load, Rings};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Report {
     pub name: String,
     /// What was done, in a sentence.

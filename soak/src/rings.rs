@@ -49,6 +49,7 @@ pub struct Rings {
     client: Client,
     pub rings: Vec<Ring>,
     objects_per_ring: usize,
+    index: Arc<KeyIndex>,
     tracker: Arc<Mutex<Tracker>>,
     /// The next nonce of every key, owned by the load generator.
     next_nonce: Mutex<Vec<i64>>,
@@ -84,7 +85,7 @@ impl Load {
 }
 
 /// The outcome of waiting for every object to match its spec.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Convergence {
     pub converged: bool,
     /// Keys whose output does not carry the input's nonce at the deadline.
@@ -145,28 +146,13 @@ impl Rings {
             latencies: Vec::new(),
             watch_lags: Vec::new(),
         }));
-        let outputs: HashMap<String, usize> = rings
-            .iter()
-            .enumerate()
-            .map(|(i, ring)| (ring.output.clone(), i))
-            .collect();
-        let inputs: HashMap<String, usize> = rings
-            .iter()
-            .enumerate()
-            .map(|(i, ring)| (ring.input.clone(), i))
-            .collect();
-        let watch = tokio::spawn(watch_rings(
-            client.clone(),
-            inputs,
-            outputs,
-            objects_per_ring,
-            tracker.clone(),
-        ));
+        let index = Arc::new(KeyIndex::new(&rings, objects_per_ring));
+        let watch = tokio::spawn(watch_rings(client.clone(), index.clone(), tracker.clone()));
         // Inputs may have nonces from an earlier run of the workload: continue above them.
         let mut next_nonce = vec![1; keys];
         let all: Api<DynamicObject> = Api::all_with(client.clone(), &test_resource());
         for object in all.list(&ListParams::default()).await?.items {
-            if let Some(key) = key_of(&rings, objects_per_ring, &object, |ring| &ring.input) {
+            if let Some((Side::Input, key)) = index.locate(&object) {
                 next_nonce[key] = nonce_of(&object) + 1;
             }
         }
@@ -174,6 +160,7 @@ impl Rings {
             client: client.clone(),
             rings,
             objects_per_ring,
+            index,
             tracker,
             next_nonce: Mutex::new(next_nonce),
             watch,
@@ -376,15 +363,10 @@ impl Rings {
         let mut inputs = vec![None; self.keys()];
         let mut outputs = vec![None; self.keys()];
         for object in &objects {
-            if let Some(key) = key_of(&self.rings, self.objects_per_ring, object, |ring| {
-                &ring.input
-            }) {
-                inputs[key] = Some(nonce_of(object));
-            }
-            if let Some(key) = key_of(&self.rings, self.objects_per_ring, object, |ring| {
-                &ring.output
-            }) {
-                outputs[key] = Some(nonce_of(object));
+            match self.index.locate(object) {
+                Some((Side::Input, key)) => inputs[key] = Some(nonce_of(object)),
+                Some((Side::Output, key)) => outputs[key] = Some(nonce_of(object)),
+                None => {}
             }
         }
         Some(
@@ -452,13 +434,7 @@ impl Tracker {
 /// Follows every TestResource (one watch, resumed by kube's watcher after errors and outages):
 /// resolves the changes each output object's nonce carries out, and times how late the watch
 /// itself shows the inputs' changes.
-async fn watch_rings(
-    client: Client,
-    inputs: HashMap<String, usize>,
-    outputs: HashMap<String, usize>,
-    objects_per_ring: usize,
-    tracker: Arc<Mutex<Tracker>>,
-) {
+async fn watch_rings(client: Client, index: Arc<KeyIndex>, tracker: Arc<Mutex<Tracker>>) {
     let all: Api<DynamicObject> = Api::all_with(client, &test_resource());
     let config = watcher::Config::default();
     let mut events = watcher(all, config).default_backoff().boxed();
@@ -471,42 +447,55 @@ async fn watch_rings(
             // Errors are retried by the watcher itself (with backoff, below).
             _ => continue,
         };
-        let Some(namespace) = object.metadata.namespace.as_ref() else {
-            continue;
-        };
-        let Some(index) = object_index(&object, objects_per_ring) else {
-            continue;
-        };
         let now = Instant::now();
         let mut tracker = tracker.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(ring) = outputs.get(namespace) {
-            tracker.seen(ring * objects_per_ring + index, nonce_of(&object), now);
-        } else if let Some(ring) = inputs.get(namespace) {
-            tracker.input_seen(ring * objects_per_ring + index, nonce_of(&object), now);
+        match index.locate(&object) {
+            Some((Side::Output, key)) => tracker.seen(key, nonce_of(&object), now),
+            Some((Side::Input, key)) => tracker.input_seen(key, nonce_of(&object), now),
+            None => {}
         }
     }
 }
 
-fn object_index(object: &DynamicObject, objects_per_ring: usize) -> Option<usize> {
-    let index: usize = object
-        .metadata
-        .name
-        .as_deref()?
-        .strip_prefix("obj-")?
-        .parse()
-        .ok()?;
-    (index < objects_per_ring).then_some(index)
+/// Which side of a ring an object is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Input,
+    Output,
 }
 
-fn key_of(
-    rings: &[Ring],
+/// Where a TestResource belongs: its ring's namespace and its name give the key
+/// (ring * objects + object).
+struct KeyIndex {
+    namespaces: HashMap<String, (Side, usize)>,
     objects_per_ring: usize,
-    object: &DynamicObject,
-    namespace: impl Fn(&Ring) -> &String,
-) -> Option<usize> {
-    let ns = object.metadata.namespace.as_deref()?;
-    let ring = rings.iter().position(|ring| namespace(ring) == ns)?;
-    Some(ring * objects_per_ring + object_index(object, objects_per_ring)?)
+}
+
+impl KeyIndex {
+    fn new(rings: &[Ring], objects_per_ring: usize) -> KeyIndex {
+        let mut namespaces = HashMap::new();
+        for (i, ring) in rings.iter().enumerate() {
+            namespaces.insert(ring.input.clone(), (Side::Input, i));
+            namespaces.insert(ring.output.clone(), (Side::Output, i));
+        }
+        KeyIndex {
+            namespaces,
+            objects_per_ring,
+        }
+    }
+
+    /// The side and key of `object`, or `None` for an object of no ring.
+    fn locate(&self, object: &DynamicObject) -> Option<(Side, usize)> {
+        let (side, ring) = *self.namespaces.get(object.metadata.namespace.as_deref()?)?;
+        let index: usize = object
+            .metadata
+            .name
+            .as_deref()?
+            .strip_prefix("obj-")?
+            .parse()
+            .ok()?;
+        (index < self.objects_per_ring).then_some((side, ring * self.objects_per_ring + index))
+    }
 }
 
 fn nonce_of(object: &DynamicObject) -> i64 {

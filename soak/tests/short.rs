@@ -10,7 +10,7 @@ async fn every_experiment_converges_with_nothing_lost() {
         .await
         .unwrap()
         .expect("building the host binary");
-    let env = Env::start(Profile::short(), host)
+    let mut env = Env::start(Profile::short(), host)
         .await
         .expect("setting up the soak environment");
     let reports = experiments::run(&env, &[], |done| {

@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::report::Report;
-use crate::rings::{Convergence, Load};
 use crate::Env;
 
 type Experiment =
@@ -49,28 +48,10 @@ pub async fn run(env: &Env, only: &[String], mut progress: impl FnMut(&Report)) 
             Err(error) => {
                 let report = Report {
                     name: name.to_owned(),
-                    setup: String::new(),
-                    load: Load::default(),
-                    reconciles: 0.0,
-                    latency_p50: Duration::ZERO,
-                    latency_p99: Duration::ZERO,
-                    watch_lag: (Duration::ZERO, Duration::ZERO),
-                    rss_max: 0,
-                    rss_end: 0,
-                    swap_outs: 0.0,
-                    swap_ins: 0.0,
-                    swap_failures: Vec::new(),
-                    errors: Vec::new(),
-                    cpu: Vec::new(),
-                    convergence: Convergence {
-                        converged: false,
-                        lost: Vec::new(),
-                        took: Duration::ZERO,
-                    },
-                    findings: Vec::new(),
                     failures: vec![format!(
                         "the experiment could not be carried out: {error:#}"
                     )],
+                    ..Report::default()
                 };
                 progress(&report);
                 reports.push(report);

@@ -52,14 +52,11 @@ impl Controller {
         // The manager's retry of a failed init succeeded: the module it held is running, and
         // the load failure recorded for it is over. Checked against the current state too: a
         // change may be a late one of the instance a reload replaced.
-        let running_now = |state: Option<&OperatorState>| {
-            matches!(
-                state,
-                Some(OperatorState::Idle | OperatorState::Running | OperatorState::Swapped)
-            )
-        };
-        let started_now =
-            running_now(Some(&state)) && running_now(self.manager.state(&entry.operator).as_ref());
+        let started_now = is_started(&state)
+            && self
+                .manager
+                .state(&entry.operator)
+                .is_some_and(|now| is_started(&now));
         let started = match (started_now, entry.pending.take()) {
             (false, pending) => {
                 entry.pending = pending;
@@ -125,11 +122,7 @@ impl Controller {
         // that first, or this status would show the operator Ready beside its load failure.
         let started = self.entries.get(key).and_then(|entry| {
             let state = self.manager.state(&entry.operator)?;
-            let running = matches!(
-                state,
-                OperatorState::Idle | OperatorState::Running | OperatorState::Swapped
-            );
-            (entry.pending.is_some() && running).then_some(state)
+            (entry.pending.is_some() && is_started(&state)).then_some(state)
         });
         if let Some(state) = started {
             // Boxed: report() refreshes in turn (then with nothing pending).
@@ -172,4 +165,12 @@ impl Controller {
             }
         }
     }
+}
+
+/// Whether an operator in `state` has an instance that finished init.
+fn is_started(state: &OperatorState) -> bool {
+    matches!(
+        state,
+        OperatorState::Idle | OperatorState::Running | OperatorState::Swapped
+    )
 }
