@@ -13,6 +13,7 @@ use serde_json::json;
 use wasm_operator::kube::cache;
 use wasm_operator::kube::discovery::Discovery;
 use wasm_operator::kube::requests;
+use wasm_operator::kube::watch_scope::WatchScope;
 use wasm_operator::kube::watches::{ChangeKind, EventHandler, WatchGauges, WatchKey, WatchManager};
 use wasm_operator_abi::{HostResponse, KubeRequest};
 use wasm_operator_test_support::{control_plane, test_namespace, wait_for};
@@ -68,6 +69,7 @@ async fn subscribers_share_one_watch_until_the_last_one_leaves() {
     let manager = WatchManager::new(
         client.clone(),
         Discovery::new(client.clone()),
+        WatchScope::default(),
         Some(gauges.clone()),
     );
     let (first_seen, first) = recorder();
@@ -158,7 +160,12 @@ async fn subscribers_share_one_watch_until_the_last_one_leaves() {
 async fn different_selectors_get_different_watches() {
     let client = control_plane().client().await;
     let namespace = test_namespace(&client, "watch-keys").await;
-    let manager = WatchManager::new(client.clone(), Discovery::new(client.clone()), None);
+    let manager = WatchManager::new(
+        client.clone(),
+        Discovery::new(client.clone()),
+        WatchScope::default(),
+        None,
+    );
     let mut labelled = config_map_key(&namespace.name);
     labelled.label_selector = Some("tier=front".into());
     let (labelled_seen, handler) = recorder();
@@ -194,7 +201,12 @@ async fn cached_reads_answer_like_the_api_server() {
     let namespace = test_namespace(&client, "watch-cache").await;
     let ns = namespace.name.clone();
     let discovery = Discovery::new(client.clone());
-    let manager = WatchManager::new(client.clone(), discovery.clone(), None);
+    let manager = WatchManager::new(
+        client.clone(),
+        discovery.clone(),
+        WatchScope::default(),
+        None,
+    );
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     create(&api, "b", "2", json!({"app": "web"})).await;
     create(&api, "a", "1", json!({"app": "web"})).await;
@@ -302,4 +314,164 @@ async fn cached_reads_answer_like_the_api_server() {
         cache::get(&subscriptions, "v1", "ConfigMap", Some("elsewhere"), "a").is_none(),
         "namespaces not watched go to the server"
     );
+}
+
+/// A Role letting ServiceAccount `account_namespace/account` list and watch ConfigMaps in
+/// `namespace`.
+async fn let_list_config_maps(
+    client: &kube::Client,
+    namespace: &str,
+    account_namespace: &str,
+    account: &str,
+) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "read-config-maps"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}],
+    }))
+    .unwrap();
+    Api::<Role>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "read-config-maps"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-config-maps"},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+fn names_in(seen: &Seen) -> Vec<String> {
+    let mut names: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, name, _)| name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_subscriptions_share_one_cluster_wide_watch_and_see_only_their_namespace() {
+    let client = control_plane().client().await;
+    let (a, b) = (
+        test_namespace(&client, "coalesce-a").await,
+        test_namespace(&client, "coalesce-b").await,
+    );
+    let manager = WatchManager::new(
+        client.clone(),
+        Discovery::new(client.clone()),
+        WatchScope::ClusterWideWhenAllowed,
+        None,
+    );
+    let (a_seen, a_handler) = recorder();
+    let (b_seen, b_handler) = recorder();
+    let a_subscription = Arc::new(
+        manager
+            .subscribe(config_map_key(&a.name), a_handler)
+            .await
+            .unwrap(),
+    );
+    let _b_subscription = manager
+        .subscribe(config_map_key(&b.name), b_handler)
+        .await
+        .unwrap();
+    assert_eq!(manager.open_watches(), 1, "{:?}", manager.watch_subscribers());
+    assert!(a_subscription.is_coalesced());
+
+    create(&Api::namespaced(client.clone(), &a.name), "in-a", "1", json!({})).await;
+    create(&Api::namespaced(client.clone(), &b.name), "in-b", "1", json!({})).await;
+    // Each ends once its own object arrived; the other namespace's object was created before
+    // one of them, so a leak would show in at least one of the two.
+    for (seen, name) in [(&a_seen, "in-a"), (&b_seen, "in-b")] {
+        wait_for(&format!("{name} to arrive"), SOON, || async {
+            names_in(seen).contains(&name.to_owned()).then_some(())
+        })
+        .await;
+    }
+    // A control plane with a controller manager publishes kube-root-ca.crt in every namespace.
+    let a_names: Vec<String> = names_in(&a_seen)
+        .into_iter()
+        .filter(|name| name != "kube-root-ca.crt")
+        .collect();
+    assert_eq!(a_names, vec!["in-a".to_owned()], "events of another namespace reached a's handler");
+    assert!(!names_in(&b_seen).contains(&"in-a".to_owned()));
+
+    // The cache, read through a's subscription, holds only a's namespace.
+    let mut cached: Vec<String> = a_subscription
+        .store()
+        .state()
+        .iter()
+        .map(|object| object.name_any())
+        .collect();
+    cached.sort();
+    cached.retain(|name| name != "kube-root-ca.crt");
+    assert_eq!(cached, vec!["in-a".to_owned()]);
+    assert!(a_subscription.get(Some(&b.name), "in-b").is_none());
+    assert!(a_subscription.get(Some(&a.name), "in-a").is_some());
+    // A cached get of b's object through a's subscription is not answered from the cache (not
+    // even as "not found"): it goes to the API server as the operator, where RBAC decides.
+    let subscriptions = vec![a_subscription.clone()];
+    assert!(cache::get(&subscriptions, "v1", "ConfigMap", Some(&b.name), "in-b").is_none());
+    assert!(
+        cache::list(&subscriptions, "v1", "ConfigMap", Some(&b.name), None, None).is_none(),
+        "a list of another namespace is not served from a coalesced watch"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_subscriptions_keep_their_own_watches_when_asked_or_not_allowed_cluster_wide() {
+    let client = control_plane().client().await;
+    let (a, b) = (
+        test_namespace(&client, "per-ns-a").await,
+        test_namespace(&client, "per-ns-b").await,
+    );
+    let subscribe_both = |manager: WatchManager| {
+        let (a, b) = (a.name.clone(), b.name.clone());
+        async move {
+            let (_, first) = recorder();
+            let (_, second) = recorder();
+            let first = manager.subscribe(config_map_key(&a), first).await.unwrap();
+            let second = manager.subscribe(config_map_key(&b), second).await.unwrap();
+            assert!(!first.is_coalesced() && !second.is_coalesced());
+            assert_eq!(manager.open_watches(), 2, "{:?}", manager.watch_subscribers());
+        }
+    };
+
+    // Asked for: one watch per namespace even for an identity that may watch everywhere.
+    subscribe_both(WatchManager::new(
+        client.clone(),
+        Discovery::new(client.clone()),
+        WatchScope::PerNamespace,
+        None,
+    ))
+    .await;
+
+    // Not allowed: an identity that may list and watch ConfigMaps in a and b only.
+    let account = "namespaced-reader";
+    let service_account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": account}})).unwrap();
+    Api::namespaced(client.clone(), &a.name)
+        .create(&PostParams::default(), &service_account)
+        .await
+        .unwrap();
+    let_list_config_maps(&client, &a.name, &a.name, account).await;
+    let_list_config_maps(&client, &b.name, &a.name, account).await;
+    let restricted = control_plane()
+        .client_as_service_account(&a.name, account)
+        .await;
+    subscribe_both(WatchManager::new(
+        restricted.clone(),
+        Discovery::new(restricted),
+        WatchScope::ClusterWideWhenAllowed,
+        None,
+    ))
+    .await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::process::{
     clear_state_dir, default_cache_dir, run_command, shutdown_signal, LogFormat, OperationsEndpoint,
 };
-use super::run_config::{parse_bytes, parse_duration, parse_socket_addr};
+use super::run_config::{parse_bytes, parse_duration, parse_socket_addr, parse_watch_scope};
 use crate::cluster::identity::{host_config, pod_namespace};
 use crate::cluster::source::SourceLimits;
 use crate::cluster::{
@@ -54,6 +54,11 @@ pub struct Args {
     /// Swap out least recently used idle operators beyond this much guest memory.
     #[arg(long, value_name = "SIZE")]
     pub memory_budget: Option<String>,
+    /// How operators' watches of one kind in single namespaces are opened: `cluster` shares one
+    /// cluster-wide watch among them when the host may list and watch the kind everywhere,
+    /// `namespace` opens one per namespace.
+    #[arg(long, value_name = "SCOPE", default_value = "cluster")]
+    pub watch_scope: String,
     /// Root of WasmOperator `spec.module.path` sources (a volume of the host); unset refuses them.
     #[arg(long, value_name = "DIR")]
     pub modules_dir: Option<PathBuf>,
@@ -215,6 +220,8 @@ fn resolve(args: &Args) -> Result<Settings, String> {
                 swap_after,
                 memory_budget: memory_budget.map(|bytes| bytes as u64),
             },
+            watch_scope: parse_watch_scope(&args.watch_scope)
+                .map_err(|error| format!("--watch-scope: {error}"))?,
             ..ManagerConfig::default()
         },
         cluster: ClusterSettings {

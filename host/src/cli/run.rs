@@ -17,9 +17,10 @@ use super::process::{
 };
 use super::run_config::{
     allow_http_by_operator, parse_bytes, parse_duration, parse_socket_addr, parse_swap_after,
-    split_assignment, ConfigFile,
+    parse_watch_scope, split_assignment, ConfigFile,
 };
 use crate::egress::AdminPolicy;
+use crate::kube::watch_scope::WatchScope;
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
@@ -82,6 +83,11 @@ pub struct Args {
     /// ones exceeds SIZE (e.g. 256Mi) [default: no budget].
     #[arg(long, value_name = "SIZE")]
     pub memory_budget: Option<String>,
+    /// How operators' watches of one kind in single namespaces are opened: `cluster` shares one
+    /// cluster-wide watch among them when the host may list and watch the kind everywhere,
+    /// `namespace` opens one per namespace [default: cluster].
+    #[arg(long, value_name = "SCOPE")]
+    pub watch_scope: Option<String>,
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -111,6 +117,7 @@ pub struct RunSettings {
     /// The admin's bounds on outbound HTTP (`--egress-allow-prefix`, `--egress-allow-network`).
     pub egress: AdminPolicy,
     pub swap: SwapConfig,
+    pub watch_scope: WatchScope,
     pub operators: Vec<PlannedOperator>,
 }
 
@@ -265,6 +272,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
         ))?,
         http_timeout: parse_duration(&pick(&args.http_timeout, &file.http_timeout, "10s"))?,
         swap,
+        watch_scope: parse_watch_scope(&pick(&args.watch_scope, &file.watch_scope, "cluster"))?,
         operators,
     })
 }
@@ -323,6 +331,7 @@ pub async fn run(
         egress: settings.egress.clone(),
         stop_deadline: settings.shutdown_deadline,
         swap: settings.swap.clone(),
+        watch_scope: settings.watch_scope,
         ..ManagerConfig::default()
     };
     let manager = OperatorManager::new(runtime, client, metrics, manager_config);

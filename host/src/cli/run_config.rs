@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::kube::watch_scope::WatchScope;
+
 /// The YAML config file. Every field is optional; paths are relative to the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -24,6 +26,7 @@ pub struct ConfigFile {
     pub state_dir: Option<PathBuf>,
     pub swap_after: Option<String>,
     pub memory_budget: Option<String>,
+    pub watch_scope: Option<String>,
     /// The admin's egress bounds (`--egress-allow-prefix`, `--egress-allow-network`).
     #[serde(default)]
     pub egress_allow_prefixes: Vec<String>,
@@ -163,6 +166,18 @@ pub fn parse_swap_after(text: &str) -> Result<Option<Duration>, String> {
     parse_duration(text)
         .map(Some)
         .map_err(|error| format!("{error}, or never"))
+}
+
+/// `--watch-scope`: `cluster` (one cluster-wide watch per kind when allowed) or `namespace`.
+pub fn parse_watch_scope(text: &str) -> Result<WatchScope, String> {
+    match text.trim() {
+        "cluster" => Ok(WatchScope::ClusterWideWhenAllowed),
+        "namespace" => Ok(WatchScope::PerNamespace),
+        other => Err(format!(
+            "{other:?} is not a watch scope: write cluster (share one cluster-wide watch per kind \
+             when the host may list and watch it everywhere) or namespace"
+        )),
+    }
 }
 
 /// Bytes as Kubernetes quantities: `64Mi`, `512Ki`, `1Gi`, `100M`, `1000000`.

@@ -4,4 +4,5 @@ pub mod cache;
 pub mod discovery;
 pub mod requests;
 pub mod selector;
+pub mod watch_scope;
 pub mod watches;

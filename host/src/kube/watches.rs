@@ -1,8 +1,11 @@
 //! Shared watches: one Kubernetes watch and one reflector store per (kind, namespace, label
-//! selector), whatever the number of operators interested in it.
+//! selector), whatever the number of operators interested in it; with watch coalescing
+//! ([`watch_scope`](super::watch_scope)) one per (kind, label selector) for all namespaces.
 //!
-//! Each operator subscribes with an event handler; the watch fans every change out to all of
-//! its subscribers. Subscriptions are reference counts: the watch starts with the first one and
+//! Each operator subscribes with an event handler for one [`WatchKey`]; the watch fans every
+//! change out to the subscribers whose key covers the object's namespace, and a subscriber sees
+//! the cache only through its key ([`ScopedStore`], [`Subscription::get`]), so a subscription
+//! served by a cluster-wide watch behaves exactly like one with a watch of its own. Subscriptions are reference counts: the watch starts with the first one and
 //! stops when the last [`Subscription`] is dropped. A subscriber that joins a watch that has
 //! already listed its objects is handed the current objects as `Added` events first, like a new
 //! handler on a controller-runtime informer.
@@ -29,8 +32,10 @@ use kube::ResourceExt;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::discovery::{Discovery, DiscoveryError, ResolvedKind};
+use super::watch_scope::{ScopeDecider, WatchScope};
 
-/// What a watch covers. Two subscriptions with equal keys share one watch.
+/// What a subscription covers. Subscriptions with equal keys share one watch; with coalescing,
+/// keys that differ only in their namespace do too.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WatchKey {
     pub api_version: String,
@@ -52,6 +57,16 @@ impl std::fmt::Display for WatchKey {
             write!(f, " with labels {selector}")?;
         }
         Ok(())
+    }
+}
+
+impl WatchKey {
+    /// True when an object in `namespace` (`None` for cluster-scoped ones) is within this key.
+    fn covers(&self, namespace: Option<&str>) -> bool {
+        match &self.namespace {
+            None => true,
+            Some(watched) => namespace == Some(watched.as_str()),
+        }
     }
 }
 
@@ -99,6 +114,8 @@ pub struct WatchManager {
 struct ManagerInner {
     client: kube::Client,
     discovery: Discovery,
+    scope: ScopeDecider,
+    /// Open watches by what they watch (for a coalesced watch: namespace `None`).
     watches: Mutex<HashMap<WatchKey, Arc<SharedWatch>>>,
     next_subscriber: AtomicU64,
     gauges: Option<WatchGauges>,
@@ -121,11 +138,16 @@ struct SharedWatch {
 
 struct Fanout {
     writer: Writer<DynamicObject>,
-    handlers: BTreeMap<u64, EventHandler>,
+    subscribers: BTreeMap<u64, Subscriber>,
     /// True once the first list completed: later subscribers get the store replayed.
     synced: bool,
     /// Events of a list in progress, delivered when the list completes.
     relist_events: Vec<(ObjectRef<DynamicObject>, DynamicObject)>,
+}
+
+struct Subscriber {
+    key: WatchKey,
+    handler: EventHandler,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,9 +160,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl WatchManager {
     /// `client` is the identity the watches run under (the host's own: watches are shared
     /// between operators, so they cannot use any single operator's identity).
-    pub fn new(client: kube::Client, discovery: Discovery, gauges: Option<WatchGauges>) -> Self {
+    pub fn new(
+        client: kube::Client,
+        discovery: Discovery,
+        scope: WatchScope,
+        gauges: Option<WatchGauges>,
+    ) -> Self {
         WatchManager {
             inner: Arc::new(ManagerInner {
+                scope: ScopeDecider::new(scope, client.clone()),
                 client,
                 discovery,
                 watches: Mutex::default(),
@@ -164,7 +192,7 @@ impl WatchManager {
         let watches = lock(&self.inner.watches);
         let mut listed: Vec<_> = watches
             .iter()
-            .map(|(key, watch)| (key.clone(), lock(&watch.fanout).handlers.len()))
+            .map(|(key, watch)| (key.clone(), lock(&watch.fanout).subscribers.len()))
             .collect();
         listed.sort();
         listed
@@ -188,20 +216,30 @@ impl WatchManager {
                 namespace: namespace.clone(),
             });
         }
+        let mut watched = key.clone();
+        if key.namespace.is_some() && self.inner.scope.cluster_wide(&resolved).await {
+            watched.namespace = None;
+        }
         let id = self.inner.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let mut watches = lock(&self.inner.watches);
-        let watch = match watches.get(&key) {
+        let watch = match watches.get(&watched) {
             Some(watch) => watch.clone(),
             None => {
-                let watch = self.open(key.clone(), resolved);
-                watches.insert(key, watch.clone());
+                let watch = self.open(watched.clone(), resolved);
+                watches.insert(watched, watch.clone());
                 watch
             }
         };
+        let subscription = Subscription {
+            watch,
+            key,
+            id,
+            manager: Arc::downgrade(&self.inner),
+        };
         {
-            let mut fanout = lock(&watch.fanout);
+            let mut fanout = lock(&subscription.watch.fanout);
             if fanout.synced {
-                for object in watch.store.state() {
+                for object in subscription.store().state() {
                     handler(&WatchEvent {
                         change: ChangeKind::Added,
                         object,
@@ -209,15 +247,15 @@ impl WatchManager {
                     });
                 }
             }
-            fanout.handlers.insert(id, handler);
+            let subscriber = Subscriber {
+                key: subscription.key.clone(),
+                handler,
+            };
+            fanout.subscribers.insert(id, subscriber);
         }
         update_gauges(&self.inner, &watches);
         drop(watches);
-        Ok(Subscription {
-            watch,
-            id,
-            manager: Arc::downgrade(&self.inner),
-        })
+        Ok(subscription)
     }
 
     fn open(&self, key: WatchKey, resolved: ResolvedKind) -> Arc<SharedWatch> {
@@ -246,7 +284,7 @@ impl WatchManager {
             store,
             fanout: Mutex::new(Fanout {
                 writer,
-                handlers: BTreeMap::new(),
+                subscribers: BTreeMap::new(),
                 synced: false,
                 relist_events: Vec::new(),
             }),
@@ -264,7 +302,7 @@ fn update_gauges(manager: &ManagerInner, watches: &HashMap<WatchKey, Arc<SharedW
         gauges.open.set(watches.len() as i64);
         let subscriptions: usize = watches
             .values()
-            .map(|watch| lock(&watch.fanout).handlers.len())
+            .map(|watch| lock(&watch.fanout).subscribers.len())
             .sum();
         gauges.subscriptions.set(subscriptions as i64);
     }
@@ -389,32 +427,66 @@ impl SharedWatch {
 }
 
 impl Fanout {
+    /// Hands `event` to every subscriber whose key covers the object's namespace.
     fn dispatch(&self, event: &WatchEvent) {
-        for handler in self.handlers.values() {
-            handler(event);
+        let namespace = event.object.metadata.namespace.as_deref();
+        for subscriber in self.subscribers.values() {
+            if subscriber.key.covers(namespace) {
+                (subscriber.handler)(event);
+            }
         }
+    }
+}
+
+/// A subscription's view of its watch's cache: only the objects its key covers.
+#[derive(Clone)]
+pub struct ScopedStore {
+    store: Store<DynamicObject>,
+    key: WatchKey,
+}
+
+impl ScopedStore {
+    /// The cached objects within the key, in no particular order.
+    pub fn state(&self) -> Vec<Arc<DynamicObject>> {
+        let mut objects = self.store.state();
+        if self.key.namespace.is_some() {
+            objects.retain(|object| self.key.covers(object.metadata.namespace.as_deref()));
+        }
+        objects
     }
 }
 
 /// A live subscription to a shared watch. Dropping it unsubscribes; the last drop stops the watch.
 pub struct Subscription {
     watch: Arc<SharedWatch>,
+    /// What was subscribed to; the watch may cover more (all namespaces when coalesced).
+    key: WatchKey,
     id: u64,
     manager: Weak<ManagerInner>,
 }
 
 impl Subscription {
     pub fn key(&self) -> &WatchKey {
-        &self.watch.key
+        &self.key
+    }
+
+    /// True when this subscription is served by a watch of all namespaces although it asked
+    /// for one.
+    pub fn is_coalesced(&self) -> bool {
+        self.key.namespace.is_some() && self.watch.key.namespace.is_none()
     }
 
     pub fn resolved(&self) -> &ResolvedKind {
         &self.watch.resolved
     }
 
-    /// The watch's cache (shared with every other subscriber of the same watch).
-    pub fn store(&self) -> Store<DynamicObject> {
-        self.watch.store.clone()
+    /// The watch's cache (shared with every other subscriber of the same watch), restricted
+    /// to this subscription's key.
+    pub fn store(&self) -> ScopedStore {
+        ScopedStore {
+            store: self.watch.store.clone(),
+            key: self.key.clone(),
+        }
     }
 
     /// True once the watch listed its objects, so the store is complete for its key.
@@ -422,8 +494,13 @@ impl Subscription {
         lock(&self.watch.fanout).synced
     }
 
-    /// The cached object `namespace/name`, if the watch has it.
+    /// The cached object `namespace/name`, if the watch has it and this subscription's key
+    /// covers it: a coalesced watch holds other namespaces' objects too, which are not this
+    /// subscriber's to read.
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<DynamicObject>> {
+        if self.watch.resolved.namespaced && !self.key.covers(namespace) {
+            return None;
+        }
         let mut reference = ObjectRef::new_with(name, self.watch.resolved.resource.clone());
         if let Some(namespace) = namespace {
             reference = reference.within(namespace);
@@ -443,8 +520,8 @@ impl Drop for Subscription {
         let mut watches = lock(&manager.watches);
         let now_unused = {
             let mut fanout = lock(&self.watch.fanout);
-            fanout.handlers.remove(&self.id);
-            fanout.handlers.is_empty()
+            fanout.subscribers.remove(&self.id);
+            fanout.subscribers.is_empty()
         };
         if now_unused {
             if watches

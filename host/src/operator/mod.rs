@@ -32,6 +32,7 @@ use wasm_operator_abi::{HostResponse, HttpRequest, InitInput, KubeRequest};
 use crate::egress::{AdminPolicy, EgressPolicy, HttpEgress};
 use crate::kube::discovery::Discovery;
 use crate::kube::watches::{WatchGauges, WatchManager};
+use crate::kube::watch_scope::WatchScope;
 use crate::metrics::{HostMetrics, OperatorLabels};
 use crate::runtime::{InstanceLimits, LoadError, Runtime};
 use crate::scheduler::mapping::ObjectKey;
@@ -142,6 +143,8 @@ pub struct ManagerConfig {
     pub swap: SwapConfig,
     /// What each operator's Registration and requeues may ask of the host.
     pub registration_limits: RegistrationLimits,
+    /// Whether namespaced watches of one kind share a cluster-wide watch.
+    pub watch_scope: WatchScope,
 }
 
 impl Default for ManagerConfig {
@@ -155,6 +158,7 @@ impl Default for ManagerConfig {
             host_call_observer: None,
             swap: SwapConfig::default(),
             registration_limits: RegistrationLimits::default(),
+            watch_scope: WatchScope::default(),
         }
     }
 }
@@ -255,7 +259,12 @@ impl OperatorManager {
             open: metrics.watches_open.clone(),
             subscriptions: metrics.watch_subscriptions.clone(),
         };
-        let watches = WatchManager::new(client.clone(), discovery, Some(gauges));
+        let watches = WatchManager::new(
+            client.clone(),
+            discovery,
+            config.watch_scope,
+            Some(gauges),
+        );
         let board = state::StateBoard::new(metrics.clone());
         let residency = residency::Residency::new(config.swap.memory_budget);
         OperatorManager {

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{DynamicObject, TypeMeta};
-use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use serde_json::Value;
 use wasm_operator_abi::{Registration, WatchSpec};
 
 use crate::kube::selector::LabelSelector;
-use crate::kube::watches::{EventHandler, Subscription, WatchKey, WatchManager};
+use crate::kube::watches::{EventHandler, ScopedStore, Subscription, WatchKey, WatchManager};
 use crate::scheduler::mapping::{keys_for_event, EventSource, ForKind, ObjectKey};
 use crate::scheduler::ratelimit::RateLimit;
 
@@ -126,7 +125,7 @@ fn handler(
     source: EventSource,
     for_kind: ForKind,
     queue: Arc<OperatorQueue>,
-    primary_store: Option<Store<DynamicObject>>,
+    primary_store: Option<ScopedStore>,
 ) -> EventHandler {
     Arc::new(move |event| {
         let all_for_objects = || {
