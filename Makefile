@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-node demo cluster cluster-down node node-down image conformance stress soak
+.PHONY: help build test test-node demo cluster cluster-down node node-down image conformance stress soak bench-density
 
 help:
 	@echo "make build         build the host (wasm-operator) and the example operators"
@@ -17,6 +17,7 @@ help:
 	@echo "make conformance   run the conformance suite"
 	@echo "make stress        run the conformance suite repeatedly on a loaded machine"
 	@echo "make soak          soak and fault experiments (load, outages, kills, full disk, ...): docs/reliability.md"
+	@echo "make bench-density native kube-rs/controller-runtime operators against the host, N=1..100: docs/benchmarks.md"
 
 build:
 	@scripts/build.sh release-host
@@ -60,6 +61,11 @@ conformance:
 # Soak and fault experiments, full profile; writes docs/reliability.md (root: mounts a tmpfs).
 soak:
 	@scripts/soak.sh
+
+# Density benchmark, full profile (about 40 min); writes its section of docs/benchmarks.md.
+# BENCH_ARGS="--profile quick" for short windows.
+bench-density:
+	@scripts/bench-density.sh $(BENCH_ARGS)
 
 # The conformance suite STRESS_RUNS times (default 5) beside CPU hogs, each verdict recorded.
 stress:

@@ -151,6 +151,24 @@ pub fn host_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("WASM_OPERATOR_BIN") {
         return Ok(PathBuf::from(path));
     }
+    let status = cargo()
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "wasm-operator",
+            "--bin",
+            "wasm-operator",
+        ])
+        .current_dir(workspace_root())
+        .status()
+        .context("running cargo build")?;
+    anyhow::ensure!(status.success(), "building the host failed ({status})");
+    Ok(target_dir().join("debug").join("wasm-operator"))
+}
+
+/// A `cargo` command for a nested build (of the host, or of another binary a harness runs).
+pub fn cargo() -> Command {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // Run from `cargo test` or `cargo run`, this process carries the variables Cargo sets for
     // the package being built; build scripts that watch such variables would then rebuild
@@ -173,18 +191,5 @@ pub fn host_binary() -> anyhow::Result<PathBuf> {
             cargo.env_remove(name.as_ref());
         }
     }
-    let status = cargo
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "wasm-operator",
-            "--bin",
-            "wasm-operator",
-        ])
-        .current_dir(workspace_root())
-        .status()
-        .context("running cargo build")?;
-    anyhow::ensure!(status.success(), "building the host failed ({status})");
-    Ok(target_dir().join("debug").join("wasm-operator"))
+    cargo
 }

@@ -289,6 +289,50 @@ impl Rings {
         (load, output)
     }
 
+    /// One change to one key, acknowledged by the API server before this returns, and timed
+    /// like the load generator's (the density benchmark's single hops).
+    pub async fn change(&self, key: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(key < self.keys(), "no key {key} among {}", self.keys());
+        let nonce = {
+            let mut next = self.next_nonce.lock().unwrap_or_else(|e| e.into_inner());
+            next[key] += 1;
+            next[key] - 1
+        };
+        let ring = &self.rings[key / self.objects_per_ring];
+        let inputs: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &ring.input, &test_resource());
+        let name = format!("obj-{}", key % self.objects_per_ring);
+        let patch = json!({"spec": {"nonce": nonce}});
+        inputs
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        self.tracker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sent(key, nonce, Instant::now());
+        Ok(())
+    }
+
+    /// Waits until every change sent has been seen carried out (by the watch alone, no list);
+    /// false when some are still pending after `timeout`.
+    pub async fn wait_carried_out(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pending = self
+                .tracker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pending_changes();
+            if pending == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// Forgets the latencies so far and the changes still pending: an experiment's figures
     /// start from here (an earlier experiment that failed may have left changes unresolved).
     pub fn reset_measurements(&self) {
