@@ -1,6 +1,10 @@
 //! Outbound HTTP for operators ([`HttpEgress`]): one client per operator, limited to the URL
 //! prefixes the operator was granted, with a per-request timeout and a response size cap.
 //!
+//! The client (TLS configuration with its root certificates, connection pool: about 25 KiB) is
+//! built on the operator's first request, not at load: most operators never make one, and a
+//! host running hundreds of them should not hold hundreds of idle clients.
+//!
 //! Every failure becomes a [`HostResponse::Error`] the guest can act on: `capabilityDenied` for a
 //! URL outside the allowlist, `timeout`, `limitExceeded` (limit `responseSize`) for an oversized
 //! body, `transport` for network failures and `invalidRequest` for requests that cannot be sent
@@ -26,7 +30,7 @@ mod body;
 mod guard;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -61,14 +65,13 @@ pub enum EgressConfigError {
     InvalidPrefix(#[from] InvalidPrefix),
     #[error("{0}")]
     OutsideAdminPolicy(String),
-    #[error("could not create the HTTP client: {0}")]
-    Client(String),
 }
 
 /// One operator's outbound HTTP client.
 #[derive(Debug, Clone)]
 pub struct HttpEgress {
-    client: reqwest::Client,
+    /// Built on first use (see the module documentation); shared by clones.
+    client: Arc<OnceLock<reqwest::Client>>,
     allowlist: Arc<Allowlist>,
     addresses: Arc<address::AddressPolicy>,
     default_timeout: Duration,
@@ -76,15 +79,38 @@ pub struct HttpEgress {
 }
 
 impl HttpEgress {
-    /// Creates the client; fails if an allowed prefix is not a usable http(s) URL prefix.
+    /// Checks the policy; fails if an allowed prefix is not a usable http(s) URL prefix or lies
+    /// outside the admin's bounds. The client itself is built on the first request.
     pub fn new(policy: EgressPolicy) -> Result<HttpEgress, EgressConfigError> {
         let allowlist = Arc::new(Allowlist::new(&policy.allow_prefixes)?);
         policy
             .admin
             .check_grants(&policy.allow_prefixes)
             .map_err(EgressConfigError::OutsideAdminPolicy)?;
-        let addresses = policy.admin.addresses();
-        let redirect_allowlist = allowlist.clone();
+        Ok(HttpEgress {
+            client: Arc::default(),
+            allowlist,
+            addresses: policy.admin.addresses(),
+            default_timeout: policy.default_timeout,
+            max_response_bytes: policy.max_response_bytes,
+        })
+    }
+
+    /// The client, built now if this is the first request.
+    fn client(&self) -> Result<&reqwest::Client, HostError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let built = self.build_client().map_err(|error| {
+            HostError::transport(format!("could not create the HTTP client: {error}"))
+        })?;
+        // A concurrent first request may have built one too; either serves.
+        Ok(self.client.get_or_init(|| built))
+    }
+
+    fn build_client(&self) -> Result<reqwest::Client, String> {
+        let addresses = self.addresses.clone();
+        let redirect_allowlist = self.allowlist.clone();
         let redirect_addresses = addresses.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS || !redirect_allowlist.allows(attempt.url())
@@ -98,21 +124,14 @@ impl HttpEgress {
             }
         });
         // The address guard (filtering resolver, no proxy), with this operator's redirect policy.
-        let client = guard::guarded_client_builder(addresses.clone())
+        guard::guarded_client_builder(addresses)
             .redirect(redirects)
             .user_agent(concat!("wasm-operator/", env!("CARGO_PKG_VERSION")))
             // Many operators each have a client: keep idle connections few and short-lived.
             .pool_max_idle_per_host(2)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|error| EgressConfigError::Client(error_chain(&error)))?;
-        Ok(HttpEgress {
-            client,
-            allowlist,
-            addresses,
-            default_timeout: policy.default_timeout,
-            max_response_bytes: policy.max_response_bytes,
-        })
+            .map_err(|error| error_chain(&error))
     }
 
     /// Performs `request` if the allowlist permits it.
@@ -157,7 +176,7 @@ impl HttpEgress {
         };
 
         let mut outgoing = self
-            .client
+            .client()?
             .request(method, url.clone())
             .headers(request_headers(&request.headers)?);
         if let Some(body) = request.body {

@@ -54,6 +54,8 @@ pub enum LoadSource {
     Cache,
     /// Compiled now (cache miss, unusable cache file, or unwritable cache directory).
     Compiled,
+    /// Already loaded for another operator: the same compiled module is shared.
+    AlreadyLoaded,
 }
 
 /// The precompiled-artifact directory for one engine.

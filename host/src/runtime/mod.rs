@@ -2,7 +2,8 @@
 //! and the ABI's host functions.
 //!
 //! [`Runtime::load`] validates a module against the ABI, compiles it (or maps it from the
-//! precompiled cache) and resolves its imports once; [`LoadedModule::check_grants`] refuses it
+//! precompiled cache) and resolves its imports once, and hands operators loading the same bytes
+//! the same compiled module while any of them holds it; [`LoadedModule::check_grants`] refuses it
 //! for an operator not granted the capabilities it imports; [`LoadedModule::instantiate`] creates an
 //! isolated [`OperatorInstance`] with its own memory cap and call deadline; calls on it run the
 //! guest on a fiber so host calls can be awaited without blocking a thread.
@@ -25,8 +26,9 @@ mod state;
 mod swap;
 mod wasi;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -67,6 +69,10 @@ struct RuntimeInner {
     linker: Linker<StoreState>,
     cache: ModuleCache,
     ticker: Arc<EpochTicker>,
+    /// Modules loaded now, by SHA-256 of their bytes. A hundred operators running one module
+    /// then hold one copy of its compiled code's mapping and metadata (tens of KiB of heap
+    /// and a mapping per copy otherwise), and only the first pays for loading it.
+    loaded: Mutex<HashMap<String, Weak<ModuleInner>>>,
 }
 
 impl Runtime {
@@ -95,6 +101,7 @@ impl Runtime {
                 linker,
                 cache,
                 ticker,
+                loaded: Mutex::default(),
             }),
         })
     }
@@ -104,35 +111,69 @@ impl Runtime {
     pub async fn load(&self, wasm: &[u8]) -> Result<LoadedModule, LoadError> {
         let runtime = self.inner.clone();
         let wasm = wasm.to_vec();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let info = wasm_operator_abi::validate(&wasm)
-                .map_err(|error| LoadError::Invalid(error.to_string()))?;
-            let sha256 = hex::encode(Sha256::digest(&wasm));
-            let started = Instant::now();
-            let (module, load_source, swap) =
-                swap::instrument::load_module(&runtime.cache, &runtime.engine, &wasm, &sha256)
-                    .map_err(|error| LoadError::Compile(format!("{error:#}")))?;
-            let load_time = started.elapsed();
-            let instance_pre = runtime
-                .linker
-                .instantiate_pre(&module)
-                .map_err(|error| LoadError::Link(format!("{error:#}")))?;
-            Ok(ModuleInner {
-                export_names: module::function_export_names(&wasm),
-                info,
-                digest: format!("sha256:{sha256}"),
-                engine: runtime.engine.clone(),
-                instance_pre,
-                ticker: runtime.ticker.clone(),
-                load_source,
-                load_time,
-                swap,
-            })
-        })
-        .await
-        .map_err(|error| LoadError::Compile(format!("the compile task failed: {error}")))??;
+        tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await
+            .map_err(|error| LoadError::Compile(format!("the compile task failed: {error}")))?
+    }
+}
+
+impl RuntimeInner {
+    fn load(&self, wasm: &[u8]) -> Result<LoadedModule, LoadError> {
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        if let Some(inner) = self.already_loaded(&sha256) {
+            return Ok(LoadedModule {
+                inner,
+                load_source: LoadSource::AlreadyLoaded,
+                load_time: Duration::ZERO,
+            });
+        }
+        let info = wasm_operator_abi::validate(wasm)
+            .map_err(|error| LoadError::Invalid(error.to_string()))?;
+        let started = Instant::now();
+        let (module, load_source, swap) =
+            swap::instrument::load_module(&self.cache, &self.engine, wasm, &sha256)
+                .map_err(|error| LoadError::Compile(format!("{error:#}")))?;
+        let load_time = started.elapsed();
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|error| LoadError::Link(format!("{error:#}")))?;
+        let inner = Arc::new(ModuleInner {
+            export_names: module::function_export_names(wasm),
+            info,
+            digest: format!("sha256:{sha256}"),
+            engine: self.engine.clone(),
+            instance_pre,
+            ticker: self.ticker.clone(),
+            swap,
+        });
         Ok(LoadedModule {
-            inner: Arc::new(loaded),
+            inner: self.share(sha256, inner),
+            load_source,
+            load_time,
         })
+    }
+
+    fn loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<ModuleInner>>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn already_loaded(&self, sha256: &str) -> Option<Arc<ModuleInner>> {
+        self.loaded().get(sha256).and_then(Weak::upgrade)
+    }
+
+    /// Records `inner` as the module for `sha256`, unless a concurrent load of the same bytes
+    /// got there first: then that one is used and this copy dropped, so every operator ends up
+    /// on one module.
+    fn share(&self, sha256: String, inner: Arc<ModuleInner>) -> Arc<ModuleInner> {
+        let mut loaded = self.loaded();
+        loaded.retain(|_, module| module.strong_count() > 0);
+        if let Some(existing) = loaded.get(&sha256).and_then(Weak::upgrade) {
+            return existing;
+        }
+        loaded.insert(sha256, Arc::downgrade(&inner));
+        inner
     }
 }

@@ -16,10 +16,14 @@ use super::services::HostServices;
 use super::state::StoreState;
 use super::swap::instrument::SwapSupport;
 
-/// A compiled operator module. Cheap to clone; every instance of the module shares its code.
+/// A compiled operator module. Cheap to clone; every instance of the module shares its code,
+/// and so does every operator loading the same module bytes while it is loaded.
 #[derive(Clone)]
 pub struct LoadedModule {
     pub(crate) inner: Arc<ModuleInner>,
+    /// How this load got its code, and how long it took (a shared module's take no time).
+    pub(crate) load_source: LoadSource,
+    pub(crate) load_time: Duration,
 }
 
 pub(crate) struct ModuleInner {
@@ -31,8 +35,6 @@ pub(crate) struct ModuleInner {
     /// Advances the epoch while instances of the module run guest code (see
     /// [`EpochTicker::ticking`]), and keeps the ticker alive as long as they can.
     pub ticker: Arc<EpochTicker>,
-    pub load_source: LoadSource,
-    pub load_time: Duration,
     /// Export names by function index, to name frames in trap messages: release builds of
     /// operators are usually stripped of their name section.
     pub export_names: HashMap<u32, String>,
@@ -75,12 +77,17 @@ impl LoadedModule {
 
     /// Whether the compiled code came from the precompiled cache or was compiled by this load.
     pub fn load_source(&self) -> LoadSource {
-        self.inner.load_source
+        self.load_source
+    }
+
+    /// True when both are the same compiled module (loaded once, shared).
+    pub fn shares_code_with(&self, other: &LoadedModule) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// How long compiling (or loading from the cache) took, excluding validation.
     pub fn load_time(&self) -> Duration {
-        self.inner.load_time
+        self.load_time
     }
 
     /// Whether instances of this module can be swapped out to disk
@@ -115,7 +122,7 @@ impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedModule")
             .field("digest", &self.inner.digest)
-            .field("load_source", &self.inner.load_source)
+            .field("load_source", &self.load_source)
             .finish_non_exhaustive()
     }
 }
