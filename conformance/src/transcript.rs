@@ -401,6 +401,8 @@ mod tests {
             outcome: ReconcileOutcome::Succeeded {
                 requeue_after: None,
             },
+            timer_deadline: None,
+            swapped_in_first: false,
         }
     }
 

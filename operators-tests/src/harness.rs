@@ -97,6 +97,7 @@ impl Harness {
                 state_dir: Some(state_dir.path().to_owned()),
                 swap_after: swap.swap_after,
                 memory_budget: swap.memory_budget,
+                pre_wake: None,
             },
             ..ManagerConfig::default()
         };

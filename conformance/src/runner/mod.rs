@@ -218,6 +218,7 @@ async fn run_into(
             state_dir: Some(state_dir.path().to_owned()),
             swap_after: None,
             memory_budget: None,
+            pre_wake: None,
         },
         ..ManagerConfig::default()
     };

@@ -54,6 +54,10 @@ pub struct Args {
     /// Swap out least recently used idle operators beyond this much guest memory.
     #[arg(long, value_name = "SIZE")]
     pub memory_budget: Option<String>,
+    /// Swap an operator in this long before its next RequeueAfter or retry timer is due, so
+    /// the reconcile does not wait for the swap-in (`0s`: off).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub pre_wake: String,
     /// How operators' watches of one kind in single namespaces are opened: `cluster` shares one
     /// cluster-wide watch among them when the host may list and watch the kind everywhere,
     /// `namespace` opens one per namespace.
@@ -219,6 +223,7 @@ fn resolve(args: &Args) -> Result<Settings, String> {
                 state_dir: args.state_dir.clone(),
                 swap_after,
                 memory_budget: memory_budget.map(|bytes| bytes as u64),
+                pre_wake: Some(flag("pre-wake", parse_duration(&args.pre_wake))?),
             },
             watch_scope: parse_watch_scope(&args.watch_scope)
                 .map_err(|error| format!("--watch-scope: {error}"))?,

@@ -27,6 +27,7 @@ pub struct ConfigFile {
     pub swap_after: Option<String>,
     pub memory_budget: Option<String>,
     pub watch_scope: Option<String>,
+    pub pre_wake: Option<String>,
     /// The admin's egress bounds (`--egress-allow-prefix`, `--egress-allow-network`).
     #[serde(default)]
     pub egress_allow_prefixes: Vec<String>,

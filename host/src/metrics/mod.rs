@@ -66,6 +66,7 @@ pub struct HostMetrics {
     pub instance_restarts: Family<OperatorLabels, Counter>,
     pub swap_outs: Family<OperatorLabels, Counter>,
     pub swap_ins: Family<OperatorLabels, Counter>,
+    pub pre_wakes: Family<OperatorLabels, Counter>,
     pub swap_in_duration: Family<OperatorLabels, Histogram, fn() -> Histogram>,
     pub swap_failures: Family<SwapFailureLabels, Counter>,
     pub snapshot_bytes: Family<OperatorLabels, Gauge>,
@@ -95,6 +96,7 @@ impl HostMetrics {
         let instance_restarts = Family::<OperatorLabels, Counter>::default();
         let swap_outs = Family::<OperatorLabels, Counter>::default();
         let swap_ins = Family::<OperatorLabels, Counter>::default();
+        let pre_wakes = Family::<OperatorLabels, Counter>::default();
         let swap_in_duration =
             Family::<OperatorLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 swap_in_duration_histogram as fn() -> Histogram,
@@ -146,6 +148,11 @@ impl HostMetrics {
             swap_ins.clone(),
         );
         registry.register(
+            "pre_wakes",
+            "Swap-ins ahead of a RequeueAfter or retry timer (pre-wake), so its reconcile did not wait for one",
+            pre_wakes.clone(),
+        );
+        registry.register(
             "swap_in_duration_seconds",
             "Time to restore a swapped-out instance, from the event that needs it to an instance ready to call",
             swap_in_duration.clone(),
@@ -186,6 +193,7 @@ impl HostMetrics {
             instance_restarts,
             swap_outs,
             swap_ins,
+            pre_wakes,
             swap_in_duration,
             swap_failures,
             snapshot_bytes,

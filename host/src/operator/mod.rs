@@ -91,6 +91,11 @@ pub struct ReconcileRecord {
     pub started_at: Instant,
     pub duration: Duration,
     pub outcome: ReconcileOutcome,
+    /// For a reconcile a RequeueAfter or retry timer queued: when that timer was due.
+    pub timer_deadline: Option<Instant>,
+    /// The operator was swapped out when this key came up, so the reconcile waited for a
+    /// swap-in (false when it was resident, e.g. woken early by pre-wake).
+    pub swapped_in_first: bool,
 }
 
 /// Called after every reconcile of every operator (audit, tests, tooling). Must be quick.
@@ -125,6 +130,9 @@ pub struct SwapConfig {
     /// Upper bound of the linear memory of all resident instances together, in bytes. Beyond
     /// it the least recently used idle operators are swapped out, whatever their idle period.
     pub memory_budget: Option<u64>,
+    /// Swap a swapped-out operator in this long before its next RequeueAfter or retry timer
+    /// is due, so the reconcile starts on time instead of after the swap-in; `None`: off.
+    pub pre_wake: Option<Duration>,
 }
 
 /// Host-wide settings of the manager.
@@ -376,6 +384,7 @@ impl OperatorManager {
         let swap_policy = worker::SwapPolicy {
             state_dir: swap.state_dir.clone(),
             after: spec.swap_after.or(swap.swap_after),
+            pre_wake: swap.pre_wake.filter(|lead| !lead.is_zero()),
         };
         self.inner.residency.register(&name, control.clone());
         let worker = worker::Worker {

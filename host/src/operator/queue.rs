@@ -53,6 +53,16 @@ impl OperatorQueue {
         self.queue.failures(key)
     }
 
+    pub fn take_timer_deadline(&self, key: &ObjectKey) -> Option<std::time::Instant> {
+        self.queue
+            .take_timer_deadline(key)
+            .map(tokio::time::Instant::into_std)
+    }
+
+    pub fn next_timer(&self) -> Option<std::time::Instant> {
+        self.queue.next_timer().map(tokio::time::Instant::into_std)
+    }
+
     pub fn done(&self, key: &ObjectKey) {
         self.queue.done(key);
         self.publish();

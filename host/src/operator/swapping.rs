@@ -48,6 +48,8 @@ pub(crate) struct SwapPolicy {
     pub state_dir: Option<PathBuf>,
     /// Idle period; `None`: only the budget or a forced swap swaps it out.
     pub after: Option<Duration>,
+    /// How long before a timer is due a swapped-out operator is swapped in; `None`: off.
+    pub pre_wake: Option<Duration>,
 }
 
 impl Slot {
@@ -73,13 +75,42 @@ impl Worker {
     }
 
     /// When the resident instance should be swapped out for idleness, if ever.
+    ///
+    /// With pre-wake, not while a timer is due within the lead of that moment: the operator
+    /// would be swapped in again at once, and after a pre-wake it must stay until its timer.
     pub(super) fn idle_deadline(&self, slot: &Slot, last_active: Instant) -> Option<Instant> {
         let after = self.swap.after?;
         slot.resident()?;
+        if !self.swappable() {
+            return None;
+        }
         // `Duration::MAX` (never) does not fit in an Instant: no deadline.
-        self.swappable()
-            .then(|| last_active.checked_add(after))
-            .flatten()
+        let deadline = last_active.checked_add(after)?;
+        let timer_within_lead = self.swap.pre_wake.is_some_and(|lead| {
+            self.queue
+                .next_timer()
+                .is_some_and(|timer| timer <= deadline + lead)
+        });
+        (!timer_within_lead).then_some(deadline)
+    }
+
+    /// When to swap the operator in ahead of its next timer, and that timer's deadline: only
+    /// while it is swapped out, and once per deadline (a budget swap-out after a pre-wake must
+    /// not be undone at once).
+    pub(super) fn pre_wake_at(
+        &self,
+        slot: &Slot,
+        woken_for: Option<Instant>,
+    ) -> Option<(Instant, Instant)> {
+        let lead = self.swap.pre_wake?;
+        if !matches!(slot, Slot::Swapped(_)) {
+            return None;
+        }
+        let timer = self.queue.next_timer()?;
+        if woken_for == Some(timer) {
+            return None;
+        }
+        Some((timer.checked_sub(lead).unwrap_or(timer), timer))
     }
 
     /// Reports the slot to the memory budget and the metrics after the operator went idle.
@@ -115,7 +146,12 @@ impl Worker {
         };
         let resident_bytes = instance.memory_bytes();
         let started = Instant::now();
-        let written = tokio::task::spawn_blocking(move || instance.swap_out(&dir)).await;
+        let written = tokio::task::spawn_blocking(move || {
+            let written = instance.swap_out(&dir);
+            release_free_heap();
+            written
+        })
+        .await;
         let failure = match written {
             Ok(Ok(swapped)) => {
                 let snapshot_bytes = swapped.snapshot_bytes();
@@ -214,5 +250,24 @@ impl Worker {
                 kind: kind.to_string(),
             })
             .inc();
+    }
+}
+
+/// Gives the heap memory the allocator holds free back to the operating system.
+///
+/// glibc's malloc keeps memory freed inside its arenas (one per thread that allocated) for
+/// reuse, and returns only what lies at the top of an arena. Instantiating and running an
+/// operator allocates and frees tens of KiB on whichever threads ran it (wasmtime's store,
+/// JSON documents, the ABI's buffers); once the operator is swapped out that memory is free,
+/// but it stays resident, scattered between live allocations. `malloc_trim` releases every
+/// whole free page in every arena (MADV_DONTNEED), which is what makes a swapped-out operator
+/// cost only its live bookkeeping. It walks the arenas' free lists: microseconds for a host's
+/// heap, small beside the swap-out's own write and fsync.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only inspects and releases the allocator's own free memory; it is
+    // thread-safe (it takes each arena's lock).
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

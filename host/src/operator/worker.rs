@@ -58,6 +58,14 @@ enum Wake {
     Key(Option<ObjectKey>),
     Control(Control),
     IdleTooLong,
+    /// A timer is due within the pre-wake lead (its deadline).
+    TimerSoon(Instant),
+}
+
+/// Why a reconcile runs, as far as the observer cares.
+struct Trigger {
+    timer_deadline: Option<Instant>,
+    swapped_in_first: bool,
 }
 
 /// The short reason label used in metrics for a failed call.
@@ -191,9 +199,12 @@ impl Worker {
         let mut slot = Slot::Resident(instance);
         let mut restart_failures: u32 = 0;
         let mut last_active = Instant::now();
+        // The timer deadline the last pre-wake was for.
+        let mut pre_woken_for = None;
         self.settle(&slot);
         loop {
             let idle_deadline = self.idle_deadline(&slot, last_active);
+            let pre_wake = self.pre_wake_at(&slot, pre_woken_for);
             let queue = self.queue.clone();
             let wake = tokio::select! {
                 // Work first: an operator with keys waiting is not idle.
@@ -201,6 +212,9 @@ impl Worker {
                 key = queue.next() => Wake::Key(key),
                 Some(control) = self.controls.recv() => Wake::Control(control),
                 _ = sleep_until_if(idle_deadline) => Wake::IdleTooLong,
+                _ = sleep_until_if(pre_wake.map(|(at, _)| at)) => {
+                    Wake::TimerSoon(pre_wake.map_or_else(Instant::now, |(_, timer)| timer))
+                }
             };
             match wake {
                 Wake::Key(None) => break,
@@ -216,10 +230,14 @@ impl Worker {
                     }
                     self.residency.busy(&self.name);
                     self.board.set(&self.name, OperatorState::Running);
+                    let trigger = Trigger {
+                        timer_deadline: self.queue.take_timer_deadline(&key),
+                        swapped_in_first: matches!(slot, Slot::Swapped(_)),
+                    };
                     let Some(instance) = self.make_resident(&mut slot, &registration).await else {
                         break; // stopped while starting a fresh instance
                     };
-                    let outcome = self.reconcile(instance, &watches, &key).await;
+                    let outcome = self.reconcile(instance, &watches, &key, trigger).await;
                     self.queue.done(&key);
                     match outcome {
                         Ok(()) => restart_failures = 0,
@@ -263,6 +281,15 @@ impl Worker {
                 Wake::IdleTooLong => {
                     // On failure the reason is logged; retry after another idle period.
                     let _ = self.swap_out(&mut slot).await;
+                }
+                Wake::TimerSoon(timer) => {
+                    pre_woken_for = Some(timer);
+                    self.residency.busy(&self.name);
+                    if self.make_resident(&mut slot, &registration).await.is_none() {
+                        break;
+                    }
+                    self.metrics.pre_wakes.get_or_create(&self.labels()).inc();
+                    self.board.set(&self.name, OperatorState::Idle);
                 }
             }
             last_active = Instant::now();
@@ -318,6 +345,7 @@ impl Worker {
         instance: &mut OperatorInstance,
         watches: &OperatorWatches,
         key: &ObjectKey,
+        trigger: Trigger,
     ) -> Result<(), CallError> {
         let resource = &watches.primary.resolved().resource;
         let request = ReconcileRequest {
@@ -389,6 +417,8 @@ impl Worker {
                 started_at,
                 duration,
                 outcome,
+                timer_deadline: trigger.timer_deadline,
+                swapped_in_first: trigger.swapped_in_first,
             });
         }
         result.map(|_| ())

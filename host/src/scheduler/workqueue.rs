@@ -66,6 +66,9 @@ struct State<K> {
     next_sequence: u64,
     /// Consecutive failures per key, for backoff and the `attempt` number given to the guest.
     failures: HashMap<K, u32>,
+    /// For keys a timer made ready: the deadline it was due, until the consumer asks
+    /// ([`WorkQueue::take_timer_deadline`]), so the delay from deadline to reconcile is known.
+    fired: HashMap<K, Instant>,
     shut_down: bool,
 }
 
@@ -87,6 +90,7 @@ impl<K: Clone + Eq + Hash + Ord> WorkQueue<K> {
                 timer_of: HashMap::new(),
                 next_sequence: 0,
                 failures: HashMap::new(),
+                fired: HashMap::new(),
                 shut_down: false,
             }),
             wake: Notify::new(),
@@ -235,12 +239,25 @@ impl<K: Clone + Eq + Hash + Ord> WorkQueue<K> {
             if *deadline > now {
                 break;
             }
-            let Some((_, _, key)) = state.timers.pop_first() else {
+            let Some((deadline, _, key)) = state.timers.pop_first() else {
                 break;
             };
             state.timer_of.remove(&key);
-            Self::add_locked(state, key);
+            if Self::add_locked(state, key.clone()) {
+                state.fired.insert(key, deadline);
+            }
         }
+    }
+
+    /// The deadline of the timer that made `key` ready, if a timer did (rather than an add).
+    /// Call it once per key handed out by [`WorkQueue::next`].
+    pub fn take_timer_deadline(&self, key: &K) -> Option<Instant> {
+        self.lock().fired.remove(key)
+    }
+
+    /// When the earliest pending delayed add is due.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.lock().timers.first().map(|(deadline, _, _)| *deadline)
     }
 
     /// Stops handing out keys: `next` returns `None` from now on and adds are ignored.
@@ -270,6 +287,26 @@ mod tests {
             base: Duration::from_millis(10),
             max: Duration::from_millis(100),
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_made_ready_by_a_timer_carries_its_deadline_and_an_added_one_does_not() {
+        let queue = queue();
+        assert_eq!(queue.next_timer(), None);
+        let before = Instant::now();
+        queue.add_after("timed", Duration::from_millis(40));
+        queue.add_after("later", Duration::from_millis(90));
+        assert_eq!(queue.next_timer(), Some(before + Duration::from_millis(40)));
+        queue.add("added");
+        assert_eq!(queue.next().await, Some("added"));
+        assert_eq!(queue.take_timer_deadline(&"added"), None);
+        assert_eq!(queue.next().await, Some("timed"));
+        assert_eq!(
+            queue.take_timer_deadline(&"timed"),
+            Some(before + Duration::from_millis(40))
+        );
+        assert_eq!(queue.take_timer_deadline(&"timed"), None, "taken once");
+        assert_eq!(queue.next_timer(), Some(before + Duration::from_millis(90)));
     }
 
     #[tokio::test]
