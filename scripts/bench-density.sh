@@ -34,4 +34,4 @@ machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $
 $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), \
 load average $(cut -d' ' -f1 /proc/loadavg) at the start, $(date -u +%Y-%m-%d)"
 "$CARGO_TARGET_DIR/debug/wasm-operator-density" --write docs/benchmarks.md \
-  --command "make bench-density${*:+ (scripts/bench-density.sh $*)}" --machine "$machine" "$@"
+  --command "make bench-density${*:+ BENCH_ARGS=\"$*\"}" --machine "$machine" "$@"

@@ -21,6 +21,9 @@ for module in sdk-go operators-go; do
   echo "== go vet and go test in $module"
   (cd "$module" && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test ./...)
 done
+# The native controller-runtime ring of the density benchmark (a module of its own, native only).
+echo "== go vet and go test in density/native-go"
+(cd density/native-go && go vet ./... && go test ./...)
 # The conformance ABI guest only builds for wasip1 (its exports are //go:wasmexport).
 echo "== go vet in conformance/guests/go-abi"
 (cd conformance/guests/go-abi && GOOS=wasip1 GOARCH=wasm go vet ./...)
@@ -43,6 +46,9 @@ echo "== cargo test"
 # The soak harness's short profile (soak/tests/short.rs) runs the host binary this `cargo test`
 # builds for the host's own end-to-end tests.
 export WASM_OPERATOR_BIN=${WASM_OPERATOR_BIN:-$CARGO_TARGET_DIR/debug/wasm-operator}
+# The density benchmark's test profile (density/tests/short.rs) builds its native kube-rs ring
+# (debug) and controller-runtime ring (go build) itself: DENSITY_RING_KUBE_RS and
+# DENSITY_RING_CONTROLLER_RUNTIME are for passing other builds.
 # The default members: the native crates. Wasm guests are workspace members built for
 # wasm32-wasip1 by the tests themselves (test-support builds them from source).
 cargo test --locked "$@"

@@ -28,9 +28,12 @@ impl Profile {
         Profile {
             name: "full",
             counts: vec![1, 10, 50, 100],
-            idle_window: Duration::from_secs(45),
+            // 60 s windows: 32 of them make most of the run's ~40 minutes on 2 cores.
+            idle_window: Duration::from_secs(60),
             resident_hops: 100,
-            swapped_hops: 30,
+            // Each round of a swapped setup waits for every operator to be swapped out again,
+            // a second or two: at N=1 that is one round per sample.
+            swapped_hops: 20,
             swap_after: "1s",
             converge_within: Duration::from_secs(300),
             settle_within: Duration::from_secs(30),

@@ -108,8 +108,13 @@ pub fn markdown(outcomes: &[Outcome], profile: &Profile, info: &RunInfo) -> Stri
          - **Startup**: from starting the setup's processes to the first output object of any \
          ring (*first*) and to every ring's first output object (*all*), output objects removed \
          before the start; the host's compiled-module cache is warm, as after a restart.\n\
-         - Not counted: the control plane (kube-apiserver, etcd) and the harness.\n",
+         - Not counted: the control plane (kube-apiserver, etcd) and the harness. A ratio \
+         is the setup's figure over the native one at the same N (– where the native one used no \
+         measurable CPU); *not settled*: the setup never had such a quiet second within {} s \
+         after converging, so its steady idle use is above the threshold and the window started \
+         anyway.\n",
         profile.swapped_hops,
+        profile.settle_within.as_secs(),
     );
     for &n in &profile.counts {
         let at_n: Vec<&Outcome> = outcomes.iter().filter(|o| o.n == n).collect();
@@ -207,6 +212,7 @@ pub fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
 
 fn ratio(value: f64, base: Option<f64>) -> String {
     match base {
+        Some(base) if base > 0.0 && value / base < 0.01 => "<0.01x".into(),
         Some(base) if base > 0.0 => format!("{:.2}x", value / base),
         _ => "–".into(),
     }
@@ -282,5 +288,6 @@ mod tests {
         );
         assert_eq!(ratio(3.0, Some(2.0)), "1.50x");
         assert_eq!(ratio(3.0, Some(0.0)), "–");
+        assert_eq!(ratio(0.5, Some(100.0)), "<0.01x");
     }
 }
