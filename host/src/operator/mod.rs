@@ -222,6 +222,8 @@ struct ManagerInner {
     config: ManagerConfig,
     board: state::StateBoard,
     residency: residency::Residency,
+    /// Bounds the swap-outs written at once, host-wide (see [`worker::SwapPolicy::writers`]).
+    swap_writers: Arc<tokio::sync::Semaphore>,
     handles: Mutex<HashMap<String, OperatorHandle>>,
 }
 
@@ -284,6 +286,9 @@ impl OperatorManager {
                 config,
                 board,
                 residency,
+                swap_writers: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |cores| cores.get()),
+                )),
                 handles: Mutex::default(),
             }),
         }
@@ -385,6 +390,7 @@ impl OperatorManager {
             state_dir: swap.state_dir.clone(),
             after: spec.swap_after.or(swap.swap_after),
             pre_wake: swap.pre_wake.filter(|lead| !lead.is_zero()),
+            writers: self.inner.swap_writers.clone(),
         };
         self.inner.residency.register(&name, control.clone());
         let worker = worker::Worker {

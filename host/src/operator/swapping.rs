@@ -9,6 +9,7 @@
 //! operator's in-memory state, never its work: the operator starts fresh (instantiate and init,
 //! as at load) with a warning and the `swap_failures` metric, and the reconcile goes ahead.
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -50,6 +51,11 @@ pub(crate) struct SwapPolicy {
     pub after: Option<Duration>,
     /// How long before a timer is due a swapped-out operator is swapped in; `None`: off.
     pub pre_wake: Option<Duration>,
+    /// Swap-outs written at once, host-wide: one per core. Operators started together go idle
+    /// together; a hundred simultaneous swap-outs would otherwise occupy a hundred blocking
+    /// threads (each exits again after ten idle seconds: CPU spent while nothing happens) and
+    /// a hundred concurrent fsyncs, for no gain on a disk that writes one file at a time.
+    pub writers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Slot {
@@ -137,6 +143,11 @@ impl Worker {
                 "its module cannot be swapped out ({reason}); it stays resident"
             ));
         }
+        if slot.resident().is_none() {
+            return Ok(());
+        }
+        // The semaphore is never closed; were it, the swap-out would just run unbounded.
+        let _writer = self.swap.writers.clone().acquire_owned().await.ok();
         let instance = match std::mem::replace(slot, Slot::Lost) {
             Slot::Resident(instance) => instance,
             other => {
