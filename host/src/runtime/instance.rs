@@ -163,7 +163,14 @@ impl OperatorInstance {
     /// since the last swap-in: run it on a blocking thread (`tokio::task::spawn_blocking`). On
     /// failure the instance comes back unchanged in the error. See the `swap` module docs.
     pub fn swap_out(self, dir: &Path) -> Result<SwappedInstance, Box<SwapOutError>> {
-        super::swap::swap_out(self, dir)
+        super::swap::swap_out(self, dir, false)
+    }
+
+    /// [`OperatorInstance::swap_out`], always writing a complete snapshot (what a swap-out does
+    /// when the layers written since the last full snapshot must be compacted), never a delta
+    /// layer: costs the state's size.
+    pub fn swap_out_full(self, dir: &Path) -> Result<SwappedInstance, Box<SwapOutError>> {
+        super::swap::swap_out(self, dir, true)
     }
 
     /// Whether this instance's memory is a copy-on-write mapping of a snapshot (it was swapped

@@ -81,7 +81,9 @@ compile_error!(
      the host supports Linux only"
 );
 
+mod chain;
 pub(crate) mod clock;
+mod delta;
 mod format;
 pub(crate) mod instrument;
 mod pagemap;
@@ -89,8 +91,10 @@ mod restore;
 mod swapped;
 mod sys;
 mod write;
+mod write_layers;
+#[cfg(test)]
+mod tests;
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -98,7 +102,6 @@ pub use swapped::SwappedInstance;
 
 use super::error::CallError;
 use super::instance::OperatorInstance;
-use format::Chunk;
 
 /// File name extension of snapshot files.
 const SNAPSHOT_EXTENSION: &str = "wosnap";
@@ -205,32 +208,78 @@ impl std::error::Error for SwapOutError {
     }
 }
 
-/// A restored instance's memory is a private mapping of this (unlinked) snapshot file.
+/// A restored instance's memory is a private mapping of this snapshot chain.
 pub(crate) struct MappedSnapshot {
-    /// Kept open: the file has no name any more, and the next swap-out copies from it.
-    pub file: File,
     /// Where the mapping starts; if linear memory ever moved, the mapping no longer backs it.
     pub base: usize,
     pub len: u64,
-    pub data_offset: u64,
-    pub chunks: Vec<Chunk>,
+    pub chain: chain::Chain,
+    /// Whether dropping this removes the chain's files: cleared once a swap-out has handed them
+    /// to the snapshot it wrote.
+    pub owns_files: bool,
 }
 
-/// What the host remembers about a snapshot it wrote; see "Integrity" above.
+impl Drop for MappedSnapshot {
+    fn drop(&mut self) {
+        if self.owns_files {
+            remove_layer_files(&self.chain.layers);
+        }
+    }
+}
+
+/// One layer file of a snapshot as the host wrote it; see "Integrity" above.
 #[derive(Debug, Clone)]
-pub(crate) struct SnapshotRecord {
+pub(crate) struct LayerRecord {
     pub path: PathBuf,
     pub identity: FileIdentity,
     pub metadata_digest: [u8; 32],
-    pub memory_bytes: u64,
-    /// Metadata plus the chunks actually stored (holes excluded).
+    /// Metadata plus the data actually stored (holes excluded).
     pub stored_bytes: u64,
+    /// Data pages a delta layer stores; 0 for the full layer.
+    pub delta_pages: u64,
+}
+
+/// What the host remembers about a snapshot it wrote: its layers, oldest (the full one) first.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotRecord {
+    pub layers: Vec<LayerRecord>,
+    pub memory_bytes: u64,
+    /// Host pages the instance had resident when it was swapped out, as ascending page ranges:
+    /// what swap-in reads ahead.
+    pub working_set: Vec<std::ops::Range<u32>>,
+}
+
+impl SnapshotRecord {
+    /// The newest layer's file.
+    pub fn path(&self) -> &Path {
+        self.layers
+            .last()
+            .map_or(Path::new(""), |layer| layer.path.as_path())
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.layers.iter().map(|layer| layer.stored_bytes).sum()
+    }
+}
+
+/// Removes the files of `layers`, logging (not failing on) what cannot be removed: a file left
+/// behind holds nothing reusable and goes at the host's next start.
+pub(crate) fn remove_layer_files(layers: &[LayerRecord]) {
+    for layer in layers {
+        match std::fs::remove_file(&layer.path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => tracing::warn!(
+                path = %layer.path.display(),
+                "could not remove a snapshot file: {error}"
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// The properties of a file that any change to its content through the kernel alters. The
 /// status-change time is included because nobody can set it: a process that rewrites a snapshot
 /// and puts its modification time back with `utimensat` still moves it forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct FileIdentity {
     device: u64,
     inode: u64,
@@ -252,20 +301,6 @@ impl FileIdentity {
             modified_nanoseconds: metadata.mtime_nsec(),
             changed_seconds: metadata.ctime(),
             changed_nanoseconds: metadata.ctime_nsec(),
-        }
-    }
-
-    /// The same file with the same content, ignoring the status-change time, which removing the
-    /// file's name (a change of its link count) moves on its own.
-    pub fn same_content(&self, other: &FileIdentity) -> bool {
-        FileIdentity {
-            changed_seconds: 0,
-            changed_nanoseconds: 0,
-            ..*self
-        } == FileIdentity {
-            changed_seconds: 0,
-            changed_nanoseconds: 0,
-            ..*other
         }
     }
 }
@@ -295,3 +330,41 @@ pub fn remove_snapshots(dir: &Path) -> io::Result<usize> {
 }
 
 pub(crate) use write::swap_out;
+
+/// Failures injected into swap-out by unit tests, to check that a swap-out failing at any point
+/// leaves the instance and its snapshot as they were.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use super::SwapError;
+
+    thread_local! {
+        /// Layer writes on this thread that succeed before one fails (`None`: none fails).
+        pub static FAIL_AFTER: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// Called before a new layer file is fsynced and renamed.
+    pub fn before_sync(path: &Path) -> Result<(), SwapError> {
+        FAIL_AFTER.with(|fail| match fail.get() {
+            Some(0) => Err(SwapError::io(
+                path,
+                std::io::Error::other("injected failure"),
+            )),
+            Some(left) => {
+                fail.set(Some(left - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        })
+    }
+}
+
+#[cfg(not(test))]
+mod test_hooks {
+    #[inline]
+    pub fn before_sync(_path: &std::path::Path) -> Result<(), super::SwapError> {
+        Ok(())
+    }
+}

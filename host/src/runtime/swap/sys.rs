@@ -87,16 +87,6 @@ fn fixed_mapping_result(mapped: *mut libc::c_void, addr: *mut u8) -> io::Result<
     Ok(())
 }
 
-/// Whether `file` is on a filesystem mounted read-only (where its name cannot be removed).
-pub(crate) fn on_read_only_filesystem(file: &File) -> bool {
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: fstatvfs fills the struct it is given when it returns 0; it is read only then.
-    unsafe {
-        libc::fstatvfs(file.as_raw_fd(), stats.as_mut_ptr()) == 0
-            && stats.assume_init().f_flag & libc::ST_RDONLY != 0
-    }
-}
-
 /// Sets the file's modification time, leaving its access time alone.
 pub(crate) fn set_modification_time(file: &File, seconds: i64, nanoseconds: i64) -> io::Result<()> {
     let times = [
@@ -189,4 +179,15 @@ fn copy_through_buffer(
         left -= step as u64;
     }
     Ok(())
+}
+
+/// Starts reading the file pages behind `addr..addr + len` into the page cache without waiting
+/// (`MADV_WILLNEED`); anonymous parts are left alone. Advisory: errors are ignored.
+///
+/// # Safety
+///
+/// `addr..addr + len` must lie inside a mapping of the caller's; the call changes no content.
+pub(crate) unsafe fn will_need(addr: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees the range is mapped; MADV_WILLNEED only schedules reads.
+    unsafe { libc::madvise(addr.cast(), len, libc::MADV_WILLNEED) };
 }
