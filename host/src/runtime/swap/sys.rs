@@ -1,5 +1,6 @@
 //! The Linux system calls swap needs beyond `std`: mapping a snapshot over linear memory,
-//! stamping a file's modification time, and copying file ranges inside the kernel.
+//! asking for readahead, stamping a file's modification time, and copying file ranges inside
+//! the kernel.
 
 use std::fs::File;
 use std::io;

@@ -62,7 +62,10 @@ async fn fresh(module: &LoadedModule) -> OperatorInstance {
         max_memory_bytes: 1 << 30,
         call_deadline: Duration::from_secs(10),
     };
-    module.instantiate("model", limits, services()).await.unwrap()
+    module
+        .instantiate("model", limits, services())
+        .await
+        .unwrap()
 }
 
 /// A deterministic xorshift stream, so failures reproduce.
@@ -141,8 +144,12 @@ async fn swap_cycles_with_random_writes_restore_exactly_what_was_written() {
         let was_mapped = instance.maps_snapshot();
         let swapped = instance.swap_out(dir.path()).unwrap();
         let layers = swapped.snapshot_paths().count();
-        assert!(layers <= super::write::MAX_DELTAS + 1, "{layers} layers");
-        assert_eq!(files_in(dir.path()), names(&swapped), "cycle {cycle}: stray files");
+        assert!(layers <= super::policy::MAX_DELTAS + 1, "{layers} layers");
+        assert_eq!(
+            files_in(dir.path()),
+            names(&swapped),
+            "cycle {cycle}: stray files"
+        );
         if was_mapped && layers == 1 && last_layers >= 1 {
             compactions += 1;
         }
@@ -158,9 +165,15 @@ async fn swap_cycles_with_random_writes_restore_exactly_what_was_written() {
         };
         instance = swapped.swap_in_with(services(), mode).await.unwrap();
         assert_eq!(instance.maps_snapshot(), mode == RestoreMode::Lazy);
-        assert!(memory_of(&instance) == &model[..], "cycle {cycle}: memory differs");
+        assert!(
+            memory_of(&instance) == &model[..],
+            "cycle {cycle}: memory differs"
+        );
         if mode == RestoreMode::Eager {
-            assert!(files_in(dir.path()).is_empty(), "a copied snapshot is removed");
+            assert!(
+                files_in(dir.path()).is_empty(),
+                "a copied snapshot is removed"
+            );
             last_layers = 0;
         }
     }
@@ -168,7 +181,11 @@ async fn swap_cycles_with_random_writes_restore_exactly_what_was_written() {
     assert!(merges > 0, "deltas were merged");
     assert!(compactions > 0, "the chain was compacted");
     drop(instance);
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
 }
 
 #[tokio::test]
@@ -286,7 +303,11 @@ async fn damaged_truncated_or_foreign_layers_are_refused() {
         assert!(reason.contains("not the snapshot"), "{mode:?}: {reason}");
         drop(first);
     }
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
 }
 
 #[tokio::test]
@@ -311,7 +332,10 @@ async fn a_delta_costs_the_pages_written_and_the_working_set_is_remembered() {
     std::hint::black_box(read);
     let swapped = instance.swap_out(dir.path()).unwrap();
     let delta = swapped.snapshot_bytes() - full_bytes;
-    assert!(delta <= 65536 + page as u64, "a one-page delta takes {delta} bytes");
+    assert!(
+        delta <= 65536 + page as u64,
+        "a one-page delta takes {delta} bytes"
+    );
     // The pages touched since the swap-in (and the kernel's fault-around neighbours).
     let working_set = swapped.working_set_pages();
     assert!((3..=64).contains(&working_set), "{working_set} pages");
