@@ -124,6 +124,8 @@ async fn reconcile(instance: &mut OperatorInstance, name: &str) {
 struct Cycle {
     swap_in: Vec<Duration>,
     first_reconcile: Vec<Duration>,
+    /// Page faults that waited for the disk during the first reconcile.
+    major_faults: Vec<u64>,
     swap_out: Vec<Duration>,
     /// RSS above the swapped-out baseline after swap-in and one reconcile.
     resident_after_reconcile: Vec<u64>,
@@ -144,6 +146,16 @@ struct SizeFigures {
     lazy_cold: Cycle,
     lazy_cold_no_readahead: Cycle,
     eager: Cycle,
+}
+
+/// Major page faults (those that read from disk) of this process so far.
+fn major_faults() -> u64 {
+    // SAFETY: getrusage fills the struct it is given; it is read only after it returned 0.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage.ru_majflt as u64
+    }
 }
 
 /// The page cache before each swap-in.
@@ -177,8 +189,10 @@ async fn run_cycles(
         let started = Instant::now();
         let mut instance = swapped.swap_in_with(services.clone(), mode).await.unwrap();
         let restored = Instant::now();
+        let faults_before = major_faults();
         reconcile(&mut instance, "touch").await;
         figures.first_reconcile.push(restored.elapsed());
+        figures.major_faults.push(major_faults() - faults_before);
         figures.swap_in.push(restored - started);
         let before = rss();
         figures
@@ -477,13 +491,16 @@ fn cycle_row(label: &str, figures: &SizeFigures, cycle: &Cycle) -> String {
     resident.sort_unstable();
     let mut peaks = cycle.peak_ratio.clone();
     peaks.sort_by(f64::total_cmp);
+    let mut faults = cycle.major_faults.clone();
+    faults.sort_unstable();
     format!(
-        "| {} | {} | {label} | {} | {} | {} | {} | {} | {} ({}) | {:.2} (max {:.2}) |",
+        "| {} | {} | {label} | {} | {} | {} | {} | {} | {} | {} ({}) | {:.2} (max {:.2}) |",
         figures.guest,
         mib(figures.state_bytes),
         swap_in.len(),
         ms(median(&mut swap_in)),
         ms(median(&mut first)),
+        faults[faults.len() / 2],
         ms(median(&mut event)),
         mib(resident[resident.len() / 2]),
         ms(median(&mut swap_out)),
@@ -652,12 +669,12 @@ fn report(
         "Medians over the cycles. *lazy*: the snapshot is mapped copy-on-write (the default). *lazy, cold*: the same with the snapshot evicted from \
          the page cache before each swap-in (`POSIX_FADV_DONTNEED` on every layer), as under memory pressure: swap-in asks the kernel to read the pages \
          the instance had resident at its last swap-out ahead (`MADV_WILLNEED`), *no readahead* is the baseline without that. *eager*: the baseline, the \
-         whole image copied into memory and every checksum verified. Event to reconcile = swap-in + the first reconcile. Resident after = RSS above \
+         whole image copied into memory and every checksum verified. Disk reads = major page faults during the first reconcile (median). Event to reconcile = swap-in + the first reconcile. Resident after = RSS above \
          the swapped-out host after that reconcile. Swap-out here follows a lazy swap-in: it writes a delta layer of the pages written since (merging \
          the newest deltas no larger than it, and compacting the chain into a full snapshot once the deltas exceed a quarter of memory, which the mean \
          in brackets includes); after an eager swap-in, memory is no mapping and everything is written.\n\n",
     );
-    out.push_str("| guest | live state (MiB) | restore | cycles | swap-in (ms) | first reconcile (ms) | event to reconcile (ms) | resident after (MiB) | swap-out (ms, median (mean)) | swap-out peak ratio |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| guest | live state (MiB) | restore | cycles | swap-in (ms) | first reconcile (ms) | disk reads in it | event to reconcile (ms) | resident after (MiB) | swap-out (ms, median (mean)) | swap-out peak ratio |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for size in sizes {
         out.push_str(&cycle_row("lazy", size, &size.lazy));
         out.push('\n');
