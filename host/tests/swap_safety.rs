@@ -19,7 +19,7 @@ use swap_support::*;
 const MIB: u64 = 1 << 20;
 
 #[tokio::test]
-async fn snapshots_are_private_to_the_host_user_and_gone_once_swapped_in() {
+async fn snapshots_are_private_to_the_host_user_and_gone_once_no_instance_maps_them() {
     let test = test_runtime();
     let module = load_stateful(&test.runtime).await;
     let parent = tempfile::tempdir().unwrap();
@@ -37,7 +37,11 @@ async fn snapshots_are_private_to_the_host_user_and_gone_once_swapped_in() {
     );
     assert_eq!(files_in(&state_dir).len(), 1, "{:?}", files_in(&state_dir));
 
-    let _instance = swap_in(swapped, services, RestoreMode::Lazy).await;
+    // The restored instance maps the snapshot, which stays for the next swap-out to build on,
+    // and goes with the instance.
+    let instance = swap_in(swapped, services, RestoreMode::Lazy).await;
+    assert_eq!(files_in(&state_dir).len(), 1, "{:?}", files_in(&state_dir));
+    drop(instance);
     assert!(
         files_in(&state_dir).is_empty(),
         "{:?}",

@@ -22,6 +22,9 @@ use super::state::OperatorState;
 use super::worker::Worker;
 
 /// Where an operator's instance is.
+// One slot per operator, moved only when the operator changes state: boxing the resident
+// instance to even out the variants would cost an allocation per swap-in for no gain.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Slot {
     Resident(OperatorInstance),
     Swapped(SwappedInstance),

@@ -155,15 +155,25 @@ impl OperatorInstance {
         .map_err(|error| classify_in(&self.store, &self.limits, &self.module.inner, error))
     }
 
-    /// Writes the instance's state (linear memory and mutable globals) to a new snapshot file in
-    /// `dir`, then drops the instance so its memory returns to the operating system.
+    /// Writes the instance's state (linear memory and mutable globals) to a snapshot in `dir`,
+    /// then drops the instance so its memory returns to the operating system. After a lazy
+    /// swap-in, only the pages written since go to disk, as a delta layer on the previous
+    /// snapshot's files.
     ///
-    /// The file is written crash-safely (temporary name, fsync, rename) with mode 0600; `dir` is
+    /// Each file is written crash-safely (temporary name, fsync, rename) with mode 0600; `dir` is
     /// created (mode 0700) if missing. This does blocking file I/O proportional to what changed
-    /// since the last swap-in: run it on a blocking thread (`tokio::task::spawn_blocking`). On
-    /// failure the instance comes back unchanged in the error. See the `swap` module docs.
+    /// since the last swap-in (amortised: now and then the layers are merged or compacted): run
+    /// it on a blocking thread (`tokio::task::spawn_blocking`). On failure the instance comes
+    /// back unchanged in the error. See the `swap` module docs.
     pub fn swap_out(self, dir: &Path) -> Result<SwappedInstance, Box<SwapOutError>> {
-        super::swap::swap_out(self, dir)
+        super::swap::swap_out(self, dir, false)
+    }
+
+    /// [`OperatorInstance::swap_out`], always writing a complete snapshot (what a swap-out does
+    /// when the layers written since the last full snapshot must be compacted), never a delta
+    /// layer: costs the state's size.
+    pub fn swap_out_full(self, dir: &Path) -> Result<SwappedInstance, Box<SwapOutError>> {
+        super::swap::swap_out(self, dir, true)
     }
 
     /// Whether this instance's memory is a copy-on-write mapping of a snapshot (it was swapped

@@ -1,14 +1,20 @@
-//! The snapshot file format: a small checksummed metadata block, then the linear memory image.
+//! The snapshot file format: a small checksummed metadata block, then memory data. A snapshot is
+//! one *full* layer, the whole linear memory image, optionally followed by *delta* layers that
+//! each hold only the pages written since the layer below ([`super::delta`] has their layout).
+//!
+//! A full layer:
 //!
 //! ```text
-//! offset 0     fixed header, 128 bytes, little-endian:
+//! offset 0     fixed header, 128 bytes, little-endian, shared by both kinds of layer:
 //!                0  magic "WOPSNAP\0"            8  format version (u32)
 //!               12  chunk size (u32, 65536)      16  memory size in bytes (u64)
 //!               24  chunk count (u32)            28  global count (u32)
-//!               32  operator name length (u32)   36  reserved, zero (u32)
-//!               40  data offset (u64)            48  reserved, zero (16 bytes)
+//!               32  operator name length (u32)   36  layer kind (u32: 0 full, 1 delta)
+//!               40  data offset (u64)            48  page size (u32; 0 in a full layer)
+//!               52  page entry count (u32; 0 in a full layer)
+//!               56  reserved, zero (8 bytes)
 //!               64  module digest (SHA-256 of the original module, 32 bytes)
-//!               96  reserved, zero (32 bytes)
+//!               96  parent layer's metadata digest (32 bytes; zero in a full layer)
 //!        128   operator name (UTF-8)
 //!              chunk table: one 8-byte entry per 64 KiB chunk of memory:
 //!                kind (u32: 0 = all zero, stored as a hole; 1 = data), CRC-32 of the chunk (u32)
@@ -30,7 +36,8 @@ use sha2::{Digest, Sha256};
 /// Identifies a snapshot file; the last byte leaves room for a different family of formats.
 const MAGIC: [u8; 8] = *b"WOPSNAP\0";
 /// Bump when the layout changes; older files are then refused as unusable.
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added delta layers (layer kind, page size and count, parent digest).
+const FORMAT_VERSION: u32 = 2;
 /// Memory is tracked, checksummed and stored in Wasm pages.
 pub(crate) const CHUNK_BYTES: u64 = 64 * 1024;
 /// Alignment of the memory image in the file; at least the host page size.
@@ -43,8 +50,18 @@ const MAX_GLOBALS: u64 = 1_000_000;
 /// Operator names are Kubernetes object names (at most 253 bytes); this leaves ample room.
 const MAX_OPERATOR_NAME_BYTES: u64 = 4096;
 const CHUNK_ENTRY_BYTES: u64 = 8;
+pub(crate) const PAGE_ENTRY_BYTES: u64 = 12;
 const GLOBAL_ENTRY_BYTES: u64 = 24;
-const DIGEST_BYTES: u64 = 32;
+pub(crate) const DIGEST_BYTES: u64 = 32;
+/// Page sizes a delta layer may use: host page sizes that divide a chunk.
+pub(crate) const MIN_PAGE_BYTES: u64 = 4096;
+
+/// Which of the two layouts a layer file has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerKind {
+    Full,
+    Delta,
+}
 
 /// One 64 KiB chunk of linear memory as the file holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,34 +143,122 @@ pub(crate) struct SnapshotMeta {
 /// What the fixed header says about the rest of the file, before the rest is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FixedHeader {
+    pub kind: LayerKind,
     pub memory_bytes: u64,
     pub chunk_count: u64,
     pub global_count: u64,
     pub operator_name_bytes: u64,
     pub data_offset: u64,
+    /// Delta layers only (zero in a full layer).
+    pub page_bytes: u64,
+    pub page_count: u64,
     pub module_digest: [u8; 32],
+    /// Delta layers only: the metadata digest of the layer below.
+    pub parent_digest: [u8; 32],
 }
 
 impl FixedHeader {
     /// Length of the metadata block (header, tables, digest).
     pub fn metadata_bytes(&self) -> u64 {
-        metadata_bytes(
-            self.operator_name_bytes,
-            self.chunk_count,
-            self.global_count,
-        )
+        let table_bytes = match self.kind {
+            LayerKind::Full => self.chunk_count * CHUNK_ENTRY_BYTES,
+            LayerKind::Delta => self.page_count * PAGE_ENTRY_BYTES,
+        };
+        metadata_bytes_with(self.operator_name_bytes, table_bytes, self.global_count)
     }
 
-    /// The length the whole file must have.
+    /// The length a full layer must have (a delta's depends on its page table).
     pub fn file_bytes(&self) -> u64 {
         self.data_offset + self.memory_bytes
     }
 }
 
+/// The fixed header's fields, for encoding.
+pub(crate) struct HeaderFields<'a> {
+    pub kind: LayerKind,
+    pub memory_bytes: u64,
+    pub global_count: usize,
+    pub operator: &'a str,
+    pub data_offset: u64,
+    pub page_bytes: u32,
+    pub page_count: u32,
+    pub module_digest: &'a [u8; 32],
+    pub parent_digest: &'a [u8; 32],
+}
+
+/// Appends the 128-byte fixed header.
+pub(crate) fn push_header(out: &mut Vec<u8>, fields: &HeaderFields<'_>) {
+    let start = out.len();
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(CHUNK_BYTES as u32).to_le_bytes());
+    out.extend_from_slice(&fields.memory_bytes.to_le_bytes());
+    out.extend_from_slice(&((fields.memory_bytes / CHUNK_BYTES) as u32).to_le_bytes());
+    out.extend_from_slice(&(fields.global_count as u32).to_le_bytes());
+    out.extend_from_slice(&(fields.operator.len() as u32).to_le_bytes());
+    let kind: u32 = match fields.kind {
+        LayerKind::Full => 0,
+        LayerKind::Delta => 1,
+    };
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&fields.data_offset.to_le_bytes());
+    out.extend_from_slice(&fields.page_bytes.to_le_bytes());
+    out.extend_from_slice(&fields.page_count.to_le_bytes());
+    out.extend_from_slice(&[0u8; 8]);
+    out.extend_from_slice(fields.module_digest);
+    out.extend_from_slice(fields.parent_digest);
+    debug_assert_eq!(out.len() - start, FIXED_HEADER_BYTES);
+}
+
+/// Appends the globals table.
+pub(crate) fn push_globals(out: &mut Vec<u8>, globals: &[GlobalValue]) {
+    for global in globals {
+        out.extend_from_slice(&global.index.to_le_bytes());
+        out.push(global.value.type_code());
+        out.extend_from_slice(&[0u8; 3]);
+        out.extend_from_slice(&global.value.bits().to_le_bytes());
+    }
+}
+
+/// Reads `count` globals.
+pub(crate) fn read_globals(
+    cursor: &mut Cursor<'_>,
+    count: u64,
+) -> Result<Vec<GlobalValue>, String> {
+    let mut globals = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let index = cursor.u32()?;
+        let [type_code, pad @ ..] = cursor.array::<4>()?;
+        if pad != [0; 3] {
+            return Err(format!("global {index} has non-zero padding"));
+        }
+        let value = GlobalBits::from_parts(type_code, cursor.u128()?)?;
+        globals.push(GlobalValue { index, value });
+    }
+    Ok(globals)
+}
+
+/// Checks the digest that ends a metadata block; returns the body before it and the digest.
+pub(crate) fn verify_digest(bytes: &[u8]) -> Result<(&[u8], [u8; 32]), String> {
+    if (bytes.len() as u64) < FIXED_HEADER_BYTES as u64 + DIGEST_BYTES {
+        return Err("its metadata ends early".to_owned());
+    }
+    let (body, stored_digest) = bytes.split_at(bytes.len() - DIGEST_BYTES as usize);
+    let actual_digest: [u8; 32] = Sha256::digest(body).into();
+    if actual_digest[..] != stored_digest[..] {
+        return Err("its metadata checksum does not match".to_owned());
+    }
+    Ok((body, actual_digest))
+}
+
 fn metadata_bytes(name_bytes: u64, chunk_count: u64, global_count: u64) -> u64 {
+    metadata_bytes_with(name_bytes, chunk_count * CHUNK_ENTRY_BYTES, global_count)
+}
+
+pub(crate) fn metadata_bytes_with(name_bytes: u64, table_bytes: u64, global_count: u64) -> u64 {
     FIXED_HEADER_BYTES as u64
         + name_bytes
-        + chunk_count * CHUNK_ENTRY_BYTES
+        + table_bytes
         + global_count * GLOBAL_ENTRY_BYTES
         + DIGEST_BYTES
 }
@@ -171,8 +276,8 @@ pub(crate) fn data_offset_for_counts(
     ))
 }
 
-/// Where the memory image starts for a snapshot with this metadata length.
-fn data_offset_for(metadata_bytes: u64) -> u64 {
+/// Where the memory data starts for a layer with this metadata length.
+pub(crate) fn data_offset_for(metadata_bytes: u64) -> u64 {
     metadata_bytes.div_ceil(DATA_ALIGN) * DATA_ALIGN
 }
 
@@ -193,19 +298,21 @@ impl SnapshotMeta {
     /// The metadata block, ending with its digest; also returns the digest.
     pub fn encode(&self) -> (Vec<u8>, [u8; 32]) {
         let mut out = Vec::with_capacity(self.metadata_bytes() as usize);
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(CHUNK_BYTES as u32).to_le_bytes());
-        out.extend_from_slice(&self.memory_bytes.to_le_bytes());
-        out.extend_from_slice(&(self.chunks.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.globals.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.operator.len() as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&self.data_offset().to_le_bytes());
-        out.extend_from_slice(&[0u8; 16]);
-        out.extend_from_slice(&self.module_digest);
-        out.extend_from_slice(&[0u8; 32]);
-        debug_assert_eq!(out.len(), FIXED_HEADER_BYTES);
+        debug_assert_eq!(self.chunks.len() as u64 * CHUNK_BYTES, self.memory_bytes);
+        push_header(
+            &mut out,
+            &HeaderFields {
+                kind: LayerKind::Full,
+                memory_bytes: self.memory_bytes,
+                global_count: self.globals.len(),
+                operator: &self.operator,
+                data_offset: self.data_offset(),
+                page_bytes: 0,
+                page_count: 0,
+                module_digest: &self.module_digest,
+                parent_digest: &[0; 32],
+            },
+        );
         out.extend_from_slice(self.operator.as_bytes());
         for chunk in &self.chunks {
             let (kind, crc) = match *chunk {
@@ -215,12 +322,7 @@ impl SnapshotMeta {
             out.extend_from_slice(&kind.to_le_bytes());
             out.extend_from_slice(&crc.to_le_bytes());
         }
-        for global in &self.globals {
-            out.extend_from_slice(&global.index.to_le_bytes());
-            out.push(global.value.type_code());
-            out.extend_from_slice(&[0u8; 3]);
-            out.extend_from_slice(&global.value.bits().to_le_bytes());
-        }
+        push_globals(&mut out, &self.globals);
         let digest: [u8; 32] = Sha256::digest(&out).into();
         out.extend_from_slice(&digest);
         (out, digest)
@@ -228,12 +330,12 @@ impl SnapshotMeta {
 }
 
 /// Little-endian reader over a byte slice that reports truncation instead of panicking.
-struct Cursor<'a> {
-    bytes: &'a [u8],
+pub(crate) struct Cursor<'a> {
+    pub bytes: &'a [u8],
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, count: usize) -> Result<&'a [u8], String> {
+    pub fn take(&mut self, count: usize) -> Result<&'a [u8], String> {
         if self.bytes.len() < count {
             return Err("the metadata ends early".to_owned());
         }
@@ -242,21 +344,21 @@ impl<'a> Cursor<'a> {
         Ok(taken)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
         let mut array = [0u8; N];
         array.copy_from_slice(self.take(N)?);
         Ok(array)
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    pub fn u32(&mut self) -> Result<u32, String> {
         self.array().map(u32::from_le_bytes)
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    pub fn u64(&mut self) -> Result<u64, String> {
         self.array().map(u64::from_le_bytes)
     }
 
-    fn u128(&mut self) -> Result<u128, String> {
+    pub fn u128(&mut self) -> Result<u128, String> {
         self.array().map(u128::from_le_bytes)
     }
 }
@@ -286,15 +388,41 @@ pub(crate) fn decode_fixed_header(bytes: &[u8]) -> Result<FixedHeader, String> {
     let chunk_count = u64::from(cursor.u32()?);
     let global_count = u64::from(cursor.u32()?);
     let operator_name_bytes = u64::from(cursor.u32()?);
-    let reserved = cursor.u32()?;
+    let kind = cursor.u32()?;
     let data_offset = cursor.u64()?;
-    let reserved_wide = cursor.array::<16>()?;
+    let page_bytes = u64::from(cursor.u32()?);
+    let page_count = u64::from(cursor.u32()?);
+    let reserved = cursor.array::<8>()?;
     let module_digest = cursor.array::<32>()?;
-    let reserved_tail = cursor.array::<32>()?;
+    let parent_digest = cursor.array::<32>()?;
 
-    if reserved != 0 || reserved_wide != [0; 16] || reserved_tail != [0; 32] {
+    if reserved != [0; 8] {
         return Err("reserved header bytes are not zero".to_owned());
     }
+    let kind = match kind {
+        0 => {
+            if page_bytes != 0 || page_count != 0 || parent_digest != [0; 32] {
+                return Err("a full layer has delta fields set".to_owned());
+            }
+            LayerKind::Full
+        }
+        1 => {
+            if !page_bytes.is_power_of_two()
+                || !(MIN_PAGE_BYTES..=CHUNK_BYTES).contains(&page_bytes)
+            {
+                return Err(format!(
+                    "its page size {page_bytes} is not a valid page size"
+                ));
+            }
+            if page_count > memory_bytes / page_bytes {
+                return Err(format!(
+                    "it lists {page_count} pages of a {memory_bytes}-byte memory"
+                ));
+            }
+            LayerKind::Delta
+        }
+        other => return Err(format!("it has the unknown layer kind {other}")),
+    };
     if chunk_bytes != CHUNK_BYTES {
         return Err(format!(
             "its chunk size is {chunk_bytes}, not {CHUNK_BYTES}"
@@ -314,12 +442,16 @@ pub(crate) fn decode_fixed_header(bytes: &[u8]) -> Result<FixedHeader, String> {
         ));
     }
     let header = FixedHeader {
+        kind,
         memory_bytes,
         chunk_count,
         global_count,
         operator_name_bytes,
         data_offset,
+        page_bytes,
+        page_count,
         module_digest,
+        parent_digest,
     };
     if data_offset != data_offset_for(header.metadata_bytes()) {
         return Err(format!(
@@ -329,12 +461,15 @@ pub(crate) fn decode_fixed_header(bytes: &[u8]) -> Result<FixedHeader, String> {
     Ok(header)
 }
 
-/// Decodes the whole metadata block (`header.metadata_bytes()` long) and verifies its digest.
-/// Returns the metadata and its digest.
+/// Decodes the whole metadata block of a full layer (`header.metadata_bytes()` long) and
+/// verifies its digest. Returns the metadata and its digest.
 pub(crate) fn decode_metadata(
     header: &FixedHeader,
     bytes: &[u8],
 ) -> Result<(SnapshotMeta, [u8; 32]), String> {
+    if header.kind != LayerKind::Full {
+        return Err("it is a delta layer where a full snapshot belongs".to_owned());
+    }
     let expected_len = header.metadata_bytes();
     if bytes.len() as u64 != expected_len {
         return Err(format!(
@@ -342,11 +477,7 @@ pub(crate) fn decode_metadata(
             bytes.len()
         ));
     }
-    let (body, stored_digest) = bytes.split_at(bytes.len() - DIGEST_BYTES as usize);
-    let actual_digest: [u8; 32] = Sha256::digest(body).into();
-    if actual_digest[..] != stored_digest[..] {
-        return Err("its metadata checksum does not match".to_owned());
-    }
+    let (body, actual_digest) = verify_digest(bytes)?;
     let mut cursor = Cursor {
         bytes: &body[FIXED_HEADER_BYTES..],
     };
@@ -363,16 +494,7 @@ pub(crate) fn decode_metadata(
             _ => return Err(format!("chunk {index} has an invalid table entry")),
         });
     }
-    let mut globals = Vec::with_capacity(header.global_count as usize);
-    for _ in 0..header.global_count {
-        let index = cursor.u32()?;
-        let [type_code, pad @ ..] = cursor.array::<4>()?;
-        if pad != [0; 3] {
-            return Err(format!("global {index} has non-zero padding"));
-        }
-        let value = GlobalBits::from_parts(type_code, cursor.u128()?)?;
-        globals.push(GlobalValue { index, value });
-    }
+    let globals = read_globals(&mut cursor, header.global_count)?;
     Ok((
         SnapshotMeta {
             memory_bytes: header.memory_bytes,

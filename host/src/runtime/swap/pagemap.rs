@@ -6,9 +6,12 @@
 //!   Skipping it saves the scan and keeps the snapshot sparse.
 //! - After a lazy restore, linear memory is a private mapping of the previous snapshot. A page the
 //!   guest never wrote is still the file's page (or not resident at all), so its content is the
-//!   previous snapshot's and can be copied file to file; reading it through memory would make it
-//!   resident again, so swapping out an operator that touched 5 MiB of a 64 MiB state would pull
-//!   all 64 MiB back in. Only pages the guest wrote became private (anonymous) copies.
+//!   previous snapshot's, which the new delta layer simply refers to; reading it through memory
+//!   would make it resident again, so swapping out an operator that touched 5 MiB of a 64 MiB
+//!   state would pull all 64 MiB back in. Only pages the guest wrote became private (anonymous)
+//!   copies: they are what a delta holds.
+//! - Pages resident at swap-out (file pages and private ones) are the working set that the next
+//!   swap-in reads ahead.
 //!
 //! Each pagemap entry is 64 bits: bit 63 "present", bit 62 "swapped", bit 61 "file page or shared
 //! anonymous". These flags are readable by any process for its own address space.

@@ -7,24 +7,26 @@ use std::sync::Arc;
 
 use super::clock::GuestClock;
 use super::restore;
-use super::{RestoreMode, SnapshotRecord, SwapError};
+use super::{remove_layer_files, RestoreMode, SnapshotRecord, SwapError};
 use crate::runtime::instance::OperatorInstance;
 use crate::runtime::limits::InstanceLimits;
 use crate::runtime::module::LoadedModule;
 use crate::runtime::services::HostServices;
 
-/// An operator swapped out to disk: a few hundred bytes of host memory plus its snapshot file.
+/// An operator swapped out to disk: a few hundred bytes of host memory plus its snapshot's files
+/// (a full snapshot and up to a few delta layers on top of it); no open file descriptor.
 ///
-/// Dropping it (or [`SwappedInstance::discard`]) removes the snapshot file; so does swapping it
-/// in, whether that succeeds or not.
+/// Dropping it (or [`SwappedInstance::discard`]) removes the snapshot's files. Swapping it in
+/// hands them to the restored instance when it maps them (they go when that instance is dropped
+/// or swapped out again without them), and removes them otherwise.
 pub struct SwappedInstance {
     pub(super) module: LoadedModule,
     pub(super) operator: Arc<str>,
     pub(super) limits: InstanceLimits,
     pub(super) clock: GuestClock,
     pub(super) record: SnapshotRecord,
-    /// Cleared once something else decided the file's fate, so `Drop` leaves it alone.
-    owns_file: bool,
+    /// Cleared once something else decided the files' fate, so `Drop` leaves them alone.
+    owns_files: bool,
 }
 
 impl SwappedInstance {
@@ -36,7 +38,7 @@ impl SwappedInstance {
             limits: instance.limits(),
             clock: instance.clock(),
             record,
-            owns_file: true,
+            owns_files: true,
         }
     }
 
@@ -55,14 +57,36 @@ impl SwappedInstance {
         self.limits
     }
 
-    /// The snapshot file.
+    /// The snapshot's newest file: the one the last swap-out wrote.
     pub fn snapshot_path(&self) -> &Path {
-        &self.record.path
+        self.record.path()
     }
 
-    /// Bytes the snapshot occupies on disk: its metadata and the memory chunks that are not zero.
+    /// Every file of the snapshot, the full snapshot first, then its delta layers in order.
+    pub fn snapshot_paths(&self) -> impl Iterator<Item = &Path> {
+        self.record.layers.iter().map(|layer| layer.path.as_path())
+    }
+
+    /// Bytes the snapshot occupies on disk: the metadata of its files, the memory chunks of its
+    /// full snapshot that are not zero, and its delta layers' pages.
     pub fn snapshot_bytes(&self) -> u64 {
-        self.record.stored_bytes
+        self.record.stored_bytes()
+    }
+
+    /// Pages (of the host's size) that the next lazy swap-in will ask the kernel to read ahead:
+    /// those the instance had resident when it was swapped out.
+    pub fn working_set_pages(&self) -> u64 {
+        self.record
+            .working_set
+            .iter()
+            .map(|range| u64::from(range.end - range.start))
+            .sum()
+    }
+
+    /// Forgets the pages to read ahead, so the next swap-in reads pages only as they are
+    /// touched (to compare the two).
+    pub fn forget_working_set(&mut self) {
+        self.record.working_set.clear();
     }
 
     /// The size of the linear memory the snapshot restores.
@@ -89,8 +113,12 @@ impl SwappedInstance {
         mode: RestoreMode,
     ) -> Result<OperatorInstance, SwapError> {
         let restored = restore::restore(&self, services, mode).await;
-        // A mapped snapshot stays alive through its mapping; a copied or unusable one is done.
-        self.remove_file();
+        match &restored {
+            // The restored instance maps the files and owns them from now on.
+            Ok(instance) if instance.maps_snapshot() => self.owns_files = false,
+            // A copied or unusable snapshot is done.
+            _ => self.remove_files(),
+        }
         if let Err(error @ (SwapError::Missing { .. } | SwapError::Corrupt { .. })) = &restored {
             tracing::warn!(operator = &*self.operator, "swap-in failed: {error}");
         }
@@ -99,31 +127,27 @@ impl SwappedInstance {
 
     /// Removes the snapshot without restoring it (e.g. when the operator is unloaded).
     pub fn discard(mut self) -> io::Result<()> {
-        self.owns_file = false;
-        match std::fs::remove_file(&self.record.path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
+        self.owns_files = false;
+        let mut result = Ok(());
+        for layer in &self.record.layers {
+            match std::fs::remove_file(&layer.path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => result = Err(error),
+                _ => {}
+            }
         }
+        result
     }
 
-    fn remove_file(&mut self) {
-        if !std::mem::take(&mut self.owns_file) {
-            return;
-        }
-        match std::fs::remove_file(&self.record.path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => tracing::warn!(
-                operator = &*self.operator,
-                path = %self.record.path.display(),
-                "could not remove a snapshot: {error}"
-            ),
-            _ => {}
+    fn remove_files(&mut self) {
+        if std::mem::take(&mut self.owns_files) {
+            remove_layer_files(&self.record.layers);
         }
     }
 }
 
 impl Drop for SwappedInstance {
     fn drop(&mut self) {
-        self.remove_file();
+        self.remove_files();
     }
 }
 
@@ -131,7 +155,8 @@ impl std::fmt::Debug for SwappedInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwappedInstance")
             .field("operator", &self.operator)
-            .field("snapshot", &self.record.path)
+            .field("snapshot", &self.record.path())
+            .field("layers", &self.record.layers.len())
             .field("memory_bytes", &self.record.memory_bytes)
             .finish_non_exhaustive()
     }

@@ -1,5 +1,6 @@
 //! The Linux system calls swap needs beyond `std`: mapping a snapshot over linear memory,
-//! stamping a file's modification time, and copying file ranges inside the kernel.
+//! asking for readahead, stamping a file's modification time, and copying file ranges inside
+//! the kernel.
 
 use std::fs::File;
 use std::io;
@@ -85,16 +86,6 @@ fn fixed_mapping_result(mapped: *mut libc::c_void, addr: *mut u8) -> io::Result<
         return Err(io::Error::other("mmap placed a mapping at another address"));
     }
     Ok(())
-}
-
-/// Whether `file` is on a filesystem mounted read-only (where its name cannot be removed).
-pub(crate) fn on_read_only_filesystem(file: &File) -> bool {
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: fstatvfs fills the struct it is given when it returns 0; it is read only then.
-    unsafe {
-        libc::fstatvfs(file.as_raw_fd(), stats.as_mut_ptr()) == 0
-            && stats.assume_init().f_flag & libc::ST_RDONLY != 0
-    }
 }
 
 /// Sets the file's modification time, leaving its access time alone.
@@ -189,4 +180,15 @@ fn copy_through_buffer(
         left -= step as u64;
     }
     Ok(())
+}
+
+/// Starts reading the file pages behind `addr..addr + len` into the page cache without waiting
+/// (`MADV_WILLNEED`); anonymous parts are left alone. Advisory: errors are ignored.
+///
+/// # Safety
+///
+/// `addr..addr + len` must lie inside a mapping of the caller's; the call changes no content.
+pub(crate) unsafe fn will_need(addr: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees the range is mapped; MADV_WILLNEED only schedules reads.
+    unsafe { libc::madvise(addr.cast(), len, libc::MADV_WILLNEED) };
 }

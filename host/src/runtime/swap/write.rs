@@ -1,54 +1,109 @@
-//! Swap-out: deciding where each chunk of memory comes from, and writing the snapshot file
-//! crash-safely.
+//! Swap-out: reading which pages changed, choosing between a delta layer and a full snapshot,
+//! and writing the layer file crash-safely.
 
 use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::Val;
 
-use super::format::{self, Chunk, GlobalBits, GlobalValue, SnapshotMeta, CHUNK_BYTES};
+use super::format::{GlobalBits, GlobalValue, CHUNK_BYTES};
 use super::instrument::{SwapLayout, SwapSupport};
 use super::pagemap::{PageState, Pagemap};
 use super::swapped::SwappedInstance;
 use super::SNAPSHOT_EXTENSION;
-use super::{sys, FileIdentity, MappedSnapshot, SnapshotRecord, SwapError, SwapOutError};
+use super::{
+    remove_layer_files, sys, FileIdentity, LayerRecord, MappedSnapshot, SnapshotRecord, SwapError,
+    SwapOutError,
+};
 use crate::runtime::instance::OperatorInstance;
 use crate::runtime::private_dir::ensure_private_dir;
 
-const CHUNK: usize = CHUNK_BYTES as usize;
-/// Chunks whose page states are read from the pagemap in one system call.
-const PAGEMAP_BATCH_CHUNKS: usize = 64;
-const TEMP_SUFFIX: &str = ".tmp";
+use super::policy::{plan, working_set, Plan};
+use super::write_delta::write_delta;
+use super::write_layers::{write_full, LayerWriteError};
 
+const CHUNK: usize = CHUNK_BYTES as usize;
+/// Pages whose states are read from the pagemap in one system call.
+const PAGEMAP_BATCH_PAGES: usize = 4096;
+const TEMP_SUFFIX: &str = ".tmp";
 /// Distinguishes snapshot files written by this process.
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `instance`'s state to a new file in `dir` and drops the instance; on failure returns it
-/// untouched.
+/// Writes `instance`'s state to `dir` and drops the instance; on failure returns it untouched.
+/// `full` forces a complete snapshot even where a delta layer would do.
 pub(crate) fn swap_out(
     mut instance: OperatorInstance,
     dir: &Path,
+    full: bool,
 ) -> Result<SwappedInstance, Box<SwapOutError>> {
-    match write_snapshot(&mut instance, dir) {
-        Ok(record) => Ok(SwappedInstance::new(instance, record)),
+    match write_snapshot(&mut instance, dir, full) {
+        Ok(record) => {
+            // The layers the new snapshot keeps are its own now; those it replaced go once the
+            // instance (whose memory still maps them) is gone.
+            let obsolete: Vec<LayerRecord> = match instance.mapped.as_mut() {
+                Some(mapped) => {
+                    mapped.owns_files = false;
+                    let kept = &record.layers;
+                    mapped
+                        .chain
+                        .layers
+                        .iter()
+                        .filter(|layer| !kept.iter().any(|keep| keep.path == layer.path))
+                        .cloned()
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            let swapped = SwappedInstance::new(instance, record);
+            remove_layer_files(&obsolete);
+            Ok(swapped)
+        }
         Err(error) => Err(Box::new(SwapOutError { error, instance })),
     }
 }
 
-/// Whether `name` is a snapshot or a snapshot's temporary file written by this module.
+/// Whether `name` is a snapshot layer or a layer's temporary file written by this module.
 pub(crate) fn is_snapshot_file_name(name: &str) -> bool {
     let name = name.strip_suffix(TEMP_SUFFIX).unwrap_or(name);
     name.strip_suffix(SNAPSHOT_EXTENSION)
         .is_some_and(|stem| stem.ends_with('.'))
 }
 
+/// What a swap-out writes from.
+pub(super) struct Source<'a> {
+    pub dir: &'a Path,
+    pub operator: &'a str,
+    pub module_digest: [u8; 32],
+    pub globals: Vec<GlobalValue>,
+    pub memory: &'a [u8],
+    /// The chain memory is a mapping of, if it still is.
+    pub mapped: Option<&'a MappedSnapshot>,
+    /// Bytes of the fresh instance's initial memory (data segments), read whatever the pagemap
+    /// says when memory is not a mapped snapshot.
+    pub image_bytes: u64,
+    /// `None` when the pagemap could not be read: every page is then read from memory.
+    pub scan: Option<Scan>,
+}
+
+/// What the pagemap says about linear memory.
+#[derive(Debug, Default)]
+pub(super) struct Scan {
+    pub page_bytes: usize,
+    /// Pages whose content only memory holds, ascending: inside a mapped chain, pages the guest
+    /// wrote (private copies); elsewhere, every page touched.
+    pub dirty: Vec<u32>,
+    /// Pages resident or swapped (touched since memory was created or mapped), as ranges.
+    pub present: Vec<Range<u32>>,
+}
+
 fn write_snapshot(
     instance: &mut OperatorInstance,
     dir: &Path,
+    full: bool,
 ) -> Result<SnapshotRecord, SwapError> {
     let module = instance.module.clone();
     let layout = match &module.inner.swap {
@@ -59,77 +114,191 @@ fn write_snapshot(
         return Err(SwapError::InstanceUnusable(failure));
     }
     let globals = read_globals(instance, layout)?;
-    let memory_bytes = instance.memory.data_size(&instance.store) as u64;
-    let plan = plan_chunks(instance, layout);
-
     // Created 0700, or checked to be the host user's own: see "Integrity" in the module docs.
     ensure_private_dir(dir, "state directory")
         .map_err(|reason| SwapError::io(dir, std::io::Error::other(reason)))?;
-    let final_path = dir.join(file_name(instance.operator()));
-    let mut temp_name = final_path.clone().into_os_string();
-    temp_name.push(TEMP_SUFFIX);
-    let temp_path = PathBuf::from(temp_name);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp_path)
-        .map_err(|error| SwapError::io(&temp_path, error))?;
+    let memory = instance.memory.data(&instance.store);
+    let base = memory.as_ptr() as usize;
+    let mapped = instance
+        .mapped
+        .as_ref()
+        .filter(|mapped| mapped.base == base);
+    if instance.mapped.is_some() && mapped.is_none() {
+        tracing::debug!(
+            operator = instance.operator(),
+            "linear memory moved since it was restored; reading all of it"
+        );
+    }
+    let scan = scan(memory, mapped.map(|mapped| mapped.len));
+    let source = Source {
+        dir,
+        operator: instance.operator(),
+        module_digest: layout.module_digest,
+        globals,
+        memory,
+        mapped,
+        image_bytes: layout.initial_memory_bytes,
+        scan,
+    };
+    write_layers(&source, full)
+}
 
-    let written = (|| {
-        let meta = SnapshotMeta {
+/// Writes the layer this swap-out needs and returns the snapshot's record.
+pub(super) fn write_layers(source: &Source<'_>, full: bool) -> Result<SnapshotRecord, SwapError> {
+    let working_set = source
+        .scan
+        .as_ref()
+        .map(|scan| working_set(&scan.present, scan.page_bytes))
+        .unwrap_or_default();
+    let memory_bytes = source.memory.len() as u64;
+    if let (Some(mapped), Some(scan), false) = (source.mapped, &source.scan, full) {
+        let chain = &mapped.chain;
+        let layer_pages: Vec<u64> = chain.layers.iter().map(|layer| layer.delta_pages).collect();
+        let plan = plan(
+            &layer_pages,
+            scan.dirty.len() as u64,
+            scan.page_bytes as u64,
             memory_bytes,
-            module_digest: layout.module_digest,
-            operator: instance.operator().to_owned(),
-            chunks: Vec::new(),
-            globals,
-        };
-        let memory = instance.memory.data(&instance.store);
-        let meta = write_image(&file, meta, memory, &plan, instance.mapped.as_ref())
+        );
+        if let Plan::Delta { keep } = plan {
+            match write_delta(source, chain, keep, scan) {
+                Ok(layer) => {
+                    let mut layers = chain.layers[..keep].to_vec();
+                    layers.push(layer);
+                    return Ok(SnapshotRecord {
+                        layers,
+                        memory_bytes,
+                        working_set,
+                    });
+                }
+                Err(LayerWriteError::LayerChanged(reason)) => tracing::warn!(
+                    operator = source.operator,
+                    "{reason}; writing a full snapshot from memory instead"
+                ),
+                Err(LayerWriteError::Swap(error)) => return Err(error),
+            }
+        }
+    }
+    let layer = match write_full(source, true) {
+        Err(LayerWriteError::LayerChanged(reason)) => {
+            tracing::warn!(
+                operator = source.operator,
+                "{reason}; writing a full snapshot from memory instead"
+            );
+            write_full(source, false)
+        }
+        other => other,
+    };
+    let layer = layer.map_err(|error| match error {
+        LayerWriteError::Swap(error) => error,
+        LayerWriteError::LayerChanged(reason) => {
+            SwapError::io(source.dir, std::io::Error::other(reason))
+        }
+    })?;
+    Ok(SnapshotRecord {
+        layers: vec![layer],
+        memory_bytes,
+        working_set,
+    })
+}
+
+/// A new layer file, open under its temporary name.
+pub(super) struct NewLayer {
+    pub file: File,
+    temp_path: PathBuf,
+    final_path: PathBuf,
+}
+
+impl NewLayer {
+    pub fn create(dir: &Path, operator: &str) -> Result<NewLayer, SwapError> {
+        let final_path = dir.join(file_name(operator));
+        let mut temp_name = final_path.clone().into_os_string();
+        temp_name.push(TEMP_SUFFIX);
+        let temp_path = PathBuf::from(temp_name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp_path)
             .map_err(|error| SwapError::io(&temp_path, error))?;
-        let (metadata, metadata_digest) = meta.encode();
-        file.write_all_at(&metadata, 0)
-            .map_err(|error| SwapError::io(&temp_path, error))?;
-        // See "Integrity" in the module docs: any later change resets this to the current time.
-        sys::set_modification_time(&file, 0, 0)
-            .and_then(|()| file.sync_all())
-            .map_err(|error| SwapError::io(&temp_path, error))?;
-        fs::rename(&temp_path, &final_path).map_err(|error| SwapError::io(&final_path, error))?;
-        // After the rename: renaming may move the status-change time, which the identity holds.
-        let identity = file
-            .metadata()
-            .map(|metadata| FileIdentity::of(&metadata))
-            .map_err(|error| SwapError::io(&final_path, error))?;
-        let data_chunks = meta
-            .chunks
-            .iter()
-            .filter(|chunk| **chunk != Chunk::Zero)
-            .count();
-        Ok(SnapshotRecord {
-            path: final_path.clone(),
-            identity,
-            metadata_digest,
-            memory_bytes,
-            stored_bytes: metadata.len() as u64 + data_chunks as u64 * CHUNK_BYTES,
+        Ok(NewLayer {
+            file,
+            temp_path,
+            final_path,
         })
-    })();
-    let record = match written {
-        Ok(record) => record,
-        Err(error) => {
+    }
+
+    pub fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
+    /// Writes `metadata` at the start, stamps the modification time, fsyncs, renames to the final
+    /// name and fsyncs the directory: the layer is durable when this returns. On error the file
+    /// is removed.
+    pub fn finish(
+        self,
+        dir: &Path,
+        metadata: &[u8],
+        metadata_digest: [u8; 32],
+        stored_bytes: u64,
+        delta_pages: u64,
+    ) -> Result<LayerRecord, SwapError> {
+        use std::os::unix::fs::FileExt;
+        let NewLayer {
+            file,
+            temp_path,
+            final_path,
+        } = self;
+        let named = (|| {
+            file.write_all_at(metadata, 0)
+                .map_err(|error| SwapError::io(&temp_path, error))?;
+            super::test_hooks::before_sync(&temp_path)?;
+            // See "Integrity" in the module docs: any later change resets this to the current
+            // time.
+            sys::set_modification_time(&file, 0, 0)
+                .and_then(|()| file.sync_all())
+                .map_err(|error| SwapError::io(&temp_path, error))?;
+            fs::rename(&temp_path, &final_path).map_err(|error| SwapError::io(&final_path, error))
+        })();
+        if let Err(error) = named {
             let _ = fs::remove_file(&temp_path);
             return Err(error);
         }
-    };
-    // The rename is durable only once the directory is.
-    if let Err(error) = File::open(dir).and_then(|dir| dir.sync_all()) {
-        let _ = fs::remove_file(&final_path);
-        return Err(SwapError::io(dir, error));
+        // After the rename: renaming may move the status-change time, which the identity holds.
+        // The rename is durable only once the directory is.
+        let finished = file
+            .metadata()
+            .map(|metadata| FileIdentity::of(&metadata))
+            .map_err(|error| SwapError::io(&final_path, error))
+            .and_then(|identity| {
+                File::open(dir)
+                    .and_then(|dir| dir.sync_all())
+                    .map(|()| identity)
+                    .map_err(|error| SwapError::io(dir, error))
+            });
+        match finished {
+            Ok(identity) => Ok(LayerRecord {
+                path: final_path,
+                identity,
+                metadata_digest,
+                stored_bytes,
+                delta_pages,
+            }),
+            Err(error) => {
+                let _ = fs::remove_file(&final_path);
+                Err(error)
+            }
+        }
     }
-    Ok(record)
+
+    /// Removes the unfinished file.
+    pub fn abandon(self) {
+        let _ = fs::remove_file(&self.temp_path);
+    }
 }
 
-/// `<operator>-<pid>-<time>-<n>.wosnap`: every snapshot is a new file, so a file that is mapped
+/// `<operator>-<pid>-<time>-<n>.wosnap`: every layer is a new file, so a file that is mapped
 /// somewhere is never rewritten.
 fn file_name(operator: &str) -> String {
     let readable: String = operator
@@ -190,269 +359,50 @@ fn read_globals(
     Ok(values)
 }
 
-/// Where one chunk's bytes come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// Never touched in an anonymous region: zero, nothing to read.
-    Zero,
-    /// Read from linear memory.
-    Memory,
-    /// Not written since a lazy restore: the previous snapshot's chunk, copied file to file.
-    Previous,
-    /// Partly written since a lazy restore: the previous chunk with these host pages (a bit per
-    /// page) taken from memory.
-    Mixed(u64),
-}
-
-fn plan_chunks(instance: &OperatorInstance, layout: &SwapLayout) -> Vec<Source> {
-    let memory_bytes = instance.memory.data_size(&instance.store);
-    let base = instance.memory.data_ptr(&instance.store) as usize;
-    let chunk_count = memory_bytes / CHUNK;
+/// Reads the page states of `memory`, `mapped_bytes` of which (from its start) map a chain.
+/// `None` when the pagemap is unavailable or the page size does not divide a chunk.
+pub(super) fn scan(memory: &[u8], mapped_bytes: Option<u64>) -> Option<Scan> {
     let page = sys::host_page_bytes();
-    let pages_per_chunk = CHUNK / page.max(1);
-    let pagemap = if (1..=64).contains(&pages_per_chunk) && CHUNK % page == 0 {
-        Pagemap::open(page)
-    } else {
-        None
-    };
-    // Chunks backed by the previous snapshot, if memory still sits where it was mapped.
-    let mapped_chunks = instance
-        .mapped
-        .as_ref()
-        .filter(|mapped| mapped.base == base)
-        .map(|mapped| (mapped.len / CHUNK_BYTES) as usize);
-    if instance.mapped.is_some() && mapped_chunks.is_none() {
-        tracing::debug!(
-            operator = instance.operator(),
-            "linear memory moved since it was restored; reading all of it"
-        );
+    if page == 0 || CHUNK % page != 0 || CHUNK / page > 64 {
+        return None;
     }
-    // Without a mapped snapshot, the fresh instance's initial pages may be backed by the
-    // module's data segments rather than zero, so they are always read.
-    let image_chunks = match mapped_chunks {
-        Some(_) => 0,
-        None => layout.initial_memory_bytes.div_ceil(CHUNK_BYTES) as usize,
+    let pagemap = Pagemap::open(page)?;
+    let pages = memory.len() / page;
+    let mapped_pages = mapped_bytes.map_or(0, |bytes| bytes as usize / page);
+    let base = memory.as_ptr() as usize;
+    let mut scan = Scan {
+        page_bytes: page,
+        ..Scan::default()
     };
-
-    let mut plan = Vec::with_capacity(chunk_count);
     let mut states = Vec::new();
-    let mut chunk = 0;
-    while chunk < chunk_count {
-        let batch = PAGEMAP_BATCH_CHUNKS.min(chunk_count - chunk);
-        let known = match &pagemap {
-            Some(pagemap) => pagemap
-                .read(base + chunk * CHUNK, &mut states, batch * pages_per_chunk)
-                .map(|()| true)
-                .unwrap_or_else(|error| {
-                    tracing::debug!("reading /proc/self/pagemap failed ({error}); reading pages");
-                    false
-                }),
-            None => false,
-        };
-        for offset in 0..batch {
-            let index = chunk + offset;
-            let pages = if known {
-                &states[offset * pages_per_chunk..(offset + 1) * pages_per_chunk]
+    let mut at = 0;
+    while at < pages {
+        let batch = PAGEMAP_BATCH_PAGES.min(pages - at);
+        if let Err(error) = pagemap.read(base + at * page, &mut states, batch) {
+            tracing::debug!("reading /proc/self/pagemap failed ({error}); reading pages");
+            return None;
+        }
+        for (offset, state) in states.iter().enumerate() {
+            let index = at + offset;
+            let dirty = if index < mapped_pages {
+                *state == PageState::Private
             } else {
-                &[][..]
+                *state != PageState::Untouched
             };
-            plan.push(source_of(index, pages, known, mapped_chunks, image_chunks));
-        }
-        chunk += batch;
-    }
-    plan
-}
-
-fn source_of(
-    index: usize,
-    pages: &[PageState],
-    known: bool,
-    mapped_chunks: Option<usize>,
-    image_chunks: usize,
-) -> Source {
-    if !known {
-        return Source::Memory;
-    }
-    if mapped_chunks.is_some_and(|mapped| index < mapped) {
-        let mut dirty = 0u64;
-        for (page, state) in pages.iter().enumerate() {
-            if *state == PageState::Private {
-                dirty |= 1 << page;
+            if dirty {
+                scan.dirty.push(index as u32);
+            }
+            if *state != PageState::Untouched {
+                let index = index as u32;
+                match scan.present.last_mut() {
+                    Some(range) if range.end == index => range.end += 1,
+                    _ => scan.present.push(index..index + 1),
+                }
             }
         }
-        return match dirty {
-            0 => Source::Previous,
-            all if all.count_ones() as usize == pages.len() => Source::Memory,
-            some => Source::Mixed(some),
-        };
+        at += batch;
     }
-    if index < image_chunks {
-        return Source::Memory;
-    }
-    if pages.iter().all(|state| *state == PageState::Untouched) {
-        Source::Zero
-    } else {
-        Source::Memory
-    }
-}
-
-fn is_zero(bytes: &[u8]) -> bool {
-    // No early exit: the OR reduction vectorises, and a chunk about to be checksummed is read in
-    // full anyway.
-    bytes.iter().fold(0u8, |acc, &byte| acc | byte) == 0
-}
-
-/// Writes the memory image per `plan` and returns `meta` with its chunk table filled in.
-fn write_image(
-    file: &File,
-    mut meta: SnapshotMeta,
-    memory: &[u8],
-    plan: &[Source],
-    previous: Option<&MappedSnapshot>,
-) -> std::io::Result<SnapshotMeta> {
-    let chunk_count = plan.len();
-    let data_offset =
-        format::data_offset_for_counts(meta.operator.len(), chunk_count, meta.globals.len());
-    meta.chunks = Vec::with_capacity(chunk_count);
-    file.set_len(data_offset + meta.memory_bytes)?;
-
-    let mut writer = RunWriter {
-        file,
-        memory,
-        previous,
-        data_offset,
-        memory_run: None,
-        copy_run: None,
-    };
-    let mut mixed_buffer = Vec::new();
-    let page = sys::host_page_bytes();
-    for (index, source) in plan.iter().enumerate() {
-        let range = index * CHUNK..(index + 1) * CHUNK;
-        let previous_chunk = previous
-            .and_then(|previous| previous.chunks.get(index))
-            .copied();
-        let chunk = match *source {
-            Source::Zero => {
-                writer.flush()?;
-                Chunk::Zero
-            }
-            Source::Memory => {
-                let bytes = &memory[range];
-                if is_zero(bytes) {
-                    writer.flush()?;
-                    Chunk::Zero
-                } else {
-                    writer.extend_memory_run(index)?;
-                    Chunk::Data {
-                        crc: crc32fast::hash(bytes),
-                    }
-                }
-            }
-            Source::Previous => match previous_chunk {
-                Some(Chunk::Data { crc }) => {
-                    writer.extend_copy_run(index)?;
-                    Chunk::Data { crc }
-                }
-                _ => {
-                    writer.flush()?;
-                    Chunk::Zero
-                }
-            },
-            Source::Mixed(dirty) => {
-                writer.flush()?;
-                mixed_buffer.resize(CHUNK, 0);
-                match (previous, previous_chunk) {
-                    (Some(previous), Some(Chunk::Data { .. })) => previous.file.read_exact_at(
-                        &mut mixed_buffer,
-                        previous.data_offset + (index * CHUNK) as u64,
-                    )?,
-                    _ => mixed_buffer.fill(0),
-                }
-                for page_index in 0..CHUNK / page {
-                    if dirty & (1 << page_index) != 0 {
-                        let within = page_index * page..(page_index + 1) * page;
-                        mixed_buffer[within.clone()].copy_from_slice(
-                            &memory[range.start + within.start..range.start + within.end],
-                        );
-                    }
-                }
-                if is_zero(&mixed_buffer) {
-                    Chunk::Zero
-                } else {
-                    file.write_all_at(&mixed_buffer, data_offset + range.start as u64)?;
-                    Chunk::Data {
-                        crc: crc32fast::hash(&mixed_buffer),
-                    }
-                }
-            }
-        };
-        meta.chunks.push(chunk);
-    }
-    writer.flush()?;
-    Ok(meta)
-}
-
-/// Coalesces consecutive chunks into one write from memory or one file-to-file copy.
-struct RunWriter<'a> {
-    file: &'a File,
-    memory: &'a [u8],
-    previous: Option<&'a MappedSnapshot>,
-    data_offset: u64,
-    memory_run: Option<Range<usize>>,
-    copy_run: Option<Range<usize>>,
-}
-
-impl RunWriter<'_> {
-    fn extend_memory_run(&mut self, index: usize) -> std::io::Result<()> {
-        self.flush_copy()?;
-        extend(&mut self.memory_run, index);
-        Ok(())
-    }
-
-    fn extend_copy_run(&mut self, index: usize) -> std::io::Result<()> {
-        self.flush_memory()?;
-        extend(&mut self.copy_run, index);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.flush_memory()?;
-        self.flush_copy()
-    }
-
-    fn flush_memory(&mut self) -> std::io::Result<()> {
-        if let Some(run) = self.memory_run.take() {
-            let bytes = &self.memory[run.start * CHUNK..run.end * CHUNK];
-            self.file
-                .write_all_at(bytes, self.data_offset + (run.start * CHUNK) as u64)?;
-        }
-        Ok(())
-    }
-
-    fn flush_copy(&mut self) -> std::io::Result<()> {
-        if let Some(run) = self.copy_run.take() {
-            let previous = self.previous.ok_or_else(|| {
-                std::io::Error::other(
-                    "a chunk was planned from a previous snapshot there is none of",
-                )
-            })?;
-            sys::copy_file_range(
-                &previous.file,
-                previous.data_offset + (run.start * CHUNK) as u64,
-                self.file,
-                self.data_offset + (run.start * CHUNK) as u64,
-                (run.len() * CHUNK) as u64,
-            )?;
-        }
-        Ok(())
-    }
-}
-
-fn extend(run: &mut Option<Range<usize>>, index: usize) {
-    match run {
-        Some(range) if range.end == index => range.end += 1,
-        _ => *run = Some(index..index + 1),
-    }
+    Some(scan)
 }
 
 #[cfg(test)]
@@ -472,28 +422,5 @@ mod tests {
             file_name("a"),
             "every snapshot gets a new file"
         );
-    }
-
-    #[test]
-    fn chunks_are_sourced_by_region_and_page_state() {
-        use PageState::*;
-        let (untouched, file, private) = ([Untouched; 4], [FilePage; 4], [Private; 4]);
-        let mixed = [FilePage, Private, Untouched, Private];
-        // A lazily restored memory of 4 chunks.
-        assert_eq!(source_of(0, &untouched, true, Some(4), 0), Source::Previous);
-        assert_eq!(source_of(1, &file, true, Some(4), 0), Source::Previous);
-        assert_eq!(source_of(2, &private, true, Some(4), 0), Source::Memory);
-        assert_eq!(
-            source_of(3, &mixed, true, Some(4), 0),
-            Source::Mixed(0b1010)
-        );
-        // Grown since: anonymous.
-        assert_eq!(source_of(4, &untouched, true, Some(4), 0), Source::Zero);
-        assert_eq!(source_of(5, &mixed, true, Some(4), 0), Source::Memory);
-        // A fresh instance: the initial image is always read.
-        assert_eq!(source_of(0, &untouched, true, None, 2), Source::Memory);
-        assert_eq!(source_of(2, &untouched, true, None, 2), Source::Zero);
-        // Without a page table, everything is read.
-        assert_eq!(source_of(7, &[], false, Some(4), 0), Source::Memory);
     }
 }
