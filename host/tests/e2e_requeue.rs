@@ -16,16 +16,13 @@ use wasm_operator::operator::{ManagerConfig, ReconcileRecord, SwapConfig};
 
 const REQUESTED: Duration = Duration::from_millis(1000);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requeue_after_fires_within_ten_percent_plus_50ms() {
-    let host = TestHost::start().await;
-    let namespace = test_namespace(&host.client, "requeue").await;
-    let ns = namespace.name.as_str();
-    // Reconciles ConfigMaps of the namespace and asks for a requeue after every success; nothing
-    // else touches the object, so every reconcile after the first comes from the timer.
+/// Loads "ticker", which reconciles the labelled ConfigMaps of `ns` and asks for a requeue
+/// after `requeue` on every success, and creates its ConfigMap; nothing else touches the
+/// object, so every reconcile after the first comes from the timer. Returns the object's key.
+async fn start_ticker(host: &TestHost, ns: &str, requeue: Duration) -> String {
     let config = json!({
         "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "labelSelector": "requeue-test=yes"}},
-        "requeueAfterMs": REQUESTED.as_millis() as u64,
+        "requeueAfterMs": requeue.as_millis() as u64,
     });
     host.manager
         .load(spec("ticker", guest("behaviours"), config))
@@ -39,8 +36,14 @@ async fn requeue_after_fires_within_ten_percent_plus_50ms() {
         .create(&PostParams::default(), &config_map)
         .await
         .unwrap();
+    format!("{ns}/tick")
+}
 
-    let key = format!("{ns}/tick");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeue_after_fires_within_ten_percent_plus_50ms() {
+    let host = TestHost::start().await;
+    let namespace = test_namespace(&host.client, "requeue").await;
+    let key = start_ticker(&host, &namespace.name, REQUESTED).await;
     let records = wait_for(
         "four reconciles of the ConfigMap",
         Duration::from_secs(30),
@@ -78,24 +81,7 @@ async fn swapped_ticker(pre_wake: Option<Duration>) -> (Vec<ReconcileRecord>, u6
     })
     .await;
     let namespace = test_namespace(&host.client, "pre-wake").await;
-    let ns = namespace.name.as_str();
-    let config = json!({
-        "registration": {"for": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "labelSelector": "requeue-test=yes"}},
-        "requeueAfterMs": REQUEUE.as_millis() as u64,
-    });
-    host.manager
-        .load(spec("ticker", guest("behaviours"), config))
-        .await
-        .unwrap();
-    let config_map: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "tick", "labels": {"requeue-test": "yes"}},
-    }))
-    .unwrap();
-    Api::<ConfigMap>::namespaced(host.client.clone(), ns)
-        .create(&PostParams::default(), &config_map)
-        .await
-        .unwrap();
-    let key = format!("{ns}/tick");
+    let key = start_ticker(&host, &namespace.name, REQUEUE).await;
     let records = wait_for(
         "three timer-driven reconciles",
         Duration::from_secs(60),

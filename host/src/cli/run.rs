@@ -126,13 +126,13 @@ pub struct RunSettings {
 }
 
 /// Why 60 s: swapping out costs a few milliseconds per MiB the operator changed (written and
-/// fsynced) and swapping in well under a millisecond, so an operator woken more than about once
+/// fsynced) and swapping in about a millisecond, so an operator woken more than about once
 /// a minute is cheaper kept resident, while one waiting for people or slow timers gives its
 /// memory back within a minute of its last reconcile.
 const DEFAULT_SWAP_AFTER: &str = "60s";
 
-/// Why 1 s: a swap-in takes well under a millisecond with the snapshot in the page cache and
-/// tens of milliseconds with it on disk; a second ahead covers both with room for a loaded
+/// Why 1 s: a swap-in takes about a millisecond with the snapshot in the page cache and its
+/// first reconcile tens of milliseconds more with the snapshot on disk; a second ahead covers both with room for a loaded
 /// machine, and keeping an operator resident one second longer per timer costs nothing that
 /// matters.
 const DEFAULT_PRE_WAKE: &str = "1s";

@@ -2,15 +2,14 @@
 //! the pages of the newer deltas it absorbs, copied from their files.
 
 use std::fs::File;
-use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use super::chain::{Chain, DeltaPage, PageSource};
 use super::delta::{DeltaMeta, PageEntry};
 use super::write::{NewLayer, Scan, Source};
-use super::write_layers::{is_zero, LayerFiles, LayerWriteError};
-use super::{sys, LayerRecord, SwapError};
+use super::write_layers::{fill, is_zero, unnamed_io, LayerFiles, LayerWriteError};
+use super::{sys, LayerRecord};
 
 /// Writes a delta holding the pages the guest wrote and those of the chain's layers from `keep`
 /// on, on top of the chain's first `keep` layers.
@@ -52,18 +51,9 @@ pub(super) fn write_delta(
         pages: entries.iter().map(|(entry, _)| *entry).collect(),
         globals: source.globals.clone(),
     };
-    let layer = NewLayer::create(source.dir, source.operator)?;
-    let written = write_delta_data(&layer.file, &meta, &entries, memory, chain, page);
-    let written = written.map_err(|error| match error {
-        LayerWriteError::Swap(SwapError::Io { source: error, .. }) => {
-            LayerWriteError::Swap(SwapError::io(layer.temp_path(), error))
-        }
-        other => other,
-    });
-    if let Err(error) = written {
-        layer.abandon();
-        return Err(error);
-    }
+    let layer = fill(NewLayer::create(source.dir, source.operator)?, |file| {
+        write_delta_data(file, &meta, &entries, memory, chain, page)
+    })?;
     let (metadata, digest) = meta.encode();
     let data_pages = meta.data_pages();
     let stored = metadata.len() as u64 + data_pages * page as u64;
@@ -100,9 +90,7 @@ fn write_delta_data(
     chain: &Chain,
     page: usize,
 ) -> Result<(), LayerWriteError> {
-    let io =
-        |error: io::Error| LayerWriteError::Swap(SwapError::io(std::path::Path::new(""), error));
-    file.set_len(meta.file_bytes()).map_err(io)?;
+    file.set_len(meta.file_bytes()).map_err(unnamed_io)?;
     let mut files = LayerFiles::new(chain);
     let data_offset = meta.data_offset();
     // Runs of consecutive stored pages that are consecutive in memory (or in one layer file) are
@@ -121,11 +109,11 @@ fn write_delta_data(
             None => {
                 let start = first_page as usize * page;
                 file.write_all_at(&memory[start..start + len], to)
-                    .map_err(io)?;
+                    .map_err(unnamed_io)?;
             }
             Some(PageSource::File { layer, offset }) => {
                 let from = files.get(layer)?;
-                sys::copy_file_range(from, offset, file, to, len as u64).map_err(io)?;
+                sys::copy_file_range(from, offset, file, to, len as u64).map_err(unnamed_io)?;
             }
             Some(PageSource::Zero) => {}
         }

@@ -25,6 +25,27 @@ impl From<SwapError> for LayerWriteError {
     }
 }
 
+/// Writes a new layer's data with `write`; on failure removes the temporary file and names it
+/// in the I/O error.
+pub(super) fn fill(
+    layer: NewLayer,
+    write: impl FnOnce(&File) -> Result<(), LayerWriteError>,
+) -> Result<NewLayer, LayerWriteError> {
+    match write(&layer.file) {
+        Ok(()) => Ok(layer),
+        Err(error) => {
+            let error = match error {
+                LayerWriteError::Swap(SwapError::Io { source, .. }) => {
+                    LayerWriteError::Swap(SwapError::io(layer.temp_path(), source))
+                }
+                other => other,
+            };
+            layer.abandon();
+            Err(error)
+        }
+    }
+}
+
 pub(super) fn is_zero(bytes: &[u8]) -> bool {
     // No early exit: the OR reduction vectorises, and a chunk about to be checksummed is read in
     // full anyway.
@@ -184,19 +205,10 @@ pub(super) fn write_full(
         .mapped
         .filter(|_| use_chain)
         .map(|mapped| &mapped.chain);
-    let layer = NewLayer::create(source.dir, source.operator)?;
     let page = source.scan.as_ref().map_or(CHUNK, |scan| scan.page_bytes);
-    let written = write_image(&layer.file, &mut meta, source.memory, &plan, chain, page);
-    let written = written.map_err(|error| match error {
-        LayerWriteError::Swap(SwapError::Io { source: error, .. }) => {
-            LayerWriteError::Swap(SwapError::io(layer.temp_path(), error))
-        }
-        other => other,
-    });
-    if let Err(error) = written {
-        layer.abandon();
-        return Err(error);
-    }
+    let layer = fill(NewLayer::create(source.dir, source.operator)?, |file| {
+        write_image(file, &mut meta, source.memory, &plan, chain, page)
+    })?;
     let (metadata, digest) = meta.encode();
     let data_chunks = meta
         .chunks
@@ -208,6 +220,47 @@ pub(super) fn write_full(
 }
 
 /// Writes the memory image per `plan` and fills in `meta`'s chunk table.
+/// An I/O error of a layer being written; [`fill`] names the file.
+pub(super) fn unnamed_io(error: io::Error) -> LayerWriteError {
+    LayerWriteError::Swap(SwapError::io(std::path::Path::new(""), error))
+}
+
+/// Writes the chunks `run` of memory to the same place in the new layer.
+fn write_memory_run(
+    file: &File,
+    data_offset: u64,
+    run: Option<Range<usize>>,
+    memory: &[u8],
+) -> Result<(), LayerWriteError> {
+    let Some(run) = run else { return Ok(()) };
+    file.write_all_at(
+        &memory[run.start * CHUNK..run.end * CHUNK],
+        data_offset + (run.start * CHUNK) as u64,
+    )
+    .map_err(unnamed_io)
+}
+
+/// Copies the base layer's chunks `run` into the new layer inside the kernel.
+fn copy_base_run(
+    file: &File,
+    data_offset: u64,
+    run: Option<Range<usize>>,
+    files: Option<&mut LayerFiles>,
+    chain: Option<&Chain>,
+) -> Result<(), LayerWriteError> {
+    let (Some(run), Some(files), Some(chain)) = (run, files, chain) else {
+        return Ok(());
+    };
+    sys::copy_file_range(
+        files.get(0)?,
+        chain.base_data_offset() + (run.start * CHUNK) as u64,
+        file,
+        data_offset + (run.start * CHUNK) as u64,
+        (run.len() * CHUNK) as u64,
+    )
+    .map_err(unnamed_io)
+}
+
 fn write_image(
     file: &File,
     meta: &mut SnapshotMeta,
@@ -216,13 +269,11 @@ fn write_image(
     chain: Option<&Chain>,
     page: usize,
 ) -> Result<(), LayerWriteError> {
-    let io =
-        |error: io::Error| LayerWriteError::Swap(SwapError::io(std::path::Path::new(""), error));
     let chunk_count = plan.len();
     let data_offset =
         format::data_offset_for_counts(meta.operator.len(), chunk_count, meta.globals.len());
     meta.chunks = Vec::with_capacity(chunk_count);
-    file.set_len(data_offset + meta.memory_bytes).map_err(io)?;
+    file.set_len(data_offset + meta.memory_bytes).map_err(unnamed_io)?;
     let mut files = chain.map(LayerFiles::new);
     let mut memory_run: Option<Range<usize>> = None;
     let mut copy_run: Option<Range<usize>> = None;
@@ -232,27 +283,10 @@ fn write_image(
         // Flush whichever run this chunk does not extend.
         if *source != ChunkSource::Memory || memory_run.as_ref().is_some_and(|run| run.end != index)
         {
-            if let Some(run) = memory_run.take() {
-                file.write_all_at(
-                    &memory[run.start * CHUNK..run.end * CHUNK],
-                    data_offset + (run.start * CHUNK) as u64,
-                )
-                .map_err(io)?;
-            }
+            write_memory_run(file, data_offset, memory_run.take(), memory)?;
         }
         if *source != ChunkSource::Base || copy_run.as_ref().is_some_and(|run| run.end != index) {
-            if let (Some(run), Some(files), Some(chain)) = (copy_run.take(), files.as_mut(), chain)
-            {
-                let base = files.get(0)?;
-                sys::copy_file_range(
-                    base,
-                    chain.base_data_offset() + (run.start * CHUNK) as u64,
-                    file,
-                    data_offset + (run.start * CHUNK) as u64,
-                    (run.len() * CHUNK) as u64,
-                )
-                .map_err(io)?;
-            }
+            copy_base_run(file, data_offset, copy_run.take(), files.as_mut(), chain)?;
         }
         let chunk = match *source {
             ChunkSource::Zero => Chunk::Zero,
@@ -281,7 +315,7 @@ fn write_image(
                     Chunk::Zero
                 } else {
                     file.write_all_at(&buffer, data_offset + range.start as u64)
-                        .map_err(io)?;
+                        .map_err(unnamed_io)?;
                     Chunk::Data {
                         crc: crc32fast::hash(&buffer),
                     }
@@ -290,24 +324,8 @@ fn write_image(
         };
         meta.chunks.push(chunk);
     }
-    if let Some(run) = memory_run.take() {
-        file.write_all_at(
-            &memory[run.start * CHUNK..run.end * CHUNK],
-            data_offset + (run.start * CHUNK) as u64,
-        )
-        .map_err(io)?;
-    }
-    if let (Some(run), Some(files), Some(chain)) = (copy_run.take(), files.as_mut(), chain) {
-        let base = files.get(0)?;
-        sys::copy_file_range(
-            base,
-            chain.base_data_offset() + (run.start * CHUNK) as u64,
-            file,
-            data_offset + (run.start * CHUNK) as u64,
-            (run.len() * CHUNK) as u64,
-        )
-        .map_err(io)?;
-    }
+    write_memory_run(file, data_offset, memory_run.take(), memory)?;
+    copy_base_run(file, data_offset, copy_run.take(), files.as_mut(), chain)?;
     match files {
         Some(files) => files.recheck(),
         None => Ok(()),
@@ -325,13 +343,11 @@ fn assemble_chunk(
     files: &mut LayerFiles<'_>,
     page: usize,
 ) -> Result<(), LayerWriteError> {
-    let io =
-        |error: io::Error| LayerWriteError::Swap(SwapError::io(std::path::Path::new(""), error));
     match chain.base_chunk(index) {
         Chunk::Data { .. } => files
             .get(0)?
             .read_exact_at(buffer, chain.base_data_offset() + (index * CHUNK) as u64)
-            .map_err(io)?,
+            .map_err(unnamed_io)?,
         Chunk::Zero => buffer.fill(0),
     }
     let pages_per_chunk = (CHUNK / page) as u32;
@@ -343,7 +359,7 @@ fn assemble_chunk(
             Some((offset, _)) => files
                 .get(delta.layer)?
                 .read_exact_at(target, offset)
-                .map_err(io)?,
+                .map_err(unnamed_io)?,
             None => target.fill(0),
         }
     }
