@@ -227,15 +227,7 @@ impl Rings {
             let key = (sent % self.rings.len()) * self.objects_per_ring
                 + (sent / self.rings.len()) % self.objects_per_ring;
             sent = (sent + 1) % keys.max(1);
-            let nonce = {
-                let mut next = self.next_nonce.lock().unwrap_or_else(|e| e.into_inner());
-                next[key] += 1;
-                next[key] - 1
-            };
-            let ring = &self.rings[key / self.objects_per_ring];
-            let inputs: Api<DynamicObject> =
-                Api::namespaced_with(self.client.clone(), &ring.input, &test_resource());
-            let name = format!("obj-{}", key % self.objects_per_ring);
+            let (inputs, name, nonce) = self.next_change(key);
             let tracker = self.tracker.clone();
             let (applied, refused) = (applied.clone(), refused.clone());
             tokio::spawn(async move {
@@ -270,6 +262,18 @@ impl Rings {
         }
     }
 
+    /// The next change of `key`: its ring's input API, the object's name, and a fresh nonce.
+    fn next_change(&self, key: usize) -> (Api<DynamicObject>, String, i64) {
+        let nonce = {
+            let mut next = self.next_nonce.lock().unwrap_or_else(|e| e.into_inner());
+            next[key] += 1;
+            next[key] - 1
+        };
+        let ring = &self.rings[key / self.objects_per_ring];
+        let inputs = Api::namespaced_with(self.client.clone(), &ring.input, &test_resource());
+        (inputs, format!("obj-{}", key % self.objects_per_ring), nonce)
+    }
+
     /// Sends changes at `rate` per second while `work` runs; returns both outcomes.
     pub async fn drive_while<T>(
         &self,
@@ -293,15 +297,7 @@ impl Rings {
     /// like the load generator's (the density benchmark's single hops).
     pub async fn change(&self, key: usize) -> anyhow::Result<()> {
         anyhow::ensure!(key < self.keys(), "no key {key} among {}", self.keys());
-        let nonce = {
-            let mut next = self.next_nonce.lock().unwrap_or_else(|e| e.into_inner());
-            next[key] += 1;
-            next[key] - 1
-        };
-        let ring = &self.rings[key / self.objects_per_ring];
-        let inputs: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &ring.input, &test_resource());
-        let name = format!("obj-{}", key % self.objects_per_ring);
+        let (inputs, name, nonce) = self.next_change(key);
         let patch = json!({"spec": {"nonce": nonce}});
         inputs
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
