@@ -168,9 +168,24 @@ fn reconcile_request() {
     );
 
     let deleted: ReconcileRequest = parse_example(
-        r#"{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","namespace":"default","name":"web","object":null,"attempt":2}"#,
+        r#"{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","namespace":"default","name":"web","object":null,"absentReason":"deleted","attempt":2}"#,
     );
     assert_eq!((deleted.object, deleted.attempt), (None, 2));
+    assert_eq!(deleted.absent_reason, Some(AbsentReason::Deleted));
+
+    let relabelled: ReconcileRequest = parse_example(
+        r#"{"apiVersion":"v1","kind":"ConfigMap","namespace":"default","name":"settings","object":null,"absentReason":"notSelected","attempt":0}"#,
+    );
+    assert_eq!(relabelled.absent_reason, Some(AbsentReason::NotSelected));
+    let from_a_newer_host: ReconcileRequest = serde_json::from_str(
+        r#"{"apiVersion":"v1","kind":"ConfigMap","name":"settings","absentReason":"movedToTheMoon"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        from_a_newer_host.absent_reason,
+        Some(AbsentReason::Unknown),
+        "a reason the guest does not know reads as unknown"
+    );
 
     let cluster_scoped: ReconcileRequest =
         serde_json::from_str(r#"{"apiVersion":"v1","kind":"Namespace","name":"team-a"}"#).unwrap();

@@ -13,7 +13,7 @@ pub fn snapshot_text(report: &RunReport) -> String {
     if let Some(error) = &report.load_error {
         document["loadError"] = json!(error);
     }
-    serde_yaml::to_string(&document).unwrap_or_else(|e| format!("unrenderable report: {e}"))
+    serde_saphyr::to_string(&document).unwrap_or_else(|e| format!("unrenderable report: {e}"))
 }
 
 /// `None` when `other` made the same calls and left the same state as `reference`; otherwise a

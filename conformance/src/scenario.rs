@@ -276,7 +276,7 @@ pub fn load_file(path: &Path) -> anyhow::Result<Scenario> {
 
 /// Parses a scenario named `name` from YAML text.
 pub fn parse(text: &str, name: &str) -> anyhow::Result<Scenario> {
-    from_value(serde_yaml::from_str(text)?, name)
+    from_value(serde_saphyr::from_str(text)?, name)
 }
 
 fn from_value(raw: Value, name: &str) -> anyhow::Result<Scenario> {

@@ -361,7 +361,7 @@ fn strip_nulls(value: Value) -> Value {
 /// The transcript as stored in snapshots: a YAML list.
 pub fn render(entries: &[Entry]) -> String {
     let values: Vec<&Value> = entries.iter().map(|entry| &entry.value).collect();
-    serde_yaml::to_string(&values).unwrap_or_else(|e| format!("unrenderable transcript: {e}"))
+    serde_saphyr::to_string(&values).unwrap_or_else(|e| format!("unrenderable transcript: {e}"))
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ fn request() -> ReconcileRequest {
         object: Some(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench", "namespace": "default"}, "data": {"k": "v"}}),
         ),
+        absent_reason: None,
         attempt: 0,
     }
 }

@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use serde::Deserialize;
 use serde_json::json;
 use wasm_operator_test_support::{control_plane, test_namespace, wait_for, workspace_root};
 
@@ -31,8 +30,7 @@ async fn grant_host_rbac(client: &Client, namespace: &str) {
     let subject = service_account(namespace, "host");
     let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
     let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value = serde_json::Value::deserialize(document).unwrap();
+    for value in serde_saphyr::from_multiple::<serde_json::Value>(&text).unwrap() {
         match value["kind"].as_str() {
             Some("ClusterRole") => {
                 let role: ClusterRole = serde_json::from_value(value).unwrap();

@@ -135,6 +135,10 @@ async fn run_serves_probes_reconciles_and_stops_gracefully_on_sigterm() {
     let log = log.join("\n");
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("operator unloaded"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "standard error is a pipe, not a terminal: no colour codes in the log:\n{log}"
+    );
 }
 
 #[test]

@@ -162,9 +162,10 @@ fn the_chart_lints_and_renders_objects_the_api_server_accepts() {
 
 /// The objects of a multi-document YAML stream.
 fn objects(yaml: &str) -> Vec<serde_json::Value> {
-    use serde::Deserialize;
-    serde_yaml::Deserializer::from_str(yaml)
-        .filter_map(|document| serde_json::Value::deserialize(document).ok())
+    serde_saphyr::from_multiple::<Option<serde_json::Value>>(yaml)
+        .expect("the manifests are YAML")
+        .into_iter()
+        .flatten()
         .filter(|value| value.is_object())
         .collect()
 }

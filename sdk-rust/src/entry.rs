@@ -35,11 +35,19 @@ pub type ReconcileFn<K, S> = fn(Request<K>, &mut S) -> Result<Action>;
 thread_local! {
     /// The state init returned, for every later reconcile of this instance.
     static OPERATOR_STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    /// The operator's name from the InitInput, for defaults such as an Event's reporting instance.
+    static OPERATOR_NAME: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The name the host gave this operator at init (`None` before init).
+pub(crate) fn operator_name() -> Option<String> {
+    OPERATOR_NAME.with(|name| name.borrow().clone())
 }
 
 /// The body of `wasm_operator_init`; returns the ABI return code.
 pub fn run_init<S: 'static>(input_len: u32, init: InitFn<S>) -> u32 {
     let outcome = decode_input::<InitInput>(input_len, "the InitInput").and_then(|input| {
+        OPERATOR_NAME.with(|name| *name.borrow_mut() = Some(input.operator_name.clone()));
         let context = InitContext {
             operator_name: input.operator_name,
             config: input.config,
@@ -92,6 +100,7 @@ fn typed_request<K: DeserializeOwned>(request: ReconcileRequest) -> Result<Reque
         namespace: request.namespace,
         name: request.name,
         object,
+        absent_reason: request.absent_reason,
         attempt: request.attempt,
     })
 }

@@ -180,10 +180,18 @@ impl From<serde_json::Error> for Error {
 pub trait ResultExt<T> {
     /// Adds what was being done to the error, if there is one.
     fn context(self, context: impl fmt::Display) -> Result<T>;
+
+    /// Like [`context`](Self::context), but the context is only built when there is an error
+    /// (for a `format!` that should not run on every success).
+    fn with_context<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
 }
 
 impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
     fn context(self, context: impl fmt::Display) -> Result<T> {
         self.map_err(|error| error.into().context(context))
+    }
+
+    fn with_context<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|error| error.into().context(context()))
     }
 }

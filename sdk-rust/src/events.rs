@@ -13,11 +13,30 @@ use crate::api::Api;
 use crate::error::{Error, Result, ResultExt};
 
 /// Who reports the events: `reportingController` (e.g. `example.com/my-operator`) and
-/// `reportingInstance`.
+/// `reportingInstance`. The API server refuses an Event without a reporting instance, so `None`
+/// stands for the operator's name (as the host gave it at init), as in the Go SDK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reporter {
     pub controller: String,
     pub instance: Option<String>,
+}
+
+impl Reporter {
+    /// A reporter named `controller` whose instance is the operator's name.
+    pub fn new(controller: impl Into<String>) -> Self {
+        Reporter {
+            controller: controller.into(),
+            instance: None,
+        }
+    }
+
+    /// `reportingInstance`: the one given, else the operator's name, else the controller.
+    fn instance(&self) -> String {
+        self.instance
+            .clone()
+            .or_else(crate::entry::operator_name)
+            .unwrap_or_else(|| self.controller.clone())
+    }
 }
 
 /// `Normal` for things going as planned, `Warning` for things a human may need to look at.
@@ -81,7 +100,7 @@ impl Recorder {
             },
             event_time: Some(crate::time::now_micro()),
             reporting_controller: Some(self.reporter.controller.clone()),
-            reporting_instance: self.reporter.instance.clone(),
+            reporting_instance: Some(self.reporter.instance()),
             action: Some(event.action.clone()),
             reason: Some(event.reason.clone()),
             note: event.note.as_deref().map(truncate_note),

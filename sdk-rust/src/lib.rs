@@ -54,14 +54,14 @@ pub use kube_core;
 pub use serde_json;
 /// The ABI's message types (`Mapping`, `Predicate`, `HostError`, ...).
 pub use wasm_operator_abi as abi;
-pub use wasm_operator_abi::{Mapping, Predicate, PropagationPolicy};
+pub use wasm_operator_abi::{AbsentReason, Mapping, Predicate, PropagationPolicy};
 
 /// What most operators import: `use wasm_operator_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::conditions::{Condition, ConditionStatus};
     pub use crate::events::{Event, EventType, Recorder, Reporter};
     pub use crate::{
-        Action, Api, Controller, DeleteParams, Error, InitContext, ListParams, Mapping, Patch,
+        AbsentReason, Action, Api, Controller, DeleteParams, Error, InitContext, ListParams, Mapping, Patch,
         PatchParams, Predicate, Request, Result, ResultExt, WatchConfig,
     };
     pub use kube_core::{Resource, ResourceExt};

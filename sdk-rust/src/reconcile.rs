@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wasm_operator_abi::ReconcileResult;
+use wasm_operator_abi::{AbsentReason, ReconcileResult};
 
 /// One object to reconcile, of the kind the [`crate::Controller`] registered.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,9 +12,14 @@ pub struct Request<K> {
     /// `None` for cluster-scoped kinds.
     pub namespace: Option<String>,
     pub name: String,
-    /// The object from the host's cache, exactly as the API server sent it; `None` when it was
-    /// deleted (or is not cached yet).
+    /// The object from the host's cache, exactly as the API server sent it; `None` when the
+    /// cache does not hold it, which is not always a deletion: see [`absent_reason`](Self::absent_reason).
     pub object: Option<K>,
+    /// Why `object` is `None` (`None` when it is present, or from a host that does not say):
+    /// `Deleted`, or `NotSelected` when the object still exists but no longer matches the
+    /// controller's label selector. An operator with a finalizer cleans up only when
+    /// [`is_deleted`](Self::is_deleted) says so.
+    pub absent_reason: Option<AbsentReason>,
     /// How many reconciles of this object failed in a row before this one (0 on the first try).
     pub attempt: u32,
 }
@@ -26,6 +31,12 @@ impl<K> Request<K> {
             Some(namespace) => format!("{namespace}/{}", self.name),
             None => self.name.clone(),
         }
+    }
+
+    /// True when the object no longer exists in the API server (not merely out of the
+    /// controller's label selector, and not when the host could not tell).
+    pub fn is_deleted(&self) -> bool {
+        self.object.is_none() && self.absent_reason == Some(AbsentReason::Deleted)
     }
 
     /// The namespace, `""` for cluster-scoped kinds.

@@ -246,3 +246,29 @@ fn raw_requests_go_through_unchanged() {
     assert_eq!(object["metadata"]["name"], "raw");
     assert_eq!(host.kube_requests(), [request]);
 }
+
+#[test]
+fn with_context_builds_its_context_only_for_an_error() {
+    use wasm_operator_sdk::ResultExt;
+    let host = FakeHost::install();
+    host.on_kube(|_| testing::not_found("configmaps", "settings"));
+    let built = std::cell::Cell::new(0);
+    let context = || {
+        built.set(built.get() + 1);
+        "reading the settings"
+    };
+    let found: Result<u32, wasm_operator_sdk::Error> = Ok(7);
+    assert_eq!(found.with_context(context).unwrap(), 7);
+    assert_eq!(built.get(), 0, "no error, no context built");
+
+    let error = Api::<ConfigMap>::namespaced("ns")
+        .get("settings")
+        .with_context(context)
+        .unwrap_err();
+    assert_eq!(built.get(), 1);
+    assert!(error.is_not_found(), "the cause is kept: {error}");
+    assert!(
+        error.to_string().starts_with("reading the settings: "),
+        "{error}"
+    );
+}

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_operator_sdk::abi::{Mapping, Predicate, ReconcileResult};
 use wasm_operator_sdk::prelude::*;
-use wasm_operator_sdk::testing::FakeHost;
+use wasm_operator_sdk::testing::{self, FakeHost};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -62,6 +62,26 @@ fn init(init: &InitContext) -> Result<(Controller, Seen)> {
 
 fn reconcile(request: Request<Widget>, seen: &mut Seen) -> Result<Action> {
     let key = request.key();
+    if request.object.is_none() && !request.is_deleted() {
+        // Still there, only out of the selector (or the host could not tell): say so in an
+        // Event, as an operator holding a finalizer would rather than cleaning up.
+        let reason = request.absent_reason.map_or("none", AbsentReason::as_str);
+        let regarding = ObjectReference {
+            api_version: Some(request.api_version.clone()),
+            kind: Some(request.kind.clone()),
+            namespace: request.namespace.clone(),
+            name: Some(request.name.clone()),
+            ..ObjectReference::default()
+        };
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "NotDeleted".into(),
+            note: Some(reason.into()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        Recorder::new(Reporter::new("test.wasm-operator.dev/widget")).publish(&event, &regarding)?;
+    }
     let Some(widget) = request.object else {
         return Ok(Action::await_change());
     };
@@ -172,12 +192,40 @@ fn a_deleted_object_arrives_as_none() {
     let host = initialised();
     let mut gone = request("web", "fail");
     gone["object"] = serde_json::Value::Null;
+    gone["absentReason"] = json!("deleted");
     assert_eq!(
         host.reconcile(wasm_operator_reconcile, gone)
             .reconcile_result(),
         ReconcileResult::default()
     );
     assert!(host.kube_requests().is_empty());
+}
+
+#[test]
+fn a_missing_object_says_whether_it_was_deleted_or_left_the_selector() {
+    let host = initialised();
+    host.on_kube(testing::echo);
+    for (reason, deleted) in [("deleted", true), ("notSelected", false), ("unknown", false)] {
+        host.clear_recorded();
+        let mut gone = request("web", "fail");
+        gone["object"] = serde_json::Value::Null;
+        gone["absentReason"] = json!(reason);
+        host.reconcile(wasm_operator_reconcile, gone)
+            .reconcile_result();
+        let requests = host.raw_kube_requests();
+        if deleted {
+            assert!(requests.is_empty(), "{requests:?}");
+            continue;
+        }
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        let body = &requests[0]["body"];
+        assert_eq!(body["note"], json!(reason));
+        assert_eq!(
+            body["reportingInstance"],
+            json!("w"),
+            "a Reporter without an instance reports as the operator named at init"
+        );
+    }
 }
 
 #[test]

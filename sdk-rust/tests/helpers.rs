@@ -242,9 +242,11 @@ fn a_failed_event_is_logged_not_returned_and_long_notes_are_cut() {
         format!("{}...", "a".repeat(1020)),
         "cut before the character crossing byte 1021"
     );
-    assert!(host.raw_kube_requests()[0]["body"]
-        .get("reportingInstance")
-        .is_none());
+    assert_eq!(
+        host.raw_kube_requests()[0]["body"]["reportingInstance"],
+        json!("example.com/x"),
+        "without an instance or an init, the controller stands in: the API server requires one"
+    );
     let logs = host.logs();
     assert_eq!(logs.len(), 1);
     assert_eq!(

@@ -66,7 +66,7 @@ impl Drop for TestNamespace {
 /// Applies a CustomResourceDefinition (YAML) by server-side apply and waits until it is
 /// Established, so the caller can create objects of the new kind at once.
 pub async fn apply_crd(client: &Client, crd_yaml: &str) -> anyhow::Result<()> {
-    let crd: CustomResourceDefinition = serde_yaml::from_str(crd_yaml)?;
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(crd_yaml)?;
     let name = crd
         .metadata
         .name

@@ -21,4 +21,4 @@ pub use http::{HttpRequest, HttpResponse};
 pub use init::{InitInput, Mapping, Predicate, Registration, Watch, WatchSpec};
 pub use kube::{KubeRequest, PatchType, PropagationPolicy};
 pub use log::{LogLevel, LogRecord};
-pub use reconcile::{GuestError, ReconcileRequest, ReconcileResult};
+pub use reconcile::{AbsentReason, GuestError, ReconcileRequest, ReconcileResult};

@@ -18,12 +18,48 @@ pub struct ReconcileRequest {
     pub namespace: Option<String>,
     pub name: String,
     /// The object from the host's cache, exactly as the API server sent it; absent or `null` when
-    /// it has been deleted or is not (yet) cached.
+    /// the cache does not hold it ([`absent_reason`](Self::absent_reason) says why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<Value>,
+    /// Why `object` is absent; `None` when it is present (and from hosts that predate the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent_reason: Option<AbsentReason>,
     /// How many reconciles of this key failed in a row before this one; 0 on the first try.
     #[serde(default)]
     pub attempt: u32,
+}
+
+/// Why a [`ReconcileRequest`] carries no object. An operator with a finalizer must only treat
+/// `Deleted` as the object being gone: a `NotSelected` object still exists and may still carry
+/// the finalizer, which a later delete will wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AbsentReason {
+    /// The object no longer exists in the API server.
+    Deleted,
+    /// The object exists but no longer matches the label selector of the `for` watch.
+    NotSelected,
+    /// The host could not tell (for example, the API server did not answer); also what a guest
+    /// reads any reason it does not know as, so newer hosts may add reasons.
+    #[serde(other)]
+    Unknown,
+}
+
+impl AbsentReason {
+    /// The reason as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbsentReason::Deleted => "deleted",
+            AbsentReason::NotSelected => "notSelected",
+            AbsentReason::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for AbsentReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Result of a successful `wasm_operator_reconcile`. `{}` means done until the next event.

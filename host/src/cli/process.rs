@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
+use super::log_format::init_tracing;
 use crate::metrics::server::{MetricsServer, Readiness};
 use crate::metrics::HostMetrics;
 use crate::runtime::{ensure_private_dir, remove_snapshots};
@@ -67,19 +68,6 @@ fn private_user_dir(
             )
         })?;
     Ok(base.join("wasm-operator").join(leaf))
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // `try_init` fails only if a subscriber is already installed (e.g. in tests); keep that one.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -59,7 +59,7 @@ impl ConfigFile {
     pub fn read(path: &Path) -> Result<ConfigFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        let mut file: ConfigFile = serde_yaml::from_str(&text).map_err(|error| {
+        let mut file: ConfigFile = serde_saphyr::from_str(&text).map_err(|error| {
             format!(
                 "{} is not a valid run configuration: {error}",
                 path.display()

@@ -15,7 +15,7 @@ mod queue;
 mod registration;
 mod reload;
 mod residency;
-mod services;
+pub(crate) mod services;
 mod state;
 mod swapping;
 mod worker;

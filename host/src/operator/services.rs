@@ -17,6 +17,9 @@ use crate::kube::watches::Subscription;
 use crate::kube::{cache, requests};
 use crate::metrics::{HostMetrics, OperatorLabels};
 use crate::runtime::guest_log::{truncate_utf8, GuestLog, MAX_LOG_LINE_BYTES};
+
+/// The tracing target of operators' own log records.
+pub const OPERATOR_LOG_TARGET: &str = "operator";
 use crate::runtime::HostServices;
 
 use super::{HostCall, HostCallObserver, HostCallRecord};
@@ -243,6 +246,8 @@ impl HostServices for OperatorServices {
         self.observed(call, async move { egress.send(request).await }.boxed())
     }
 
+    /// Writes the record as a tracing event of target [`OPERATOR_LOG_TARGET`], the operator's
+    /// fields as one JSON text in field `fields` (written back as an object in JSON logs).
     fn log(&self, record: LogRecord) {
         if !self.log.admit() {
             return;
@@ -257,11 +262,11 @@ impl HostServices for OperatorServices {
             truncate_utf8(&fields, MAX_LOG_LINE_BYTES).into_owned()
         };
         match record.level {
-            LogLevel::Error => tracing::error!(target: "operator", operator, fields, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "operator", operator, fields, "{message}"),
-            LogLevel::Info => tracing::info!(target: "operator", operator, fields, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "operator", operator, fields, "{message}"),
-            LogLevel::Trace => tracing::trace!(target: "operator", operator, fields, "{message}"),
+            LogLevel::Error => tracing::error!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
+            LogLevel::Info => tracing::info!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
+            LogLevel::Trace => tracing::trace!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
         }
     }
 }

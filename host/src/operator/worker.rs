@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use wasm_operator_abi::{InitInput, ReconcileRequest, ReconcileResult, Registration};
 
+use crate::kube::absence::absent_reason;
 use crate::kube::watches::WatchManager;
 use crate::metrics::{ErrorLabels, HostMetrics, OperatorLabels, ReconcileLabels};
 use crate::runtime::{CallError, InstanceLimits, LoadedModule, OperatorInstance};
@@ -348,12 +349,18 @@ impl Worker {
         trigger: Trigger,
     ) -> Result<(), CallError> {
         let resource = &watches.primary.resolved().resource;
+        let object = watches.object(key);
+        let absent_reason = match object {
+            Some(_) => None,
+            None => Some(absent_reason(&watches.primary, key.namespace.as_deref(), &key.name).await),
+        };
         let request = ReconcileRequest {
             api_version: resource.api_version.clone(),
             kind: resource.kind.clone(),
             namespace: key.namespace.clone(),
             name: key.name.clone(),
-            object: watches.object(key),
+            object,
+            absent_reason,
             attempt: self.queue.failures(key),
         };
         let had_object = request.object.is_some();

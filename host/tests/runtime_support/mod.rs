@@ -150,6 +150,7 @@ pub fn reconcile_request(name: &str) -> ReconcileRequest {
         namespace: Some("default".to_owned()),
         name: name.to_owned(),
         object: None,
+        absent_reason: None,
         attempt: 0,
     }
 }

@@ -18,6 +18,21 @@ type Findings = BTreeMap<String, String>;
 
 pub fn run(settings: &Settings, request: &ReconcileRequest) -> Ending {
     let Some(object) = &request.object else {
+        // Probes named `absence-*` report why their object is gone; other probes' deletions
+        // (the suite's cleanup) stay silent so their transcripts do not depend on it.
+        if request.name.starts_with("absence-") {
+            let reason = request
+                .absent_reason
+                .map_or("none", |reason| reason.as_str());
+            let probe = Probe {
+                settings,
+                name: &request.name,
+            };
+            probe.report(&Findings::from([(
+                "absentReason".to_owned(),
+                reason.to_owned(),
+            )]));
+        }
         return Ending::ok(&json!({}));
     };
     let action = object
