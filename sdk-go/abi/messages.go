@@ -355,7 +355,7 @@ const (
 )
 
 // LogRecord is the argument of the log import. Field values may be any JSON value; package log
-// sends strings.
+// sends strings, numbers, bools, null and JSON text (json.RawMessage) for structured values.
 type LogRecord struct {
 	Level   string         `json:"level"`
 	Message string         `json:"message"`

@@ -51,6 +51,7 @@ type Host struct {
 	HTTPRequests    []abi.HTTPRequest
 	RawHTTPRequests [][]byte
 	Logs            []abi.LogRecord
+	RawLogs         [][]byte // the exact bytes of each log record
 
 	response []byte
 }
@@ -152,6 +153,7 @@ func (h *Host) HTTPRequest(request []byte) uint32 {
 // Log implements abi.Host. A record that is not a valid LogRecord is kept with level "invalid"
 // and the raw bytes as message, so a test notices.
 func (h *Host) Log(record []byte) {
+	h.RawLogs = append(h.RawLogs, append([]byte(nil), record...))
 	var r abi.LogRecord
 	if err := json.Unmarshal(record, &r); err != nil {
 		r = abi.LogRecord{Level: "invalid", Message: string(record)}
