@@ -87,6 +87,9 @@ func (h *Host) Init() uint32 {
 
 // Reconcile calls the module's wasm_operator_reconcile with req as the host does and returns the
 // export's return code; Result() then holds the ReconcileResult (code 0) or the GuestError (code 1).
+// To test what the operator does without its object, leave req.Object nil and set
+// req.AbsentReason (abi.AbsentDeleted, abi.AbsentNotSelected or abi.AbsentUnknown), as the host
+// does.
 func (h *Host) Reconcile(req abi.ReconcileRequest) uint32 {
 	return h.call("reconcile", exports.Reconcile, req)
 }
