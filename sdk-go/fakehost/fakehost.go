@@ -219,6 +219,11 @@ func Conflict(kind, name string) abi.HostResponse {
 		"Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again", kind, name))
 }
 
+// AlreadyExists answers with the API server's 409 for a create of an object that exists.
+func AlreadyExists(kind, name string) abi.HostResponse {
+	return APIError(409, "AlreadyExists", fmt.Sprintf("%s %q already exists", kind, name))
+}
+
 // HTTPOK answers an HTTP request with status, headers and body.
 func HTTPOK(status int, headers map[string]string, body string) abi.HostResponse {
 	if headers == nil {
