@@ -180,7 +180,22 @@ type ReconcileRequest struct {
 	Name       string          `json:"name"`
 	Object     json.RawMessage `json:"object"` // the cached object; null when deleted or not cached
 	Attempt    uint32          `json:"attempt"`
+	// AbsentReason says why Object is absent, and is set only then: AbsentDeleted,
+	// AbsentNotSelected or AbsentUnknown. Guests treat any other value, and its absence (a host
+	// that predates the field), as AbsentUnknown.
+	AbsentReason string `json:"absentReason,omitempty"`
 }
+
+// Values of ReconcileRequest.AbsentReason.
+const (
+	// AbsentDeleted: the object no longer exists.
+	AbsentDeleted = "deleted"
+	// AbsentNotSelected: the object exists but no longer matches the label selector of the "for"
+	// watch, so the host stopped caching it.
+	AbsentNotSelected = "notSelected"
+	// AbsentUnknown: the host could not tell why it has no object.
+	AbsentUnknown = "unknown"
+)
 
 // ReconcileResult is the result of a successful reconcile.
 type ReconcileResult struct {
@@ -355,7 +370,7 @@ const (
 )
 
 // LogRecord is the argument of the log import. Field values may be any JSON value; package log
-// sends strings.
+// sends strings, numbers, bools, null and JSON text (json.RawMessage) for structured values.
 type LogRecord struct {
 	Level   string         `json:"level"`
 	Message string         `json:"message"`

@@ -63,6 +63,27 @@ func TestKubeRequestSendsExactlyTheFieldsOfItsVerb(t *testing.T) {
 	}
 }
 
+// absentReason travels only when set, and comes back as sent.
+func TestReconcileRequestAbsentReason(t *testing.T) {
+	for _, c := range []struct {
+		req  abi.ReconcileRequest
+		want string
+	}{
+		{abi.ReconcileRequest{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", AbsentReason: abi.AbsentNotSelected},
+			`{"apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","object":null,"attempt":0,"absentReason":"notSelected"}`},
+		{abi.ReconcileRequest{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "x", Object: json.RawMessage(`{"a":1}`)},
+			`{"apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"x","object":{"a":1},"attempt":0}`},
+	} {
+		if got := marshal(t, c.req); got != c.want {
+			t.Fatalf("got  %s\nwant %s", got, c.want)
+		}
+		var back abi.ReconcileRequest
+		if err := json.Unmarshal([]byte(c.want), &back); err != nil || back.AbsentReason != c.req.AbsentReason {
+			t.Fatalf("decoded %+v, %v", back, err)
+		}
+	}
+}
+
 func TestKubeRequestRejectsUnknownVerb(t *testing.T) {
 	if _, err := json.Marshal(abi.KubeRequest{Verb: "watch"}); err == nil {
 		t.Fatal("a watch verb marshalled; the ABI has no such request")

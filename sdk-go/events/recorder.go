@@ -14,7 +14,9 @@ package events
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"wasm-operator.dev/sdk-go/client"
 	"wasm-operator.dev/sdk-go/internal/identity"
@@ -64,10 +66,7 @@ func (r *Recorder) Eventf(regarding, related types.Object, eventType, reason, ac
 	if len(args) > 0 {
 		note = fmt.Sprintf(note, args...)
 	}
-	if len(note) > maxNoteLength {
-		note = note[:maxNoteLength-3] + "..."
-	}
-	event := r.newEvent(regarding, eventType, reason, action, note)
+	event := r.newEvent(regarding, eventType, reason, action, truncateNote(note))
 	if related != nil {
 		ref := referenceTo(related)
 		event.Related = &ref
@@ -80,6 +79,23 @@ func (r *Recorder) Eventf(regarding, related types.Object, eventType, reason, ac
 // Event records an event whose note needs no formatting.
 func (r *Recorder) Event(regarding types.Object, eventType, reason, action, note string) {
 	r.Eventf(regarding, nil, eventType, reason, action, note)
+}
+
+// truncateNote makes note fit the API server's limit: at most maxNoteLength bytes of valid UTF-8.
+// A longer note is cut on a character boundary and ends in "...". Cutting at a byte offset could
+// split a multi-byte character; encoding/json would then write the stray bytes as U+FFFD (3 bytes
+// each), making the note longer than the limit, and the API server would refuse the Event. Invalid
+// UTF-8 in the note itself is replaced first for the same reason.
+func truncateNote(note string) string {
+	note = strings.ToValidUTF8(note, "\uFFFD")
+	if len(note) <= maxNoteLength {
+		return note
+	}
+	cut := maxNoteLength - len("...")
+	for cut > 0 && !utf8.RuneStart(note[cut]) {
+		cut-- // note[cut] continues the character before it: cut before that character instead
+	}
+	return note[:cut] + "..."
 }
 
 func (r *Recorder) newEvent(regarding types.Object, eventType, reason, action, note string) *types.Event {

@@ -4,8 +4,10 @@ package events_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"wasm-operator.dev/sdk-go/abi"
 	"wasm-operator.dev/sdk-go/client"
@@ -110,6 +112,35 @@ func TestLongNotesAreCut(t *testing.T) {
 	}
 	if len(body.Note) != 1024 || body.Note[1021:] != "..." {
 		t.Fatalf("note of %d bytes ending %q", len(body.Note), body.Note[len(body.Note)-3:])
+	}
+}
+
+// A note is cut on a character boundary: a cut inside a multi-byte character would leave a stray
+// byte that JSON turns into U+FFFD, making the note invalid and longer than the API server allows.
+func TestLongMultiByteNotesAreCutOnACharacterBoundary(t *testing.T) {
+	notes := map[string]string{
+		"1023 ASCII bytes and an é":        strings.Repeat("x", 1023) + "é",
+		"an é across the cut":              strings.Repeat("x", 1020) + "é" + strings.Repeat("x", 10),
+		"3- and 4-byte characters":         strings.Repeat("€😀", 200),
+		"4-byte characters across the cut": "xx" + strings.Repeat("😀", 400),
+		"invalid UTF-8 near the limit":     strings.Repeat("x", 1000) + strings.Repeat("\xffx", 30),
+	}
+	for name, note := range notes {
+		t.Run(name, func(t *testing.T) {
+			h := setup(t)
+			events.NewRecorder(client.New()).Event(webApp(), types.EventTypeNormal, "Big", "Reconcile", note)
+			// What the API server receives is the request's JSON, so check the note as decoded from it.
+			var body types.Event
+			if err := json.Unmarshal(h.KubeRequests[0].Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if !utf8.ValidString(body.Note) || len(body.Note) > 1024 || !strings.HasSuffix(body.Note, "...") {
+				t.Fatalf("note of %d bytes, valid UTF-8 %v, ending %q", len(body.Note), utf8.ValidString(body.Note), body.Note[len(body.Note)-8:])
+			}
+			if len(body.Note) < 1024-3-3 { // at most one 4-byte character is dropped besides the "..."
+				t.Fatalf("note cut more than needed: %d bytes", len(body.Note))
+			}
+		})
 	}
 }
 

@@ -51,6 +51,7 @@ type Host struct {
 	HTTPRequests    []abi.HTTPRequest
 	RawHTTPRequests [][]byte
 	Logs            []abi.LogRecord
+	RawLogs         [][]byte // the exact bytes of each log record
 
 	response []byte
 }
@@ -86,6 +87,9 @@ func (h *Host) Init() uint32 {
 
 // Reconcile calls the module's wasm_operator_reconcile with req as the host does and returns the
 // export's return code; Result() then holds the ReconcileResult (code 0) or the GuestError (code 1).
+// To test what the operator does without its object, leave req.Object nil and set
+// req.AbsentReason (abi.AbsentDeleted, abi.AbsentNotSelected or abi.AbsentUnknown), as the host
+// does.
 func (h *Host) Reconcile(req abi.ReconcileRequest) uint32 {
 	return h.call("reconcile", exports.Reconcile, req)
 }
@@ -152,6 +156,7 @@ func (h *Host) HTTPRequest(request []byte) uint32 {
 // Log implements abi.Host. A record that is not a valid LogRecord is kept with level "invalid"
 // and the raw bytes as message, so a test notices.
 func (h *Host) Log(record []byte) {
+	h.RawLogs = append(h.RawLogs, append([]byte(nil), record...))
 	var r abi.LogRecord
 	if err := json.Unmarshal(record, &r); err != nil {
 		r = abi.LogRecord{Level: "invalid", Message: string(record)}
@@ -212,6 +217,11 @@ func NotFound(kind, name string) abi.HostResponse {
 func Conflict(kind, name string) abi.HostResponse {
 	return APIError(409, "Conflict", fmt.Sprintf(
 		"Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again", kind, name))
+}
+
+// AlreadyExists answers with the API server's 409 for a create of an object that exists.
+func AlreadyExists(kind, name string) abi.HostResponse {
+	return APIError(409, "AlreadyExists", fmt.Sprintf("%s %q already exists", kind, name))
 }
 
 // HTTPOK answers an HTTP request with status, headers and body.

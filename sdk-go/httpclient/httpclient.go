@@ -41,6 +41,15 @@ func (r *Response) Header(name string) string {
 // IsSuccess reports a 2xx status.
 func (r *Response) IsSuccess() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
 
+// DecodeJSON decodes the body into into, whatever the status code (check IsSuccess first when
+// only a success has the shape you expect, or use GetJSON).
+func (r *Response) DecodeJSON(into any) error {
+	if err := json.Unmarshal(r.Body, into); err != nil {
+		return fmt.Errorf("decoding JSON response (status %d): %w", r.StatusCode, err)
+	}
+	return nil
+}
+
 // StatusCodeError is returned by GetJSON for a non-2xx response.
 type StatusCodeError struct {
 	URL        string

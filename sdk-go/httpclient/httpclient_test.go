@@ -5,6 +5,7 @@ package httpclient_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,24 @@ func TestGetJSON(t *testing.T) {
 	}
 	if out.Status != "success" || len(out.Data.Result) != 2 || h.HTTPRequests[0].Headers["accept"] != "application/json" {
 		t.Fatalf("out %+v, headers %v", out, h.HTTPRequests[0].Headers)
+	}
+}
+
+func TestResponseDecodeJSON(t *testing.T) {
+	setup(t, fakehost.HTTPOK(422, nil, `{"error":"bad query"}`))
+	resp, err := httpclient.Get(context.Background(), "http://h/q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Error string `json:"error"`
+	}
+	if err := resp.DecodeJSON(&out); err != nil || out.Error != "bad query" {
+		t.Fatalf("decoded %+v, %v", out, err)
+	}
+	resp.Body = []byte("not JSON")
+	if err := resp.DecodeJSON(&out); err == nil || !strings.Contains(err.Error(), "status 422") {
+		t.Fatalf("a body that is not JSON: %v", err)
 	}
 }
 

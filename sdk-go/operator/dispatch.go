@@ -83,6 +83,10 @@ func handleReconcile(inputLen uint32) (code uint32) {
 	if string(req.Object) == "null" {
 		req.Object = nil
 	}
+	if req.Object == nil {
+		// Set only when the object is missing, so AbsentReason is "" exactly when Object is set.
+		req.AbsentReason = reconcile.ParseAbsentReason(wire.AbsentReason)
+	}
 	logger := log.WithValues("kind", wire.Kind, "namespace", wire.Namespace, "name", wire.Name)
 	ctx := log.IntoContext(context.Background(), logger)
 

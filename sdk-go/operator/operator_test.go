@@ -238,6 +238,46 @@ func TestReconcileOfDeletedObject(t *testing.T) {
 	}
 }
 
+// The request's absentReason reaches the reconciler, set exactly when the object is missing and
+// normalised to one of the three reasons the SDK knows.
+func TestReconcileCarriesWhyTheObjectIsAbsent(t *testing.T) {
+	const object = `{"apiVersion":"demo.wasm-operator.dev/v1alpha1","kind":"WebApp","metadata":{"name":"web","namespace":"default"}}`
+	cases := []struct {
+		name        string
+		wire        abi.ReconcileRequest
+		wantReason  reconcile.AbsentReason
+		wantDeleted bool
+	}{
+		{"deleted", abi.ReconcileRequest{AbsentReason: "deleted"}, reconcile.AbsentDeleted, true},
+		{"not selected", abi.ReconcileRequest{AbsentReason: "notSelected"}, reconcile.AbsentNotSelected, false},
+		{"unknown", abi.ReconcileRequest{AbsentReason: "unknown"}, reconcile.AbsentUnknown, false},
+		{"a reason this SDK does not know", abi.ReconcileRequest{AbsentReason: "evicted"}, reconcile.AbsentUnknown, false},
+		{"no reason, from an older host", abi.ReconcileRequest{}, reconcile.AbsentUnknown, false},
+		{"object present", abi.ReconcileRequest{Object: json.RawMessage(object)}, "", false},
+		{"object present, stray reason", abi.ReconcileRequest{Object: json.RawMessage(object), AbsentReason: "deleted"}, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := setup(t)
+			var got reconcile.Request
+			New().For(&webApp{}).Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+				got = req
+				return reconcile.Result{}, nil
+			}))
+			if code := h.Init(); code != abi.ReturnOK {
+				t.Fatalf("init: %s", h.Result())
+			}
+			c.wire.APIVersion, c.wire.Kind, c.wire.Namespace, c.wire.Name = "demo.wasm-operator.dev/v1alpha1", "WebApp", "default", "web"
+			if code := h.Reconcile(c.wire); code != abi.ReturnOK {
+				t.Fatalf("reconcile returned %d: %s", code, h.Result())
+			}
+			if got.AbsentReason != c.wantReason || got.ObjectDeleted() != c.wantDeleted {
+				t.Fatalf("absent reason %q, deleted %v; want %q, %v", got.AbsentReason, got.ObjectDeleted(), c.wantReason, c.wantDeleted)
+			}
+		})
+	}
+}
+
 func TestReconcileResults(t *testing.T) {
 	cases := []struct {
 		name       string

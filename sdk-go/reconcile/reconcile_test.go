@@ -29,6 +29,24 @@ func TestDecodeObject(t *testing.T) {
 	}
 }
 
+func TestAbsentReason(t *testing.T) {
+	for wire, want := range map[string]reconcile.AbsentReason{
+		"deleted": reconcile.AbsentDeleted, "notSelected": reconcile.AbsentNotSelected, "unknown": reconcile.AbsentUnknown,
+		"": reconcile.AbsentUnknown, "Deleted": reconcile.AbsentUnknown, "gone": reconcile.AbsentUnknown,
+	} {
+		if got := reconcile.ParseAbsentReason(wire); got != want {
+			t.Errorf("ParseAbsentReason(%q) = %q, want %q", wire, got, want)
+		}
+	}
+	for reason, deleted := range map[reconcile.AbsentReason]bool{
+		reconcile.AbsentDeleted: true, reconcile.AbsentNotSelected: false, reconcile.AbsentUnknown: false, "": false,
+	} {
+		if got := (reconcile.Request{AbsentReason: reason}).ObjectDeleted(); got != deleted {
+			t.Errorf("ObjectDeleted with reason %q = %v", reason, got)
+		}
+	}
+}
+
 func TestTerminalError(t *testing.T) {
 	cause := errors.New("spec.replicas must be positive")
 	err := fmt.Errorf("reconciling web: %w", reconcile.TerminalError(cause))

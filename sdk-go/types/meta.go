@@ -1,7 +1,9 @@
 // Package types holds Kubernetes object types that compile under TinyGo: the metadata every object
 // shares (ObjectMeta, OwnerReference, Condition, ...), a map-backed Unstructured object for any kind,
-// and typed structs for the kinds operators most often manage (ConfigMap, Secret, Service,
-// Deployment, events.k8s.io/v1 Event).
+// and typed structs for the kinds operators most often manage: core ConfigMap, Secret, Service,
+// Namespace, Pod, ServiceAccount and PersistentVolumeClaim; apps Deployment, StatefulSet and
+// DaemonSet; batch Job and CronJob; rbac Role, ClusterRole, RoleBinding and ClusterRoleBinding;
+// and events.k8s.io/v1 Event. Each has a ...List type for client.List.
 //
 // The typed structs model a useful subset of their kind, not all of it, and every field is
 // optional (omitempty or a pointer) so that a server-side apply claims only the fields you set.
