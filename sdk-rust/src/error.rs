@@ -107,6 +107,32 @@ impl Error {
         self.host_error().is_some_and(HostError::is_already_exists)
     }
 
+    /// The operator's identity may not do this (reason `Forbidden`, or 403): its RBAC lacks a rule.
+    pub fn is_forbidden(&self) -> bool {
+        self.host_error().is_some_and(HostError::is_forbidden)
+    }
+
+    /// The API server found the object invalid (reason `Invalid`, or 422): retrying the same
+    /// write will not help.
+    pub fn is_invalid(&self) -> bool {
+        self.host_error().is_some_and(HostError::is_invalid)
+    }
+
+    /// The credentials were refused (reason `Unauthorized`, or 401).
+    pub fn is_unauthorized(&self) -> bool {
+        self.host_error().is_some_and(HostError::is_unauthorized)
+    }
+
+    /// The resource version asked for is too old (reason `Gone`, or 410).
+    pub fn is_gone(&self) -> bool {
+        self.host_error().is_some_and(HostError::is_gone)
+    }
+
+    /// The API server is shedding load (reason `TooManyRequests`, or 429).
+    pub fn is_too_many_requests(&self) -> bool {
+        self.host_error().is_some_and(HostError::is_too_many_requests)
+    }
+
     /// The host refused the request: the operator was not granted the capability, or the URL is
     /// outside its HTTP allowlist.
     pub fn is_capability_denied(&self) -> bool {

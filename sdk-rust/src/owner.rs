@@ -76,3 +76,26 @@ pub fn controller_of<K: Resource>(object: &K) -> Option<&OwnerReference> {
         .iter()
         .find(|reference| reference.controller == Some(true))
 }
+
+/// Removes every owner reference to `owner` (matched by UID) from `object`; reports whether
+/// one was there. An empty list is removed altogether, as the API server writes it.
+pub fn remove_owner_reference<O, K>(owner: &O, object: &mut K) -> bool
+where
+    O: Resource,
+    K: Resource,
+{
+    let Some(uid) = owner.meta().uid.as_deref() else {
+        return false;
+    };
+    let references = &mut object.meta_mut().owner_references;
+    let Some(list) = references.as_mut() else {
+        return false;
+    };
+    let before = list.len();
+    list.retain(|reference| reference.uid != uid);
+    let removed = list.len() != before;
+    if list.is_empty() {
+        *references = None;
+    }
+    removed
+}

@@ -272,3 +272,44 @@ fn with_context_builds_its_context_only_for_an_error() {
         "{error}"
     );
 }
+
+#[test]
+fn forbidden_invalid_unauthorized_gone_and_too_many_requests_are_classified() {
+    let host = FakeHost::install();
+    let answers = [
+        (403, "Forbidden"),
+        (422, "Invalid"),
+        (401, "Unauthorized"),
+        (410, "Gone"),
+        (429, "TooManyRequests"),
+        (422, ""), // no reason: the code decides
+    ];
+    let queue = Rc::new(RefCell::new(
+        answers
+            .iter()
+            .map(|(code, reason)| testing::api_error(*code, reason, "refused"))
+            .collect::<Vec<_>>(),
+    ));
+    host.on_kube(move |_| queue.borrow_mut().remove(0));
+    let api = Api::<ConfigMap>::namespaced("ns");
+    let mut classes = Vec::new();
+    for _ in answers {
+        let error = api.get("x").unwrap_err();
+        let class: Vec<&str> = [
+            ("forbidden", error.is_forbidden()),
+            ("invalid", error.is_invalid()),
+            ("unauthorized", error.is_unauthorized()),
+            ("gone", error.is_gone()),
+            ("tooManyRequests", error.is_too_many_requests()),
+            ("notFound", error.is_not_found()),
+        ]
+        .into_iter()
+        .filter_map(|(name, yes)| yes.then_some(name))
+        .collect();
+        classes.push(class.join(","));
+    }
+    assert_eq!(
+        classes,
+        ["forbidden", "invalid", "unauthorized", "gone", "tooManyRequests", "invalid"]
+    );
+}

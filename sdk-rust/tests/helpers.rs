@@ -83,6 +83,11 @@ fn controller_references_block_owner_deletion_and_refuse_a_second_controller() {
     let mut elsewhere = config_map("elsewhere", None);
     elsewhere.metadata.namespace = Some("other".into());
     assert!(owner::set_controller_reference(&owner_object, &mut elsewhere).is_err());
+
+    assert!(!owner::remove_owner_reference(&config_map("other", Some("uid-2")), &mut owned));
+    assert!(owner::remove_owner_reference(&owner_object, &mut owned));
+    assert_eq!(owned.metadata.owner_references, None, "no empty list left behind");
+    assert!(!owner::remove_owner_reference(&owner_object, &mut owned));
 }
 
 #[test]
@@ -328,4 +333,34 @@ fn log_records_carry_level_message_and_fields() {
     assert!(records[0].fields.is_empty());
     assert_eq!(records[1].level, LogLevel::Warn);
     assert_eq!(records[1].fields["replicas"], 3);
+}
+
+#[test]
+fn a_record_longer_than_the_abi_allows_is_cut_not_sent_whole() {
+    use wasm_operator_sdk::abi::limits::MAX_LOG_RECORD_BYTES;
+    let host = FakeHost::install();
+    let long = "é".repeat(60_000); // 120,000 bytes
+    log::Logger::new()
+        .with("body", long.as_str())
+        .with("items", json!(vec![7; 40_000]))
+        .error(long.as_str());
+    let many = (0..100).fold(log::Logger::new(), |logger, i| {
+        logger.with(&format!("field{i}"), "x".repeat(5_000))
+    });
+    many.warn("many fields");
+    let records = host.logs();
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        let bytes = serde_json::to_vec(record).unwrap().len();
+        assert!(bytes <= MAX_LOG_RECORD_BYTES, "{bytes} bytes sent");
+    }
+    let cut = &records[0];
+    assert!(cut.message.len() <= 4096 && cut.message.ends_with('…'));
+    assert!(cut.fields["body"].as_str().unwrap().starts_with("éé"));
+    assert!(cut.fields["items"].as_str().unwrap().starts_with("[7,7,"));
+    assert_eq!(records[1].message, "many fields");
+    assert_eq!(
+        records[1].fields.keys().collect::<Vec<_>>(),
+        ["fieldsDropped"]
+    );
 }

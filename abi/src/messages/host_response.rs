@@ -191,6 +191,31 @@ impl HostError {
         self.status_reason() == Some("AlreadyExists")
     }
 
+    /// The identity may not do this: reason `Forbidden`, or code 403.
+    pub fn is_forbidden(&self) -> bool {
+        self.reason_or_code_is("Forbidden", 403)
+    }
+
+    /// The object failed validation: reason `Invalid`, or code 422.
+    pub fn is_invalid(&self) -> bool {
+        self.reason_or_code_is("Invalid", 422)
+    }
+
+    /// The credentials were refused: reason `Unauthorized`, or code 401.
+    pub fn is_unauthorized(&self) -> bool {
+        self.reason_or_code_is("Unauthorized", 401)
+    }
+
+    /// The resource version asked for is too old: reason `Gone`, or code 410.
+    pub fn is_gone(&self) -> bool {
+        self.reason_or_code_is("Gone", 410)
+    }
+
+    /// The API server is shedding load: reason `TooManyRequests`, or code 429.
+    pub fn is_too_many_requests(&self) -> bool {
+        self.reason_or_code_is("TooManyRequests", 429)
+    }
+
     fn reason_or_code_is(&self, wanted_reason: &str, fallback_code: i32) -> bool {
         let Some(status) = self.status() else {
             return false;
