@@ -330,10 +330,10 @@ fn http_summary(value: &Value) -> Value {
 
 fn outcome_entry(key: &str, outcome: &ReconcileOutcome, with_messages: bool) -> Value {
     match outcome {
-        ReconcileOutcome::Succeeded { requeue_after } => {
+        ReconcileOutcome::Succeeded { result } => {
             let mut entry = json!({"reconciled": key, "outcome": "succeeded"});
-            if let Some(after) = requeue_after {
-                entry["requeueAfterMs"] = json!(after.as_millis() as u64);
+            if let Some(after) = result.requeue_after_ms {
+                entry["requeueAfterMs"] = json!(after);
             }
             entry
         }
@@ -395,11 +395,15 @@ mod tests {
                 namespace: Some(namespace.into()),
                 name: "x".into(),
             },
-            had_object: true,
+            request: serde_json::from_value(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": "x",
+                       "object": {"metadata": {"name": "x"}}}),
+            )
+            .unwrap(),
             started_at: Instant::now(),
             duration: Duration::ZERO,
             outcome: ReconcileOutcome::Succeeded {
-                requeue_after: None,
+                result: Default::default(),
             },
             timer_deadline: None,
             swapped_in_first: false,

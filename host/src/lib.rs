@@ -6,6 +6,7 @@ pub mod egress;
 pub mod kube;
 pub mod metrics;
 pub mod operator;
+pub mod replay;
 pub mod runtime;
 pub mod scheduler;
 pub mod text;

@@ -73,7 +73,7 @@ async fn configmap_follows_create_update_and_delete_of_widgets() {
             host.reconciles
                 .of_key("mapper", &format!("{ns}/shop"))
                 .iter()
-                .any(|record| !record.had_object)
+                .any(|record| !record.had_object())
                 .then_some(())
         },
     )

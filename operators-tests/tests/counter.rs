@@ -49,7 +49,7 @@ async fn counter_keeps_its_map_across_many_updates() {
                 harness
                     .reconciles_of(operator)
                     .iter()
-                    .any(|r| r.key.to_string() == key && !r.had_object)
+                    .any(|r| r.key.to_string() == key && !r.had_object())
                     .then_some(())
             },
         )

@@ -12,6 +12,7 @@ pub mod process;
 pub mod reference;
 pub mod run;
 pub mod run_config;
+pub mod test;
 pub mod validate;
 
 /// The root command.
@@ -37,6 +38,8 @@ pub enum Command {
     Run(Box<run::Args>),
     /// Run the host in a cluster: operators declared as WasmOperator resources, leader-elected.
     Cluster(Box<cluster::Args>),
+    /// Test an operator module offline against a recording of a real run (`run --record`).
+    Test(test::Args),
 }
 
 impl Cli {
@@ -47,6 +50,7 @@ impl Cli {
             Command::Inspect(args) => inspect::main(args),
             Command::Run(args) => run::main(*args),
             Command::Cluster(args) => cluster::main(*args),
+            Command::Test(args) => test::main(args),
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::egress::AdminPolicy;
 use crate::kube::watch_scope::WatchScope;
 use crate::metrics::HostMetrics;
 use crate::operator::{ManagerConfig, OperatorManager, OperatorSpec, SwapConfig};
+use crate::replay::record::Recorder;
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 use crate::scheduler::workqueue::BackoffConfig;
 
@@ -92,6 +93,10 @@ pub struct Args {
     /// `namespace` opens one per namespace [default: cluster].
     #[arg(long, value_name = "SCOPE")]
     pub watch_scope: Option<String>,
+    /// Record every operator's reconciles and host calls, with the answers, to DIR/NAME.jsonl:
+    /// a tape that `wasm-operator test MODULE --replay DIR/NAME.jsonl` replays offline.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -122,6 +127,8 @@ pub struct RunSettings {
     pub egress: AdminPolicy,
     pub swap: SwapConfig,
     pub watch_scope: WatchScope,
+    /// Where to write tapes (`--record`); `None`: no recording.
+    pub record: Option<PathBuf>,
     pub operators: Vec<PlannedOperator>,
 }
 
@@ -288,6 +295,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
         http_timeout: parse_duration(&pick(&args.http_timeout, &file.http_timeout, "10s"))?,
         swap,
         watch_scope: parse_watch_scope(&pick(&args.watch_scope, &file.watch_scope, "cluster"))?,
+        record: args.record.clone(),
         operators,
     })
 }
@@ -341,12 +349,21 @@ pub async fn run(
     if let Some(state_dir) = &settings.swap.state_dir {
         clear_state_dir(state_dir)?;
     }
+    let recorder = match &settings.record {
+        Some(dir) => Some(Recorder::create(dir).map_err(|error| {
+            format!("cannot create the recording directory {}: {error}", dir.display())
+        })?),
+        None => None,
+    };
+    let (reconcile_observer, host_call_observer) = recorder.as_ref().map(Recorder::observers).unzip();
     let manager_config = ManagerConfig {
         http_timeout: settings.http_timeout,
         egress: settings.egress.clone(),
         stop_deadline: settings.shutdown_deadline,
         swap: settings.swap.clone(),
         watch_scope: settings.watch_scope,
+        reconcile_observer,
+        host_call_observer,
         ..ManagerConfig::default()
     };
     let manager = OperatorManager::new(runtime, client, metrics, manager_config);
@@ -369,6 +386,14 @@ pub async fn run(
             swap_after: planned.swap_after,
             read_access: None,
         };
+        if let Some(recorder) = &recorder {
+            if let Err(error) = recorder.add_operator(&spec.name, spec.init_input()) {
+                return Err(format!(
+                    "cannot write {}: {error}",
+                    recorder.tape_path(&spec.name).display()
+                ));
+            }
+        }
         match manager.load(spec).await {
             Ok(()) => tracing::info!(operator = %planned.name, "operator loaded"),
             // One broken operator must not keep the others from running; its state says why.

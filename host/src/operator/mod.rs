@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
-use wasm_operator_abi::{HostResponse, HttpRequest, InitInput, KubeRequest};
+use wasm_operator_abi::{
+    HostResponse, HttpRequest, InitInput, KubeRequest, ReconcileRequest, ReconcileResult,
+};
 
 use crate::egress::{AdminPolicy, EgressPolicy, HttpEgress};
 use crate::kube::discovery::Discovery;
@@ -67,12 +69,22 @@ pub struct OperatorSpec {
     pub read_access: Option<Arc<dyn ReadAccess>>,
 }
 
+impl OperatorSpec {
+    /// What the operator's `wasm_operator_init` is called with.
+    pub fn init_input(&self) -> InitInput {
+        InitInput {
+            abi_version: 1,
+            operator_name: self.name.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
 /// What happened in one reconcile, for observers.
 #[derive(Clone, Debug)]
 pub enum ReconcileOutcome {
-    Succeeded {
-        requeue_after: Option<Duration>,
-    },
+    /// The guest's result (`requeueAfterMs` as it asked, before the host's bounds).
+    Succeeded { result: ReconcileResult },
     /// `reason` is the metric label (guest, trap, deadline, memory, abi, host).
     Failed {
         reason: &'static str,
@@ -85,8 +97,8 @@ pub enum ReconcileOutcome {
 pub struct ReconcileRecord {
     pub operator: String,
     pub key: ObjectKey,
-    /// Whether the request carried the object (false: it is deleted or not in the cache).
-    pub had_object: bool,
+    /// What the guest was called with.
+    pub request: ReconcileRequest,
     /// When the host called into the guest.
     pub started_at: Instant,
     pub duration: Duration,
@@ -96,6 +108,13 @@ pub struct ReconcileRecord {
     /// The operator was swapped out when this key came up, so the reconcile waited for a
     /// swap-in (false when it was resident, e.g. woken early by pre-wake).
     pub swapped_in_first: bool,
+}
+
+impl ReconcileRecord {
+    /// Whether the request carried the object (false: see its `absent_reason`).
+    pub fn had_object(&self) -> bool {
+        self.request.object.is_some()
+    }
 }
 
 /// Called after every reconcile of every operator (audit, tests, tooling). Must be quick.
@@ -397,11 +416,7 @@ impl OperatorManager {
             name: name.clone(),
             module: module.clone(),
             limits: spec.limits,
-            init_input: InitInput {
-                abi_version: 1,
-                operator_name: name.clone(),
-                config: spec.config.clone(),
-            },
+            init_input: spec.init_input(),
             services,
             queue: queue.clone(),
             watches: self.inner.watches.clone(),

@@ -69,18 +69,6 @@ struct Trigger {
     swapped_in_first: bool,
 }
 
-/// The short reason label used in metrics for a failed call.
-fn reason_label(error: &CallError) -> &'static str {
-    match error {
-        CallError::Guest(_) => "guest",
-        CallError::Trap(_) => "trap",
-        CallError::DeadlineExceeded(_) => "deadline",
-        CallError::MemoryLimitExceeded { .. } => "memory",
-        CallError::AbiViolation(_) => "abi",
-        CallError::Host(_) => "host",
-    }
-}
-
 impl Worker {
     /// Runs the operator. `ready` learns whether init and the watches came up (with the reason
     /// if not); after that the task reconciles until stopped.
@@ -363,7 +351,6 @@ impl Worker {
             absent_reason,
             attempt: self.queue.failures(key),
         };
-        let had_object = request.object.is_some();
         let started_at = Instant::now();
         let result = instance.reconcile(&request).await;
         let duration = started_at.elapsed();
@@ -376,7 +363,7 @@ impl Worker {
                 self.queue.forget(key);
                 self.schedule_after_success(key, result);
                 ReconcileOutcome::Succeeded {
-                    requeue_after: result.requeue_after_ms.map(Duration::from_millis),
+                    result: result.clone(),
                 }
             }
             Err(error) => {
@@ -391,7 +378,7 @@ impl Worker {
                 tracing::error!(
                     operator = %self.name,
                     key = %key,
-                    reason = reason_label(error),
+                    reason = error.reason_label(),
                     retry_in_ms = retry_in.as_millis() as u64,
                     "reconcile failed: {error}"
                 );
@@ -399,11 +386,11 @@ impl Worker {
                     .reconcile_errors
                     .get_or_create(&ErrorLabels {
                         operator: self.name.clone(),
-                        reason: reason_label(error).into(),
+                        reason: error.reason_label().into(),
                     })
                     .inc();
                 ReconcileOutcome::Failed {
-                    reason: reason_label(error),
+                    reason: error.reason_label(),
                     message: error.to_string(),
                 }
             }
@@ -420,7 +407,7 @@ impl Worker {
             observer(&ReconcileRecord {
                 operator: self.name.clone(),
                 key: key.clone(),
-                had_object,
+                request,
                 started_at,
                 duration,
                 outcome,

@@ -34,6 +34,19 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The short name of the kind of failure, as the host's metrics and recordings label it:
+    /// `guest`, `trap`, `deadline`, `memory`, `abi` or `host`.
+    pub fn reason_label(&self) -> &'static str {
+        match self {
+            CallError::Guest(_) => "guest",
+            CallError::Trap(_) => "trap",
+            CallError::DeadlineExceeded(_) => "deadline",
+            CallError::MemoryLimitExceeded { .. } => "memory",
+            CallError::AbiViolation(_) => "abi",
+            CallError::Host(_) => "host",
+        }
+    }
+
     /// Whether the instance may be in an inconsistent state after this error, so it must be
     /// dropped and a fresh one instantiated before the next call.
     pub fn instance_unusable(&self) -> bool {
