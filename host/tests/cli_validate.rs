@@ -195,7 +195,9 @@ fn a_wrong_export_signature_is_named_with_both_types() {
     assert_eq!(
         line,
         "export `wasm_operator_init` is func [i32, i32] -> [i32], but the ABI requires func [i32] -> [i32]: \
-         export it with exactly that type (the wasm-operator SDK does)"
+         export it with exactly that type (every parameter and result is an i32: \
+         `int32_t`/`uint32_t` or a pointer in C, `uint32`/`int32` in Go, `u32`/`i32` in Rust; \
+         a wasm-operator SDK does)"
     );
 }
 
