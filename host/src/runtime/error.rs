@@ -91,6 +91,10 @@ pub enum LoadError {
     /// how to grant it.
     #[error("operator module refused: {0}")]
     NotGranted(String),
+    /// The module's initial linear memory is larger than the operator's memory limit, so no
+    /// instance of it could ever be created; the text names both and what to change.
+    #[error("operator module refused: {0}")]
+    MemoryLimitTooSmall(String),
 }
 
 /// Marker error: the guest broke the ABI inside a host function.
