@@ -160,14 +160,18 @@ pub fn initial_memory_over_limit(
          16 MiB; or a smaller `-Wl,--initial-memory=...`)",
         mebibytes(initial_bytes),
         mebibytes(limit),
-        mebibytes(initial_bytes.div_ceil(1 << 20) << 20),
+        // Whole MiB, the unit limits are usually written in; saturating, though a 32-bit
+        // memory (at most 65536 pages) cannot come near overflowing.
+        mebibytes(initial_bytes.div_ceil(1 << 20).saturating_mul(1 << 20)),
     ))
 }
 
-/// `bytes` in MiB, with two decimals unless it is a whole number: `16 MiB`, `16.06 MiB`.
+/// `bytes` for people: `16 MiB`, `16.06 MiB`, or plain bytes below 1 MiB (`1000 bytes`).
 fn mebibytes(bytes: u64) -> String {
     const MIB: u64 = 1 << 20;
-    if bytes % MIB == 0 {
+    if bytes < MIB {
+        format!("{bytes} bytes")
+    } else if bytes % MIB == 0 {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{:.2} MiB", bytes as f64 / MIB as f64)
@@ -180,5 +184,31 @@ impl std::fmt::Debug for LoadedModule {
             .field("digest", &self.inner.digest)
             .field("load_source", &self.load_source)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_memory_is_compared_with_the_limit_in_whole_pages() {
+        assert_eq!(initial_memory_over_limit(256, 16 << 20, "the"), None);
+        let message =
+            initial_memory_over_limit(257, 16 << 20, "the").expect("257 pages exceed 16 MiB");
+        assert!(
+            message.starts_with(
+                "the module's initial memory is 257 pages (16.06 MiB), more than the memory limit \
+                 of 16 MiB: raise"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("to at least 17 MiB"), "{message}");
+        // The largest 32-bit memory, and a limit that is not a whole number of MiB.
+        let message = initial_memory_over_limit(65536, 1000, "the").expect("4 GiB exceed 1000 B");
+        assert!(
+            message.contains("65536 pages (4096 MiB)") && message.contains("limit of 1000 bytes"),
+            "{message}"
+        );
     }
 }
