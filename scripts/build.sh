@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the host and every example operator (Rust, Go, and TinyGo when it is installed by
-# scripts/tinygo.sh). `make build` and the demo use it.
+# Builds the host and every example operator (Rust, Go, TinyGo when it is installed by
+# scripts/tinygo.sh, and C when Zig is installed by scripts/zig.sh). `make build` and the demo use
+# it.
 #
 #   scripts/build.sh [PROFILE]   PROFILE: dev (default; shares artefacts with `make test`) or release-host
 #
@@ -9,6 +10,7 @@
 #   wasm-guests/wasm32-wasip1/release/operator_<name>.wasm    Rust operators
 #   go-guests/operators-go-<name>.wasm                        Go operators
 #   tinygo-guests/operators-go-<name>.wasm                    the same Go operators built with TinyGo
+#   c-guests/operators-c-<name>.wasm                          C operators (operators-c/<name>)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -36,4 +38,14 @@ if tinygo=$(scripts/tinygo.sh path 2>/dev/null); then
   done
 else
   echo "TinyGo is not installed, so no TinyGo builds (scripts/tinygo.sh install adds it)" >&2
+fi
+
+if zig_cc=$(scripts/zig.sh path 2>/dev/null); then
+  mkdir -p "$CARGO_TARGET_DIR/c-guests"
+  for dir in operators-c/*/; do
+    name=$(basename "$dir")
+    make --no-print-directory -C "$dir" CC="$zig_cc" OUT="$CARGO_TARGET_DIR/c-guests/operators-c-$name.wasm"
+  done
+else
+  echo "Zig is not installed, so no C builds (scripts/zig.sh install adds it)" >&2
 fi

@@ -16,6 +16,15 @@ use_tinygo() {
   export WASM_OPERATOR_TINYGO
 }
 
+# use_zig: installs Zig when it is missing (scripts/zig.sh) and exports WASM_OPERATOR_ZIG_CC, the
+# C compiler (`zig cc`) the test harness builds the C operators with.
+use_zig() {
+  local output
+  output=$("$REPO_ROOT/scripts/zig.sh" install) || return
+  WASM_OPERATOR_ZIG_CC=$(tail -n1 <<<"$output")
+  export WASM_OPERATOR_ZIG_CC
+}
+
 # start_private_controlplane DIR: starts a control plane that lives exactly as long as the calling
 # script (tied through a pipe on its standard input, so it stops however the script ends), waits
 # until it is ready and sets CONTROLPLANE_KUBECONFIG. The caller must `trap stop_private_controlplane EXIT`.

@@ -14,6 +14,8 @@ fi
 
 # TinyGo builds the third implementation of every Go operator; installed into the cache on first use.
 use_tinygo
+# Zig's clang builds the C operators (operators-c/); installed into the cache from PyPI on first use.
+use_zig
 
 # Go modules first: they need no cluster and fail fast.
 for module in sdk-go operators-go; do

@@ -332,8 +332,10 @@ fn rejects_a_module_without_marker() {
     let (problem, line) = only_problem(&bytes);
     assert_eq!(problem, Problem::MissingMarker);
     assert!(
-        line.contains("wasm_operator_abi_v1") && line.contains("use the wasm-operator SDK"),
-        "{line}"
+        line.contains("export a function named `wasm_operator_abi_v1` of type func [] -> []")
+            && line.contains("export_name(\"wasm_operator_abi_v1\")")
+            && line.contains("or use a wasm-operator SDK"),
+        "says what to do in any language, and with an SDK: {line}"
     );
 }
 
@@ -453,6 +455,15 @@ fn rejects_missing_init_reconcile_and_memory_each_by_name() {
             "{problem:?}"
         );
         assert!(line.contains(&format!("missing export `{name}`")), "{line}");
+        let fix = if name == "memory" {
+            "export the module's linear memory as `memory`".to_owned()
+        } else {
+            format!("export a function named `{name}` of type func [i32] -> [i32]")
+        };
+        assert!(
+            line.contains(&fix),
+            "says what to export in any language: {line}"
+        );
     }
 }
 
@@ -513,7 +524,9 @@ fn rejects_a_command_module_and_says_how_to_build_a_reactor() {
     let (problem, line) = only_problem(&bytes);
     assert_eq!(problem, Problem::CommandModule);
     assert!(
-        line.contains("-buildmode=c-shared") && line.contains("cdylib"),
+        line.contains("-buildmode=c-shared")
+            && line.contains("cdylib")
+            && line.contains("-mexec-model=reactor"),
         "{line}"
     );
 }
@@ -616,6 +629,10 @@ fn rejects_a_host_function_with_the_wrong_signature() {
         }
     );
     assert!(line.contains("`wasm_operator::log`"), "{line}");
+    assert!(
+        line.contains("every parameter and result is an i32") && line.contains("int32_t"),
+        "says what the type is in the languages operators are written in: {line}"
+    );
 }
 
 #[test]

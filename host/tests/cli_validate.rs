@@ -195,7 +195,9 @@ fn a_wrong_export_signature_is_named_with_both_types() {
     assert_eq!(
         line,
         "export `wasm_operator_init` is func [i32, i32] -> [i32], but the ABI requires func [i32] -> [i32]: \
-         export it with exactly that type (the wasm-operator SDK does)"
+         export it with exactly that type (every parameter and result is an i32: \
+         `int32_t`/`uint32_t` or a pointer in C, `uint32`/`int32` in Go, `u32`/`i32` in Rust; \
+         a wasm-operator SDK does)"
     );
 }
 
@@ -216,6 +218,40 @@ fn a_valid_module_passes_with_its_capabilities() {
         format!("{shown}: ok (abi v1, capabilities: kubernetes, log)\n")
     );
     assert_eq!(text(&output.stderr), "");
+}
+
+#[test]
+fn a_module_larger_than_the_memory_limit_passes_with_a_warning() {
+    let modules = Modules::new();
+    // 257 pages: what Zig's default 16 MiB stack gives a C module.
+    let path = modules.write_wat(
+        "big.wasm",
+        &VALID_MODULE.replace(
+            r#"(memory (export "memory") 2)"#,
+            r#"(memory (export "memory") 257)"#,
+        ),
+    );
+    let shown = path.to_str().unwrap();
+
+    let output = run(&["validate", "--memory-limit", "16Mi", shown]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a warning does not fail validation"
+    );
+    assert!(text(&output.stdout).starts_with(&format!("{shown}: ok (")));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "{shown}: warning: the module's initial memory is 257 pages (16.06 MiB), more than \
+             the memory limit of 16 MiB: raise"
+        )) && stderr.contains("stack-size"),
+        "{stderr}"
+    );
+
+    let output = run(&["validate", shown]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(text(&output.stderr), "", "it fits the default 64 MiB limit");
 }
 
 #[test]

@@ -280,3 +280,65 @@ async fn a_module_importing_http_request_is_refused_without_an_http_grant() {
         .expect("with an HTTP allowlist the module loads");
     host.manager.unload("fetcher").await.unwrap();
 }
+
+/// A module whose initial memory (257 pages: what Zig's default 16 MiB stack gives a C module)
+/// exceeds a 16 MiB memory limit could never be instantiated. Its load fails at once with both
+/// sizes and what to change, instead of a generic init failure retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_whose_initial_memory_exceeds_the_memory_limit_is_refused_at_load() {
+    let host = TestHost::start().await;
+    let wasm: std::sync::Arc<[u8]> = wat::parse_str(
+        r#"(module
+             (memory (export "memory") 257)
+             (func (export "wasm_operator_abi_v1"))
+             (func (export "wasm_operator_init") (param i32) (result i32) (i32.const 1))
+             (func (export "wasm_operator_reconcile") (param i32) (result i32) (i32.const 1)))"#,
+    )
+    .expect("the test module parses")
+    .into();
+    let mut over = spec("big-stack", wasm.clone(), json!({}));
+    over.limits.max_memory_bytes = 16 << 20;
+    let refused = host
+        .manager
+        .load(over)
+        .await
+        .expect_err("a 16 MiB limit cannot hold 257 pages");
+    let OperatorError::Load {
+        source: LoadError::MemoryLimitTooSmall(message),
+        ..
+    } = &refused
+    else {
+        panic!("expected a MemoryLimitTooSmall load error, got {refused:?}");
+    };
+    for part in [
+        "the module's initial memory is 257 pages (16.06 MiB)",
+        "operator `big-stack`'s memory limit of 16 MiB",
+        "spec.limits.memory",
+        "--memory-limit",
+        "to at least 17 MiB",
+        "stack-size",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    match host.manager.state("big-stack") {
+        Some(OperatorState::Failed { reason }) => {
+            assert!(reason.contains("257 pages"), "{reason}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    host.manager.unload("big-stack").await.unwrap();
+
+    // With 17 MiB the module is instantiated and init runs (and fails as this module's init
+    // does, returning 1 without a result).
+    let mut enough = spec("big-stack", wasm, json!({}));
+    enough.limits.max_memory_bytes = 17 << 20;
+    let started = host.manager.load(enough).await;
+    match &started {
+        Err(OperatorError::Start { reason, .. }) => assert!(
+            reason.contains("wasm_operator_init returned 1 without a result"),
+            "{reason}"
+        ),
+        other => panic!("expected init's own failure, got {other:?}"),
+    }
+    host.manager.unload("big-stack").await.unwrap();
+}

@@ -238,3 +238,81 @@ async fn the_status_subresource_is_written_separately_from_the_spec() {
     .await);
     assert_eq!(updated["status"]["configMapName"], "replaced");
 }
+
+/// `update` names the object twice: `name` (the URL) and `body.metadata.name`. The host passes
+/// both on unchanged and the API server decides: when they differ, or the body has no name, or
+/// the body's namespace differs from `namespace`, the answer is an `apiStatus` 400 BadRequest
+/// naming both, and the object is unchanged. docs/abi.md (KubeRequest) says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_body_names_another_object_is_refused_by_the_api_server() {
+    let client = control_plane().client().await;
+    let namespace = test_namespace(&client, "requests-update-name").await;
+    let ns = namespace.name.as_str();
+    let discovery = Discovery::new(client.clone());
+    let run = |request: KubeRequest| {
+        let (client, discovery) = (client.clone(), discovery.clone());
+        async move { execute(&client, &discovery, "requests-test", request).await }
+    };
+    for name in ["x", "y"] {
+        ok(run(KubeRequest::Create {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some(ns.into()),
+            body: json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "1"}}),
+        })
+        .await);
+    }
+    let update = |body: Value| KubeRequest::Update {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.into()),
+        name: "x".into(),
+        subresource: None,
+        body,
+    };
+    let refused = |response: HostResponse| match response {
+        HostResponse::Error(error) => {
+            assert_eq!(error.type_name(), "apiStatus", "{error:?}");
+            assert_eq!(error.status_code(), Some(400), "{error:?}");
+            assert_eq!(error.status_reason(), Some("BadRequest"), "{error:?}");
+            error.message().to_owned()
+        }
+        HostResponse::Ok(value) => panic!("the update went through: {value}"),
+    };
+
+    let other_name = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y"}, "data": {"k": "2"}});
+    let message = refused(run(update(other_name)).await);
+    assert_eq!(
+        message,
+        "the name of the object (y) does not match the name on the URL (x)"
+    );
+    let no_name =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}, "data": {"k": "2"}});
+    let message = refused(run(update(no_name)).await);
+    assert_eq!(
+        message,
+        "the name of the object (x based on URL) was undeterminable: name must be provided"
+    );
+    let other_namespace = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "namespace": "elsewhere"}, "data": {"k": "2"}});
+    let message = refused(run(update(other_namespace)).await);
+    assert!(message.contains("namespace"), "{message}");
+
+    for name in ["x", "y"] {
+        let unchanged = ok(run(KubeRequest::Get {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some(ns.into()),
+            name: name.into(),
+            cached: false,
+        })
+        .await);
+        assert_eq!(unchanged["data"]["k"], "1", "{name} is unchanged");
+    }
+
+    // Without a namespace in the body, the request's namespace is used.
+    let no_namespace = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "3"}});
+    let updated = ok(run(update(no_namespace)).await);
+    assert_eq!(updated["data"]["k"], "3");
+    assert_eq!(updated["metadata"]["namespace"], ns);
+}

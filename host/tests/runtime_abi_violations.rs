@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasm_operator::runtime::{CallError, InstanceLimits};
+use wasm_operator_abi::ReconcileResult;
 
 use runtime_support::*;
 
@@ -191,18 +192,60 @@ async fn host_call_from_initialize_is_an_abi_violation() {
     );
 }
 
+/// Limits of one 64 KiB page more than the WAT operators' single page: room for nothing.
+fn one_page_cap() -> InstanceLimits {
+    InstanceLimits {
+        max_memory_bytes: 2 * 65536,
+        call_deadline: DEFAULT_DEADLINE,
+    }
+}
+
+/// `{}` at offset 1024 of a WAT operator's memory, for a reconcile that succeeds.
+const EMPTY_RESULT_AT_1024: &str = r#"(data (i32.const 1024) "{}")"#;
+
 #[tokio::test]
-async fn memory_grow_past_the_cap_is_memory_limit_exceeded() {
-    let wasm = wat_operator("", "(drop (memory.grow (i32.const 100))) (i32.const 0)", "");
+async fn memory_grow_past_the_cap_returns_minus_one_and_the_guest_carries_on() {
+    // The guest checks what memory.grow returned: anything but -1 traps.
+    let wasm = wat_operator(
+        "",
+        "(if (i32.ne (memory.grow (i32.const 100)) (i32.const -1)) (then unreachable))
+         (call $result_write (i32.const 1024) (i32.const 2))
+         (i32.const 0)",
+        EMPTY_RESULT_AT_1024,
+    );
     let test = test_runtime();
     let module = test.runtime.load(&wasm).await.unwrap();
-    let cap = 4 * 65536;
-    let limits = InstanceLimits {
-        max_memory_bytes: cap,
-        call_deadline: DEFAULT_DEADLINE,
-    };
     let mut instance = module
-        .instantiate("grower", limits, FakeServices::new())
+        .instantiate("grower", one_page_cap(), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("grower", json!({})))
+        .await
+        .unwrap();
+    for attempt in 0..2 {
+        let result = instance.reconcile(&reconcile_request("web")).await;
+        assert_eq!(
+            result,
+            Ok(ReconcileResult::default()),
+            "reconcile {attempt}: the refused growth is an ordinary -1, the instance stays usable"
+        );
+    }
+    assert_eq!(
+        instance.memory_bytes(),
+        65536,
+        "the refused growth did not happen"
+    );
+}
+
+#[tokio::test]
+async fn a_trap_after_a_refused_growth_is_memory_limit_exceeded() {
+    // What Rust's and Go's allocators do when memory.grow returns -1: abort.
+    let wasm = wat_operator("", "(drop (memory.grow (i32.const 100))) unreachable", "");
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let mut instance = module
+        .instantiate("grower", one_page_cap(), FakeServices::new())
         .await
         .unwrap();
     instance
@@ -213,12 +256,41 @@ async fn memory_grow_past_the_cap_is_memory_limit_exceeded() {
         .reconcile(&reconcile_request("web"))
         .await
         .unwrap_err();
-    assert_eq!(error, CallError::MemoryLimitExceeded { limit: cap });
-    assert_eq!(
-        instance.memory_bytes(),
-        65536,
-        "the refused growth did not happen"
+    assert_eq!(error, CallError::MemoryLimitExceeded { limit: 2 * 65536 });
+    assert_eq!(instance.memory_bytes(), 65536);
+}
+
+#[tokio::test]
+async fn a_refusal_the_guest_survived_is_not_blamed_for_a_later_trap() {
+    // The first reconcile's growth is refused and handled; the second reconcile traps for
+    // another reason, which is what it is reported as.
+    let wasm = wat_operator(
+        "",
+        "(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+         (if (i32.eq (global.get $calls) (i32.const 2)) (then unreachable))
+         (drop (memory.grow (i32.const 100)))
+         (call $result_write (i32.const 1024) (i32.const 2))
+         (i32.const 0)",
+        &format!("{EMPTY_RESULT_AT_1024} (global $calls (mut i32) (i32.const 0))"),
     );
+    let test = test_runtime();
+    let module = test.runtime.load(&wasm).await.unwrap();
+    let mut instance = module
+        .instantiate("grower", one_page_cap(), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("grower", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        instance.reconcile(&reconcile_request("web")).await,
+        Ok(ReconcileResult::default())
+    );
+    match instance.reconcile(&reconcile_request("web")).await {
+        Err(CallError::Trap(message)) => assert!(message.contains("unreachable"), "{message}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Building Wasm guests of this workspace from source for tests: Rust crates with cargo, Go
-//! packages with the standard toolchain or TinyGo.
+//! packages with the standard toolchain or TinyGo, C operators with Zig's clang.
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -286,6 +286,96 @@ pub fn go_build(compiler: GoCompiler, dir: &str, stem: &str, extra_args: &[Strin
         "building Go guest {dir} with {compiler:?} failed ({status}); {}",
         compiler.hint()
     );
+    path
+}
+
+/// How to get the C compiler [`c_guest_module`] uses.
+const C_COMPILER_HINT: &str = "the C operators are built with Zig's clang: `scripts/zig.sh install` \
+     installs it and prints its path; set WASM_OPERATOR_ZIG_CC to that path (`make test` does both)";
+
+/// Builds the C operator in `dir` (relative to the workspace root, e.g.
+/// `operators-c/configmap-summary`) with its Makefile and the C compiler
+/// `$WASM_OPERATOR_ZIG_CC` (a `zig cc`, see scripts/zig.sh), once per process, and returns the
+/// path of the `.wasm` file.
+///
+/// The output is kept by content (the compiler's version and every file in `dir`), like TinyGo's,
+/// and written under a temporary name first: test binaries run as separate processes and may
+/// build the same module at the same time.
+pub fn c_guest_module(dir: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(dir) {
+        return path.clone();
+    }
+    let compiler = std::env::var_os("WASM_OPERATOR_ZIG_CC")
+        .unwrap_or_else(|| panic!("WASM_OPERATOR_ZIG_CC is not set: {C_COMPILER_HINT}"));
+    let version = Command::new(&compiler)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {compiler:?}: {e}; {C_COMPILER_HINT}"));
+    assert!(
+        version.status.success(),
+        "{compiler:?} --version failed: {}; {C_COMPILER_HINT}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+
+    use sha2::{Digest, Sha256};
+    let source_dir = workspace_root().join(dir);
+    let mut hasher = Sha256::new();
+    hasher.update(&version.stdout);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&source_dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", source_dir.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        // Sources and the Makefile; not what a manual `make` left there.
+        .filter(|file| {
+            file.is_file()
+                && (file.file_name().is_some_and(|name| name == "Makefile")
+                    || file.extension().is_some_and(|ext| ext == "c" || ext == "h"))
+        })
+        .collect();
+    files.sort();
+    for file in &files {
+        hasher.update(file.file_name().unwrap_or_default().as_encoded_bytes());
+        hasher.update(
+            std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display())),
+        );
+    }
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+
+    let out_dir = target_dir().join("c-guests");
+    std::fs::create_dir_all(&out_dir).expect("creating the C guest output directory");
+    let stem = dir.trim_end_matches('/').replace('/', "-");
+    let path = out_dir.join(format!("{stem}-{digest}.wasm"));
+    if !path.exists() {
+        let partial = out_dir.join(format!("{stem}-{digest}.{}.tmp", std::process::id()));
+        let mut cc = std::ffi::OsString::from("CC=");
+        cc.push(&compiler);
+        let mut out = std::ffi::OsString::from("OUT=");
+        out.push(&partial);
+        let status = Command::new("make")
+            .arg("--no-print-directory")
+            .arg("-C")
+            .arg(&source_dir)
+            .arg(cc)
+            .arg(out)
+            .status()
+            .unwrap_or_else(|e| panic!("could not run make to build {dir}: {e}"));
+        assert!(
+            status.success(),
+            "building C guest {dir} failed ({status}); {C_COMPILER_HINT}"
+        );
+        std::fs::rename(&partial, &path).expect("moving the C module into place");
+    }
+    built.insert(dir.to_string(), path.clone());
     path
 }
 

@@ -4,8 +4,9 @@
 //!   process, or the one named by `WASM_OPERATOR_KUBECONFIG`.
 //! - [`test_namespace`], [`apply_crd`]: per-test isolation and CRD set-up.
 //! - [`wait_for`]: the only way tests wait: a condition polled until a deadline.
-//! - [`guest_module`], [`go_module`]: build a Wasm guest of this workspace (a Rust crate; a Go
-//!   package with the standard toolchain or TinyGo) and return its `.wasm` path.
+//! - [`guest_module`], [`go_module`], [`c_guest_module`]: build a Wasm guest of this workspace (a
+//!   Rust crate; a Go package with the standard toolchain or TinyGo; a C operator with Zig's
+//!   clang) and return its `.wasm` path.
 mod cluster;
 mod guests;
 mod resources;
@@ -13,8 +14,8 @@ mod wait;
 
 pub use cluster::{control_plane, private_control_plane, ControlPlane};
 pub use guests::{
-    go_build, go_guest_module, go_module, guest_module, target_dir, tinygo_guest_module,
-    workspace_root, GoCompiler, GRANTS_HTTP_ONLY,
+    c_guest_module, go_build, go_guest_module, go_module, guest_module, target_dir,
+    tinygo_guest_module, workspace_root, GoCompiler, GRANTS_HTTP_ONLY,
 };
 pub use resources::{apply_crd, test_namespace, TestNamespace};
 pub use wait::wait_for;

@@ -1,6 +1,11 @@
 //! `wasm-operator validate FILE...`: checks operator modules against the ABI, printing one line per
 //! module that passes (`FILE: ok (abi v1, capabilities: kubernetes, log)`) and one line per problem
 //! of each module that does not (`FILE: <problem>`). Exits 0 when every module passes, 1 otherwise.
+//!
+//! A module that passes but whose initial memory is larger than `--memory-limit` (default: the
+//! host's default limit) gets a warning line on stderr (`FILE: warning: ...`): the host would
+//! refuse to load it for an operator with that limit. It is a warning, not a failure, because the
+//! limit is chosen per operator when it is deployed.
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +18,10 @@ pub struct Args {
     /// Operator modules (.wasm) to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Warn when a module's initial memory exceeds this memory limit (the limit operators
+    /// running it will have).
+    #[arg(long, value_name = "SIZE", default_value = "64Mi")]
+    pub memory_limit: String,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -21,6 +30,13 @@ pub fn main(args: Args) -> ExitCode {
     // exit code still tells the outcome.
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
+    let memory_limit = match super::run_config::parse_bytes(&args.memory_limit) {
+        Ok(limit) => limit,
+        Err(error) => {
+            let _ = writeln!(stderr, "--memory-limit: {error}");
+            return ExitCode::from(2);
+        }
+    };
     for path in &args.files {
         let shown = path.display();
         let bytes = match read_module(path) {
@@ -34,6 +50,13 @@ pub fn main(args: Args) -> ExitCode {
         match wasm_operator_abi::validate(&bytes) {
             Ok(info) => {
                 let _ = writeln!(stdout, "{shown}: ok ({})", summary(&info));
+                if let Some(warning) = crate::runtime::initial_memory_over_limit(
+                    info.memory.initial_pages,
+                    memory_limit,
+                    "the",
+                ) {
+                    let _ = writeln!(stderr, "{shown}: warning: {warning}");
+                }
             }
             Err(error) => {
                 all_valid = false;

@@ -364,22 +364,26 @@ impl OperatorManager {
             }
         };
         // Capabilities are enforced at load: a module importing one its operator was not
-        // granted never runs.
+        // granted never runs. So is the memory limit: a module whose initial memory exceeds it
+        // could never be instantiated.
         let granted = crate::runtime::granted_capabilities(&spec.allow_http);
         let loaded = self.inner.runtime.load(&spec.wasm).await;
-        let module =
-            match loaded.and_then(|module| module.check_grants(&name, &granted).map(|()| module)) {
-                Ok(module) => module,
-                Err(source) => {
-                    self.inner.board.set(
-                        &name,
-                        OperatorState::Failed {
-                            reason: source.to_string(),
-                        },
-                    );
-                    return Err(OperatorError::Load { name, source });
-                }
-            };
+        let module = match loaded.and_then(|module| {
+            module.check_grants(&name, &granted)?;
+            module.check_memory_limit(&name, &spec.limits)?;
+            Ok(module)
+        }) {
+            Ok(module) => module,
+            Err(source) => {
+                self.inner.board.set(
+                    &name,
+                    OperatorState::Failed {
+                        reason: source.to_string(),
+                    },
+                );
+                return Err(OperatorError::Load { name, source });
+            }
+        };
         let client = spec
             .client
             .clone()

@@ -14,8 +14,6 @@ use wasm_operator_abi::GuestError;
 use wasmtime::{Trap, WasmBacktrace};
 use wasmtime_wasi::I32Exit;
 
-use super::limits::MemoryLimitReached;
-
 /// Why a call into an operator (instantiation, init or reconcile) did not produce a result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
@@ -106,6 +104,10 @@ pub enum LoadError {
     /// how to grant it.
     #[error("operator module refused: {0}")]
     NotGranted(String),
+    /// The module's initial linear memory is larger than the operator's memory limit, so no
+    /// instance of it could ever be created; the text names both and what to change.
+    #[error("operator module refused: {0}")]
+    MemoryLimitTooSmall(String),
 }
 
 /// Marker error: the guest broke the ABI inside a host function.
@@ -138,9 +140,10 @@ pub(crate) fn abi_violation(message: impl Into<String>) -> wasmtime::Error {
 
 /// Translates an error returned by wasmtime during a call into a [`CallError`].
 ///
-/// `memory_limit_hit` comes from the store's limiter: a guest whose growth was refused may
-/// surface that as some other trap, and the limit is the real reason. `export_names` names
-/// backtrace frames that have no name of their own.
+/// `memory_limit_hit` comes from the store's limiter: a refused growth makes `memory.grow` return
+/// -1, and a guest whose allocator cannot cope fails with some trap (or `proc_exit`) of its own;
+/// the limit is the real reason. `export_names` names backtrace frames that have no name of their
+/// own.
 pub(crate) fn classify(
     error: wasmtime::Error,
     deadline: Duration,
@@ -154,7 +157,7 @@ pub(crate) fn classify(
     if let Some(failure) = error.downcast_ref::<HostFailure>() {
         return CallError::Host(failure.0.clone());
     }
-    if memory_limit_hit || error.downcast_ref::<MemoryLimitReached>().is_some() {
+    if memory_limit_hit {
         return CallError::MemoryLimitExceeded {
             limit: memory_limit,
         };

@@ -269,6 +269,7 @@ impl OperatorInstance {
         let deadline_at = deadline_from_now(self.limits.call_deadline);
         let state = self.store.data_mut();
         state.call = Some(CallState::new(input));
+        state.limiter.forget_refusal();
         state.deadline_at = Some(deadline_at);
         self.store.set_epoch_deadline(TICKS_BETWEEN_YIELDS);
         self.call_in_progress = true;

@@ -1,12 +1,14 @@
 //! Per-instance resource limits: the configuration an operator runs under ([`InstanceLimits`])
 //! and the wasmtime resource limiter that enforces its linear-memory cap.
 //!
-//! A denied memory growth traps immediately instead of making `memory.grow` return -1: guest
-//! allocators (Rust's and Go's alike) abort with an opaque `unreachable` on allocation failure,
-//! so trapping at the limit is the only way to tell the user *why* their operator died. The
-//! limiter also remembers the denial, so the failure is reported as
-//! [`CallError::MemoryLimitExceeded`](super::CallError::MemoryLimitExceeded) whatever the error
-//! chain looks like by the time it reaches the caller.
+//! A growth past the cap is refused the way the WebAssembly spec defines: `memory.grow` returns
+//! -1 and the guest carries on. Languages whose allocator can fail (C's `malloc` returning NULL)
+//! can then report the failure themselves, for instance as a GuestError. Most guest allocators
+//! (Rust's, Go's, TinyGo's) abort instead, with an opaque `unreachable` trap or `proc_exit`, so
+//! the limiter remembers the refusal for the rest of the call: a call that fails after one is
+//! reported as [`CallError::MemoryLimitExceeded`](super::CallError::MemoryLimitExceeded), which
+//! tells the user *why* their operator died, whatever the error chain looks like by the time it
+//! reaches the caller. The memory is not grown either way.
 
 use std::time::Duration;
 
@@ -49,17 +51,11 @@ impl Default for InstanceLimits {
     }
 }
 
-/// Marker error returned from the limiter when the guest asks for more memory than allowed.
-#[derive(Debug, thiserror::Error)]
-#[error("memory growth to {desired} bytes refused: the operator's memory limit is {limit} bytes")]
-pub(crate) struct MemoryLimitReached {
-    pub desired: usize,
-    pub limit: usize,
-}
-
 /// Enforces [`InstanceLimits::max_memory_bytes`] and records whether it was hit.
 pub(crate) struct MemoryLimiter {
     max_memory_bytes: usize,
+    /// A growth was refused since the instance was created or [`MemoryLimiter::forget_refusal`]
+    /// was last called (at the start of every export call).
     denied: bool,
 }
 
@@ -75,9 +71,16 @@ impl MemoryLimiter {
         self.max_memory_bytes
     }
 
-    /// Whether a growth was refused since the instance was created.
+    /// Whether a growth was refused since the instance was created or the current export call
+    /// started.
     pub fn limit_was_hit(&self) -> bool {
         self.denied
+    }
+
+    /// Called when an export call starts: a refusal the guest survived in an earlier call (its
+    /// allocator handled -1) must not be blamed for an unrelated failure later.
+    pub fn forget_refusal(&mut self) {
+        self.denied = false;
     }
 }
 
@@ -96,11 +99,9 @@ impl ResourceLimiter for MemoryLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.max_memory_bytes {
+            // Ok(false): `memory.grow` returns -1 (at instantiation: instantiation fails).
             self.denied = true;
-            return Err(wasmtime::Error::new(MemoryLimitReached {
-                desired,
-                limit: self.max_memory_bytes,
-            }));
+            return Ok(false);
         }
         // Growth beyond the module's own declared maximum is a normal, spec-defined failure.
         Ok(maximum.is_none_or(|maximum| desired <= maximum))

@@ -40,7 +40,7 @@ pub use error::{CallError, LoadError};
 pub use grants::granted_capabilities;
 pub use instance::OperatorInstance;
 pub use limits::{InstanceLimits, MAX_CALL_DEADLINE};
-pub use module::LoadedModule;
+pub use module::{initial_memory_over_limit, LoadedModule};
 pub use services::HostServices;
 pub use swap::{remove_snapshots, RestoreMode, SwapError, SwapOutError, SwappedInstance};
 

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use wasm_operator_abi::validate::WASM_PAGE_SIZE;
 use wasm_operator_abi::ModuleInfo;
 use wasmtime::{Engine, InstancePre};
 
 use super::cache::LoadSource;
 use super::engine::EpochTicker;
-use super::error::CallError;
+use super::error::{CallError, LoadError};
 use super::instance::OperatorInstance;
 use super::limits::InstanceLimits;
 use super::services::HostServices;
@@ -105,6 +106,25 @@ impl LoadedModule {
         }
     }
 
+    /// Refuses the module for `operator` when its initial linear memory alone exceeds the
+    /// operator's memory limit: every instantiation would fail, so the operator could never
+    /// start, and retrying init (what a failed start otherwise leads to) cannot help. The error
+    /// names both sizes and what to change.
+    pub fn check_memory_limit(
+        &self,
+        operator: &str,
+        limits: &InstanceLimits,
+    ) -> Result<(), LoadError> {
+        match initial_memory_over_limit(
+            self.info().memory.initial_pages,
+            limits.max_memory_bytes,
+            &format!("operator `{operator}`'s"),
+        ) {
+            Some(message) => Err(LoadError::MemoryLimitTooSmall(message)),
+            None => Ok(()),
+        }
+    }
+
     /// Creates a fresh instance for `operator` and runs its `_initialize` export, if any.
     ///
     /// Instantiation and `_initialize` run under `limits`, like any other call.
@@ -118,11 +138,77 @@ impl LoadedModule {
     }
 }
 
+/// Why a module with `initial_pages` of initial memory cannot run under a memory limit of
+/// `limit_bytes`, or `None` when it fits. `whose` names the limit (`operator `x`'s`, `the`).
+/// Shared by the load-time check and `wasm-operator validate --memory-limit`.
+pub fn initial_memory_over_limit(
+    initial_pages: u64,
+    limit_bytes: usize,
+    whose: &str,
+) -> Option<String> {
+    let initial_bytes = initial_pages.saturating_mul(WASM_PAGE_SIZE);
+    let limit = limit_bytes as u64;
+    if initial_bytes <= limit {
+        return None;
+    }
+    Some(format!(
+        "the module's initial memory is {initial_pages} pages ({}), more than {whose} memory \
+         limit of {}: raise the operator's memory limit (`spec.limits.memory` of its \
+         WasmOperator, `memoryLimit` of its `run` config entry, or `--memory-limit`) to at least \
+         {}, or reduce the module's initial memory, which is its static data plus its stack \
+         (e.g. a smaller stack: `-Wl,-z,stack-size=...` with clang or `zig cc`, whose default is \
+         16 MiB; or a smaller `-Wl,--initial-memory=...`)",
+        mebibytes(initial_bytes),
+        mebibytes(limit),
+        // Whole MiB, the unit limits are usually written in; saturating, though a 32-bit
+        // memory (at most 65536 pages) cannot come near overflowing.
+        mebibytes(initial_bytes.div_ceil(1 << 20).saturating_mul(1 << 20)),
+    ))
+}
+
+/// `bytes` for people: `16 MiB`, `16.06 MiB`, or plain bytes below 1 MiB (`1000 bytes`).
+fn mebibytes(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if bytes < MIB {
+        format!("{bytes} bytes")
+    } else if bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{:.2} MiB", bytes as f64 / MIB as f64)
+    }
+}
+
 impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedModule")
             .field("digest", &self.inner.digest)
             .field("load_source", &self.load_source)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_memory_is_compared_with_the_limit_in_whole_pages() {
+        assert_eq!(initial_memory_over_limit(256, 16 << 20, "the"), None);
+        let message =
+            initial_memory_over_limit(257, 16 << 20, "the").expect("257 pages exceed 16 MiB");
+        assert!(
+            message.starts_with(
+                "the module's initial memory is 257 pages (16.06 MiB), more than the memory limit \
+                 of 16 MiB: raise"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("to at least 17 MiB"), "{message}");
+        // The largest 32-bit memory, and a limit that is not a whole number of MiB.
+        let message = initial_memory_over_limit(65536, 1000, "the").expect("4 GiB exceed 1000 B");
+        assert!(
+            message.contains("65536 pages (4096 MiB)") && message.contains("limit of 1000 bytes"),
+            "{message}"
+        );
     }
 }
