@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod cluster;
 pub mod inspect;
 pub mod log_format;
+pub mod new;
 pub mod process;
 pub mod reference;
 pub mod run;
@@ -37,6 +38,9 @@ pub enum Command {
     Run(Box<run::Args>),
     /// Run the host in a cluster: operators declared as WasmOperator resources, leader-elected.
     Cluster(Box<cluster::Args>),
+    /// Write a new operator project (Rust or Go) for one kind: build files, CRD, reconcile
+    /// skeleton, unit test and README.
+    New(new::Args),
 }
 
 impl Cli {
@@ -47,6 +51,7 @@ impl Cli {
             Command::Inspect(args) => inspect::main(args),
             Command::Run(args) => run::main(*args),
             Command::Cluster(args) => cluster::main(*args),
+            Command::New(args) => new::main(args),
         }
     }
 }
