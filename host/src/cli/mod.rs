@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod cluster;
 pub mod inspect;
 pub mod log_format;
+pub mod new;
 pub mod process;
 pub mod reference;
 pub mod run;
@@ -38,6 +39,9 @@ pub enum Command {
     Run(Box<run::Args>),
     /// Run the host in a cluster: operators declared as WasmOperator resources, leader-elected.
     Cluster(Box<cluster::Args>),
+    /// Write a new operator project (Rust or Go) for one kind: build files, CRD, reconcile
+    /// skeleton, unit test and README.
+    New(new::Args),
     /// Test an operator module offline against a recording of a real run (`run --record`).
     Test(test::Args),
 }
@@ -50,6 +54,7 @@ impl Cli {
             Command::Inspect(args) => inspect::main(args),
             Command::Run(args) => run::main(*args),
             Command::Cluster(args) => cluster::main(*args),
+            Command::New(args) => new::main(args),
             Command::Test(args) => test::main(args),
         }
     }
