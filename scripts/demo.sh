@@ -33,19 +33,25 @@ wait_until() {
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-operator-demo.XXXXXX")
-host_pid="" metrics_pid=""
+host_pid="" metrics_pid="" controlplane_build=""
 cleanup() {
   local status=$?
   # The host shuts down gracefully on SIGTERM; the metrics server just dies of it.
   if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null; wait "$host_pid" 2>/dev/null || true; fi
   if [ -n "$metrics_pid" ]; then kill "$metrics_pid" 2>/dev/null; wait "$metrics_pid" 2>/dev/null || true; fi
+  if [ -n "$controlplane_build" ]; then kill "$controlplane_build" 2>/dev/null || true; fi
   stop_private_controlplane
   if [ "$status" -eq 0 ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
 
-say "Building the host and the example operators (cached after the first run)"
+say "Building the host, the example operators and the control plane (cached after the first run)"
+# The control plane (Go) builds beside the Rust build: on a fresh machine its module downloads and
+# serial link steps overlap the host's compile instead of following it.
+"$REPO_ROOT/scripts/controlplane.sh" build >"$work/controlplane-build.log" 2>&1 &
+controlplane_build=$!
 "$REPO_ROOT/scripts/build.sh" dev
+wait "$controlplane_build" || { cat "$work/controlplane-build.log" >&2; exit 1; }
 host_bin=$CARGO_TARGET_DIR/debug/wasm-operator
 guests=$CARGO_TARGET_DIR/wasm-guests
 go_out=$CARGO_TARGET_DIR/go-guests
