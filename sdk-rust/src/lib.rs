@@ -39,6 +39,8 @@ mod params;
 mod reconcile;
 pub mod status;
 #[cfg(not(target_arch = "wasm32"))]
+mod replay;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod time;
 

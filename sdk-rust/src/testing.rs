@@ -28,6 +28,7 @@ use wasm_operator_abi::{
 };
 
 use crate::host::fake::{self, FakeState};
+pub use crate::replay::replay;
 
 /// An operator export as the [`operator!`](crate::operator) macro defines it.
 pub type Export = extern "C" fn(u32) -> u32;
