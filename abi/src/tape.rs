@@ -11,10 +11,14 @@
 //! Comparing requests: timestamps (RFC 3339 strings, as in conditions and Events) differ from
 //! run to run, so [`normalized`] replaces them before requests and results are compared.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{HostResponse, HttpRequest, InitInput, KubeRequest, ReconcileRequest, ReconcileResult};
+use crate::{
+    HostError, HostResponse, HttpRequest, InitInput, KubeRequest, ReconcileRequest, ReconcileResult,
+};
 
 /// The `format` of the header line of tapes this crate reads and writes.
 pub const FORMAT: &str = "wasm-operator-tape/v1";
@@ -116,6 +120,159 @@ impl Tape {
             .collect::<Result<_, _>>()?;
         Ok(Tape { header, episodes })
     }
+
+    /// The host calls recorded before the first reconcile: init's.
+    pub fn init_calls(&self) -> Vec<Call> {
+        self.episodes
+            .iter()
+            .take_while(|episode| episode.reconcile.is_none())
+            .flat_map(|episode| episode.calls.clone())
+            .collect()
+    }
+
+    /// The reconciles, in order, each with its name for messages (`reconcile N (ns/name)`).
+    /// Host calls outside a reconcile after the first one mean the operator's instance was
+    /// recreated during the recording, which a replay cannot follow: an error.
+    pub fn reconciles(&self) -> Result<Vec<(String, &Episode)>, String> {
+        let mut reconciles = Vec::new();
+        let after_init = self
+            .episodes
+            .iter()
+            .skip_while(|episode| episode.reconcile.is_none());
+        for episode in after_init {
+            let Some(request) = &episode.reconcile else {
+                return Err(format!(
+                    "the recording has host calls outside a reconcile after reconcile {}: the \
+                     operator's instance was recreated during the recording (after a trap or a \
+                     lost swap-in), which a replay cannot follow; record again",
+                    reconciles.len()
+                ));
+            };
+            let number = reconciles.len() + 1;
+            let name = match &request.namespace {
+                Some(namespace) => format!("reconcile {number} ({namespace}/{})", request.name),
+                None => format!("reconcile {number} ({})", request.name),
+            };
+            reconciles.push((name, episode));
+        }
+        Ok(reconciles)
+    }
+}
+
+/// Where a replay first parted ways with the recording: which call into the guest (`init`,
+/// `reconcile N (ns/name)`), what differed, and both sides as pretty, normalised JSON (empty
+/// where there is nothing) for a diff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    pub call: String,
+    pub what: String,
+    pub recorded: String,
+    pub replayed: String,
+}
+
+impl Mismatch {
+    /// The outcome of `call`, `replayed`, against the recorded one; `None` when they agree.
+    pub fn of_outcome(call: &str, recorded: Option<&Outcome>, replayed: &Outcome) -> Option<Self> {
+        let as_json = |outcome: &Outcome| normalized(&serde_json::to_value(outcome).unwrap_or_default());
+        let recorded = recorded.map(as_json);
+        let replayed = as_json(replayed);
+        (recorded.as_ref() != Some(&replayed)).then(|| Mismatch {
+            call: call.into(),
+            what: "the outcome differs".into(),
+            recorded: recorded.as_ref().map(pretty).unwrap_or_default(),
+            replayed: pretty(&replayed),
+        })
+    }
+
+    /// The report: `call: what`, then `diff(recorded, replayed)` (a unified diff).
+    pub fn render(&self, diff: impl Fn(&str, &str) -> String) -> String {
+        format!(
+            "{}: {}\n{}",
+            self.call,
+            self.what,
+            diff(&self.recorded, &self.replayed)
+        )
+    }
+}
+
+/// The host calls one call into the guest is expected to make, matched as it makes them.
+#[derive(Debug, Default)]
+pub struct Expected {
+    call: String,
+    calls: VecDeque<Call>,
+    made: usize,
+    mismatch: Option<Mismatch>,
+}
+
+impl Expected {
+    /// `calls`, expected during `call` (`init`, `reconcile N (ns/name)`).
+    pub fn new(call: &str, calls: Vec<Call>) -> Self {
+        Expected {
+            call: call.into(),
+            calls: calls.into(),
+            ..Expected::default()
+        }
+    }
+
+    /// The answer to the host call `made` (`{"kube": ..}` or `{"http": ..}`): the recorded one
+    /// when it is the next recorded request; otherwise the first mismatch is kept and the guest
+    /// gets a transport error.
+    pub fn answer(&mut self, made: Value) -> HostResponse {
+        self.made += 1;
+        let made = normalized(&made);
+        match self.calls.pop_front() {
+            Some(expected) if normalized(&expected.request_json()) == made => {
+                expected.response().clone()
+            }
+            expected => {
+                if self.mismatch.is_none() {
+                    self.mismatch = Some(Mismatch {
+                        call: self.call.clone(),
+                        what: match &expected {
+                            Some(_) => format!("host call {} differs", self.made),
+                            None => format!(
+                                "host call {} was not in the recording (it had {})",
+                                self.made,
+                                self.made - 1
+                            ),
+                        },
+                        recorded: expected
+                            .map(|call| pretty(&normalized(&call.request_json())))
+                            .unwrap_or_default(),
+                        replayed: pretty(&made),
+                    });
+                }
+                HostResponse::Error(HostError::Transport {
+                    message: "replay: this request differs from the recording".into(),
+                })
+            }
+        }
+    }
+
+    /// After the call: its first mismatch, or a recorded host call it did not make.
+    pub fn finish(&mut self) -> Option<Mismatch> {
+        if let Some(mismatch) = self.mismatch.take() {
+            return Some(mismatch);
+        }
+        let missing = self.calls.front()?;
+        Some(Mismatch {
+            call: self.call.clone(),
+            what: format!(
+                "host call {} of the recording was not made ({} more after it)",
+                self.made + 1,
+                self.calls.len() - 1
+            ),
+            recorded: pretty(&normalized(&missing.request_json())),
+            replayed: String::new(),
+        })
+    }
+}
+
+/// Pretty JSON with a final newline, as diffs show it.
+fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// `value` with every RFC 3339 timestamp string replaced by `"<time>"`, for comparing what one
@@ -134,7 +291,7 @@ pub fn normalized(value: &Value) -> Value {
 }
 
 /// `2026-01-02T03:04:05Z`, with optional fraction and a `Z` or `±hh:mm` offset.
-fn is_timestamp(text: &str) -> bool {
+pub fn is_timestamp(text: &str) -> bool {
     let bytes = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| {
         bytes

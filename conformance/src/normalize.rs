@@ -12,6 +12,7 @@
 //! Object keys come out sorted, whatever order an implementation wrote them in.
 
 use serde_json::{Map, Value};
+use wasm_operator_abi::tape::is_timestamp;
 
 /// Replaces run-specific values in JSON.
 #[derive(Debug, Clone, Default)]
@@ -82,29 +83,6 @@ impl Normalizer {
         }
         Value::Object(out)
     }
-}
-
-/// `2026-01-02T03:04:05Z`, with optional fraction and offset.
-fn is_timestamp(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 {
-        return false;
-    }
-    let digits = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
-    digits(0..4)
-        && bytes[4] == b'-'
-        && digits(5..7)
-        && bytes[7] == b'-'
-        && digits(8..10)
-        && bytes[10] == b'T'
-        && digits(11..13)
-        && bytes[13] == b':'
-        && digits(14..16)
-        && bytes[16] == b':'
-        && digits(17..19)
-        && bytes[19..]
-            .iter()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'Z' | b'+' | b'-' | b':'))
 }
 
 /// Replaces every `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex) in `text` with `<uid>`.

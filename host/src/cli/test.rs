@@ -12,7 +12,7 @@ use wasm_operator_abi::tape::Tape;
 use super::process::default_cache_dir;
 use super::run_config::{parse_bytes, parse_duration};
 use super::validate::read_module;
-use crate::replay::player::replay;
+use crate::replay::player::{replay, report};
 use crate::runtime::{InstanceLimits, Runtime, RuntimeConfig};
 
 #[derive(clap::Args, Debug)]
@@ -93,9 +93,10 @@ async fn test(args: &Args) -> Result<Result<String, String>, String> {
             done.host_calls
         )),
         Err(mismatch) => Err(format!(
-            "{}: differs from the recording {}\n{mismatch}",
+            "{}: differs from the recording {}\n{}",
             args.module.display(),
-            args.replay.display()
+            args.replay.display(),
+            report(&mismatch)
         )),
     })
 }
