@@ -17,6 +17,12 @@
 // It behaves like the real host where it matters for tests: the guest pulls input and responses
 // through the same calls, a new request replaces the unread response, and malformed requests fail
 // with an invalidRequest error.
+//
+// Replay plays a recording of a real run (`wasm-operator run --record DIR`) against the operator's
+// Go code: the recorded init and reconciles go in, every host call is answered from the recording,
+// and the first request or outcome that differs fails the test with a diff:
+//
+//	func TestRecordedRun(t *testing.T) { fakehost.Replay(t, "testdata/mirror.jsonl") }
 package fakehost
 
 import (
