@@ -158,9 +158,14 @@ impl Harness {
 
 /// An operator spec for `example` in `lang`, with limits and backoff suited to tests.
 pub fn spec(name: &str, lang: Lang, example: &str, config: Value) -> OperatorSpec {
+    module_spec(name, lang.module(example), config)
+}
+
+/// An operator spec for the module `wasm`, with limits and backoff suited to tests.
+pub fn module_spec(name: &str, wasm: Arc<[u8]>, config: Value) -> OperatorSpec {
     OperatorSpec {
         name: name.to_owned(),
-        wasm: lang.module(example),
+        wasm,
         allow_http: Vec::new(),
         limits: InstanceLimits {
             max_memory_bytes: 128 << 20,

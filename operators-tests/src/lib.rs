@@ -14,5 +14,5 @@ pub mod kinds;
 mod lang;
 pub mod metrics_api;
 
-pub use harness::{spec, Harness, SwapSettings, PROMPTLY};
+pub use harness::{module_spec, spec, Harness, SwapSettings, PROMPTLY};
 pub use lang::Lang;

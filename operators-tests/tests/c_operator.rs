@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use operators_tests::{Harness, PROMPTLY};
+use operators_tests::{module_spec, Harness, PROMPTLY};
 use serde_json::json;
 use wasm_operator::operator::{OperatorSpec, ReconcileOutcome};
 use wasm_operator::runtime::InstanceLimits;
-use wasm_operator::scheduler::workqueue::BackoffConfig;
 use wasm_operator_abi::names::Capability;
 use wasm_operator_test_support::{
     c_guest_module, target_dir, test_namespace, wait_for, workspace_root,
@@ -124,22 +123,12 @@ async fn the_c_operator_summarises_labelled_config_maps() {
     let operator = "c-summary";
     harness
         .load_spec(OperatorSpec {
-            name: operator.into(),
-            wasm: wasm.into(),
-            allow_http: Vec::new(),
             // A small cap, as for a small operator: the module must fit it.
             limits: InstanceLimits {
                 max_memory_bytes: 2 << 20,
                 call_deadline: Duration::from_secs(10),
             },
-            config: json!({ "namespace": ns }),
-            backoff: BackoffConfig {
-                base: Duration::from_millis(50),
-                max: Duration::from_secs(2),
-            },
-            client: None,
-            swap_after: None,
-            read_access: None,
+            ..module_spec(operator, wasm.into(), json!({ "namespace": ns }))
         })
         .await;
 
@@ -252,7 +241,7 @@ async fn the_c_operator_summarises_labelled_config_maps() {
         harness
             .reconciles_of(operator)
             .into_iter()
-            .find(|r| r.key.to_string() == key && !r.had_object)
+            .find(|r| r.key.to_string() == key && !r.had_object())
     })
     .await;
     wait_for("the summary to be garbage-collected", PROMPTLY, || async {
