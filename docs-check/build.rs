@@ -28,7 +28,10 @@ fn parse_directive(comment: &str) -> Directive {
         };
         let (value, after) = match after.strip_prefix('=') {
             Some(value) if value.starts_with('"') => {
-                let end = value[1..].find('"').expect("a quoted doccheck value is closed") + 1;
+                let end = value[1..]
+                    .find('"')
+                    .expect("a quoted doccheck value is closed")
+                    + 1;
                 (value[1..end].to_owned(), &value[end + 1..])
             }
             Some(value) => {

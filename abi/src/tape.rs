@@ -173,7 +173,8 @@ pub struct Mismatch {
 impl Mismatch {
     /// The outcome of `call`, `replayed`, against the recorded one; `None` when they agree.
     pub fn of_outcome(call: &str, recorded: Option<&Outcome>, replayed: &Outcome) -> Option<Self> {
-        let as_json = |outcome: &Outcome| normalized(&serde_json::to_value(outcome).unwrap_or_default());
+        let as_json =
+            |outcome: &Outcome| normalized(&serde_json::to_value(outcome).unwrap_or_default());
         let recorded = recorded.map(as_json);
         let replayed = as_json(replayed);
         (recorded.as_ref() != Some(&replayed)).then(|| Mismatch {

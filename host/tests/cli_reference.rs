@@ -67,7 +67,10 @@ fn every_key_of_the_run_config_file_has_a_flag() {
         .expect("docs/running.md has a YAML example of the run config file");
     let root = wasm_operator::cli::Cli::command();
     let run = root.find_subcommand("run").unwrap();
-    let flags: Vec<&str> = run.get_arguments().filter_map(|arg| arg.get_long()).collect();
+    let flags: Vec<&str> = run
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .collect();
     let keys: Vec<&str> = example
         .lines()
         .filter(|line| !line.starts_with(' ') && !line.starts_with('#'))
@@ -79,7 +82,8 @@ fn every_key_of_the_run_config_file_has_a_flag() {
             .chars()
             .flat_map(|c| {
                 let dash = c.is_ascii_uppercase().then_some('-');
-                dash.into_iter().chain(std::iter::once(c.to_ascii_lowercase()))
+                dash.into_iter()
+                    .chain(std::iter::once(c.to_ascii_lowercase()))
             })
             .collect();
         let singular = [kebab.strip_suffix("es"), kebab.strip_suffix('s')];
@@ -87,6 +91,9 @@ fn every_key_of_the_run_config_file_has_a_flag() {
             .chain(singular)
             .flatten()
             .any(|name| flags.contains(&name));
-        assert!(found, "config key {key} has no flag --{kebab} (or singular) on `run`");
+        assert!(
+            found,
+            "config key {key} has no flag --{kebab} (or singular) on `run`"
+        );
     }
 }

@@ -47,7 +47,10 @@ fn start_recording_host(dir: &Path, record: &Path, module: &Path, namespace: &st
     let mut lines = BufReader::new(stderr).lines();
     let mut log = Vec::new();
     // The host says it is ready once every operator was loaded or refused.
-    while !log.last().is_some_and(|line: &String| line.contains(" ready")) {
+    while !log
+        .last()
+        .is_some_and(|line: &String| line.contains(" ready"))
+    {
         let line = lines
             .next()
             .and_then(Result::ok)
@@ -145,7 +148,10 @@ async fn a_recorded_run_replays_offline_and_a_changed_operator_fails_with_a_diff
         "--- recorded",
         "+++ replayed",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
     let changed_line = |sign: char, field: &str| {
         stderr

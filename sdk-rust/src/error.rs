@@ -130,7 +130,8 @@ impl Error {
 
     /// The API server is shedding load (reason `TooManyRequests`, or 429).
     pub fn is_too_many_requests(&self) -> bool {
-        self.host_error().is_some_and(HostError::is_too_many_requests)
+        self.host_error()
+            .is_some_and(HostError::is_too_many_requests)
     }
 
     /// The host refused the request: the operator was not granted the capability, or the URL is

@@ -37,9 +37,9 @@ pub mod log;
 pub mod owner;
 mod params;
 mod reconcile;
-pub mod status;
 #[cfg(not(target_arch = "wasm32"))]
 mod replay;
+pub mod status;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod time;
@@ -63,8 +63,8 @@ pub mod prelude {
     pub use crate::conditions::{Condition, ConditionStatus};
     pub use crate::events::{Event, EventType, Recorder, Reporter};
     pub use crate::{
-        AbsentReason, Action, Api, Controller, DeleteParams, Error, InitContext, ListParams, Mapping, Patch,
-        PatchParams, Predicate, Request, Result, ResultExt, WatchConfig,
+        AbsentReason, Action, Api, Controller, DeleteParams, Error, InitContext, ListParams,
+        Mapping, Patch, PatchParams, Predicate, Request, Result, ResultExt, WatchConfig,
     };
     pub use kube_core::{Resource, ResourceExt};
 }

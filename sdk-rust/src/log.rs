@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-pub use wasm_operator_abi::LogLevel;
 use wasm_operator_abi::limits::MAX_LOG_RECORD_BYTES;
+pub use wasm_operator_abi::LogLevel;
 use wasm_operator_abi::LogRecord;
 
 /// How much of the message and of each field an over-long record keeps. The host cuts a line's

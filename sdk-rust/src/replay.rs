@@ -20,7 +20,10 @@ use crate::testing::{CallOutcome, Export, FakeHost};
 pub fn replay(path: impl AsRef<Path>, init: Export, reconcile: Export) {
     let path = path.as_ref();
     let fail = |report: String| -> ! {
-        panic!("{}: the operator differs from the recording\n{report}", path.display())
+        panic!(
+            "{}: the operator differs from the recording\n{report}",
+            path.display()
+        )
     };
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|error| panic!("cannot read the tape {}: {error}", path.display()));
@@ -34,19 +37,26 @@ pub fn replay(path: impl AsRef<Path>, init: Export, reconcile: Export) {
     let kube = expected.clone();
     host.on_kube(move |request| kube.borrow_mut().answer(json!({ "kube": request })));
     let http = expected.clone();
-    host.on_http(move |request| match http.borrow_mut().answer(json!({ "http": request })) {
-        HostResponse::Ok(value) => serde_json::from_value::<HttpResponse>(value)
-            .map(HostResponse::Ok)
-            .unwrap_or_else(|error| panic!("a recorded HTTP answer is not an HttpResponse: {error}")),
-        HostResponse::Error(error) => HostResponse::Error(error),
-    });
+    host.on_http(
+        move |request| match http.borrow_mut().answer(json!({ "http": request })) {
+            HostResponse::Ok(value) => serde_json::from_value::<HttpResponse>(value)
+                .map(HostResponse::Ok)
+                .unwrap_or_else(|error| {
+                    panic!("a recorded HTTP answer is not an HttpResponse: {error}")
+                }),
+            HostResponse::Error(error) => HostResponse::Error(error),
+        },
+    );
 
     let outcome = host.init(init, &tape.header.init);
     if let Some(mismatch) = expected.borrow_mut().finish() {
         fail(report(&mismatch));
     }
     if outcome.code != 0 {
-        fail(format!("init: init failed, but it succeeded in the recording: {:?}", outcome.result));
+        fail(format!(
+            "init: init failed, but it succeeded in the recording: {:?}",
+            outcome.result
+        ));
     }
     for (call, episode) in &reconciles {
         let Some(request) = &episode.reconcile else {

@@ -310,6 +310,13 @@ fn forbidden_invalid_unauthorized_gone_and_too_many_requests_are_classified() {
     }
     assert_eq!(
         classes,
-        ["forbidden", "invalid", "unauthorized", "gone", "tooManyRequests", "invalid"]
+        [
+            "forbidden",
+            "invalid",
+            "unauthorized",
+            "gone",
+            "tooManyRequests",
+            "invalid"
+        ]
     );
 }

@@ -80,7 +80,8 @@ fn reconcile(request: Request<Widget>, seen: &mut Seen) -> Result<Action> {
             action: "Reconcile".into(),
             secondary: None,
         };
-        Recorder::new(Reporter::new("test.wasm-operator.dev/widget")).publish(&event, &regarding)?;
+        Recorder::new(Reporter::new("test.wasm-operator.dev/widget"))
+            .publish(&event, &regarding)?;
     }
     let Some(widget) = request.object else {
         return Ok(Action::await_change());
@@ -205,7 +206,11 @@ fn a_deleted_object_arrives_as_none() {
 fn a_missing_object_says_whether_it_was_deleted_or_left_the_selector() {
     let host = initialised();
     host.on_kube(testing::echo);
-    for (reason, deleted) in [("deleted", true), ("notSelected", false), ("unknown", false)] {
+    for (reason, deleted) in [
+        ("deleted", true),
+        ("notSelected", false),
+        ("unknown", false),
+    ] {
         host.clear_recorded();
         let mut gone = request("web", "fail");
         gone["object"] = serde_json::Value::Null;

@@ -84,9 +84,15 @@ fn controller_references_block_owner_deletion_and_refuse_a_second_controller() {
     elsewhere.metadata.namespace = Some("other".into());
     assert!(owner::set_controller_reference(&owner_object, &mut elsewhere).is_err());
 
-    assert!(!owner::remove_owner_reference(&config_map("other", Some("uid-2")), &mut owned));
+    assert!(!owner::remove_owner_reference(
+        &config_map("other", Some("uid-2")),
+        &mut owned
+    ));
     assert!(owner::remove_owner_reference(&owner_object, &mut owned));
-    assert_eq!(owned.metadata.owner_references, None, "no empty list left behind");
+    assert_eq!(
+        owned.metadata.owner_references, None,
+        "no empty list left behind"
+    );
     assert!(!owner::remove_owner_reference(&owner_object, &mut owned));
 }
 

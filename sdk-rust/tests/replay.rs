@@ -12,7 +12,11 @@ use wasm_operator_sdk::testing;
 /// Copies each ConfigMap's data into `<name>-copy`, stamped with the time, and looks again in
 /// a minute. Config `{"suffix": "copy"}` renames the copies (the "changed operator").
 fn init(init: &InitContext) -> Result<(Controller, String)> {
-    let suffix = init.config.get("suffix").and_then(Value::as_str).unwrap_or("copy");
+    let suffix = init
+        .config
+        .get("suffix")
+        .and_then(Value::as_str)
+        .unwrap_or("copy");
     Ok((
         Controller::new(Api::<ConfigMap>::namespaced("ns"), WatchConfig::default()),
         suffix.to_owned(),
@@ -28,7 +32,11 @@ fn reconcile(request: Request<ConfigMap>, suffix: &mut String) -> Result<Action>
                       "metadata": {"name": name, "annotations": {"copiedAt": wasm_operator_sdk::time::now()}},
                       "data": source.data});
     Api::<Value>::namespaced_with("ns", "v1", "ConfigMap")
-        .patch(&name, &PatchParams::apply("copier").force(), &Patch::Apply(&copy))
+        .patch(
+            &name,
+            &PatchParams::apply("copier").force(),
+            &Patch::Apply(&copy),
+        )
         .context("applying the copy")?;
     Ok(Action::requeue_after(Duration::from_secs(60)))
 }
@@ -88,10 +96,23 @@ fn a_recording_of_the_same_operator_replays_whatever_the_time() {
 
 #[test]
 fn a_changed_operator_fails_with_a_diff_of_the_request() {
-    let message = failure_of(tape(json!({"suffix": "twin"}), "2026-12-01T10:00:00Z", applied()));
-    assert!(message.contains("the operator differs from the recording"), "{message}");
-    assert!(message.contains("reconcile 1 (ns/settings): host call 1 differs"), "{message}");
-    assert!(message.contains("--- recorded") && message.contains("+++ replayed"), "{message}");
+    let message = failure_of(tape(
+        json!({"suffix": "twin"}),
+        "2026-12-01T10:00:00Z",
+        applied(),
+    ));
+    assert!(
+        message.contains("the operator differs from the recording"),
+        "{message}"
+    );
+    assert!(
+        message.contains("reconcile 1 (ns/settings): host call 1 differs"),
+        "{message}"
+    );
+    assert!(
+        message.contains("--- recorded") && message.contains("+++ replayed"),
+        "{message}"
+    );
     let line = |sign: char, text: &str| {
         message
             .lines()
@@ -105,10 +126,17 @@ fn a_changed_operator_fails_with_a_diff_of_the_request() {
 
 #[test]
 fn an_answer_that_makes_the_operator_fail_must_fail_the_same_way() {
-    let refused =
-        serde_json::to_value(testing::api_error(403, "Forbidden", "configmaps is forbidden")).unwrap();
+    let refused = serde_json::to_value(testing::api_error(
+        403,
+        "Forbidden",
+        "configmaps is forbidden",
+    ))
+    .unwrap();
     let message = failure_of(tape(json!({}), "2026-12-01T10:00:00Z", refused));
-    assert!(message.contains("reconcile 1 (ns/settings): the outcome differs"), "{message}");
+    assert!(
+        message.contains("reconcile 1 (ns/settings): the outcome differs"),
+        "{message}"
+    );
     assert!(
         message.contains("applying the copy: configmaps is forbidden"),
         "the replayed error is shown: {message}"

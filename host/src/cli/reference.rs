@@ -150,7 +150,9 @@ fn spelling(arg: &Arg) -> String {
         .unwrap_or_else(|| format!("<{}>", arg.get_id().as_str().to_uppercase()));
     if arg.is_positional() {
         let many = matches!(arg.get_action(), ArgAction::Append)
-            || arg.get_num_args().is_some_and(|range| range.max_values() > 1);
+            || arg
+                .get_num_args()
+                .is_some_and(|range| range.max_values() > 1);
         return if many { format!("{value}...") } else { value };
     }
     let mut names = Vec::new();

@@ -351,11 +351,15 @@ pub async fn run(
     }
     let recorder = match &settings.record {
         Some(dir) => Some(Recorder::create(dir).map_err(|error| {
-            format!("cannot create the recording directory {}: {error}", dir.display())
+            format!(
+                "cannot create the recording directory {}: {error}",
+                dir.display()
+            )
         })?),
         None => None,
     };
-    let (reconcile_observer, host_call_observer) = recorder.as_ref().map(Recorder::observers).unzip();
+    let (reconcile_observer, host_call_observer) =
+        recorder.as_ref().map(Recorder::observers).unzip();
     let manager_config = ManagerConfig {
         http_timeout: settings.http_timeout,
         egress: settings.egress.clone(),

@@ -60,17 +60,17 @@ pub fn main(args: Args) -> ExitCode {
 async fn test(args: &Args) -> Result<Result<String, String>, String> {
     let text = std::fs::read_to_string(&args.replay)
         .map_err(|error| format!("cannot read {}: {error}", args.replay.display()))?;
-    let tape =
-        Tape::parse(&text).map_err(|error| format!("{}: {error}", args.replay.display()))?;
-    let wasm = read_module(&args.module)
-        .map_err(|error| format!("{}: {error}", args.module.display()))?;
+    let tape = Tape::parse(&text).map_err(|error| format!("{}: {error}", args.replay.display()))?;
+    let wasm =
+        read_module(&args.module).map_err(|error| format!("{}: {error}", args.module.display()))?;
     let limits = InstanceLimits {
         max_memory_bytes: parse_bytes(&args.memory_limit)?,
         call_deadline: parse_duration(&args.call_deadline)?,
     };
     // The compiled-module cache of `run`, when there is one: a replay right after a build
     // compiles once; without it, a private directory for this process.
-    let scratch = tempfile::tempdir().map_err(|error| format!("no temporary directory: {error}"))?;
+    let scratch =
+        tempfile::tempdir().map_err(|error| format!("no temporary directory: {error}"))?;
     let cache_dir = default_cache_dir().unwrap_or_else(|_| scratch.path().to_path_buf());
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir,

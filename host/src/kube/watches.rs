@@ -482,9 +482,7 @@ impl Subscription {
 
     /// The client the watch uses (the host's identity); `None` once the manager is gone.
     pub fn client(&self) -> Option<kube::Client> {
-        self.manager
-            .upgrade()
-            .map(|manager| manager.client.clone())
+        self.manager.upgrade().map(|manager| manager.client.clone())
     }
 
     /// The watch's cache (shared with every other subscriber of the same watch), restricted

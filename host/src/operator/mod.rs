@@ -33,8 +33,8 @@ use wasm_operator_abi::{
 
 use crate::egress::{AdminPolicy, EgressPolicy, HttpEgress};
 use crate::kube::discovery::Discovery;
-use crate::kube::watches::{WatchGauges, WatchManager};
 use crate::kube::watch_scope::WatchScope;
+use crate::kube::watches::{WatchGauges, WatchManager};
 use crate::metrics::{HostMetrics, OperatorLabels};
 use crate::runtime::{InstanceLimits, LoadError, Runtime};
 use crate::scheduler::mapping::ObjectKey;
@@ -288,12 +288,8 @@ impl OperatorManager {
             open: metrics.watches_open.clone(),
             subscriptions: metrics.watch_subscriptions.clone(),
         };
-        let watches = WatchManager::new(
-            client.clone(),
-            discovery,
-            config.watch_scope,
-            Some(gauges),
-        );
+        let watches =
+            WatchManager::new(client.clone(), discovery, config.watch_scope, Some(gauges));
         let board = state::StateBoard::new(metrics.clone());
         let residency = residency::Residency::new(config.swap.memory_budget);
         OperatorManager {

@@ -262,11 +262,21 @@ impl HostServices for OperatorServices {
             truncate_utf8(&fields, MAX_LOG_LINE_BYTES).into_owned()
         };
         match record.level {
-            LogLevel::Error => tracing::error!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
-            LogLevel::Info => tracing::info!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
-            LogLevel::Trace => tracing::trace!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}"),
+            LogLevel::Error => {
+                tracing::error!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}")
+            }
+            LogLevel::Trace => {
+                tracing::trace!(target: OPERATOR_LOG_TARGET, operator, fields, "{message}")
+            }
         }
     }
 }

@@ -340,7 +340,9 @@ impl Worker {
         let object = watches.object(key);
         let absent_reason = match object {
             Some(_) => None,
-            None => Some(absent_reason(&watches.primary, key.namespace.as_deref(), &key.name).await),
+            None => {
+                Some(absent_reason(&watches.primary, key.namespace.as_deref(), &key.name).await)
+            }
         };
         let request = ReconcileRequest {
             api_version: resource.api_version.clone(),

@@ -273,7 +273,8 @@ fn write_image(
     let data_offset =
         format::data_offset_for_counts(meta.operator.len(), chunk_count, meta.globals.len());
     meta.chunks = Vec::with_capacity(chunk_count);
-    file.set_len(data_offset + meta.memory_bytes).map_err(unnamed_io)?;
+    file.set_len(data_offset + meta.memory_bytes)
+        .map_err(unnamed_io)?;
     let mut files = chain.map(LayerFiles::new);
     let mut memory_run: Option<Range<usize>> = None;
     let mut copy_run: Option<Range<usize>> = None;
