@@ -7,7 +7,7 @@ mod runtime_support;
 use std::time::Duration;
 
 use serde_json::json;
-use wasm_operator::runtime::{CallError, InstanceLimits};
+use wasm_operator::runtime::{CallError, InstanceLimits, OperatorInstance};
 use wasm_operator_abi::ReconcileResult;
 
 use runtime_support::*;
@@ -200,6 +200,22 @@ fn one_page_cap() -> InstanceLimits {
     }
 }
 
+/// `wasm` loaded, instantiated under [`one_page_cap`] and initialised; the runtime owns the
+/// module cache and must outlive the instance.
+async fn initialised_under_one_page_cap(wasm: &[u8]) -> (TestRuntime, OperatorInstance) {
+    let test = test_runtime();
+    let module = test.runtime.load(wasm).await.unwrap();
+    let mut instance = module
+        .instantiate("grower", one_page_cap(), FakeServices::new())
+        .await
+        .unwrap();
+    instance
+        .init(&init_input("grower", json!({})))
+        .await
+        .unwrap();
+    (test, instance)
+}
+
 /// `{}` at offset 1024 of a WAT operator's memory, for a reconcile that succeeds.
 const EMPTY_RESULT_AT_1024: &str = r#"(data (i32.const 1024) "{}")"#;
 
@@ -213,16 +229,7 @@ async fn memory_grow_past_the_cap_returns_minus_one_and_the_guest_carries_on() {
          (i32.const 0)",
         EMPTY_RESULT_AT_1024,
     );
-    let test = test_runtime();
-    let module = test.runtime.load(&wasm).await.unwrap();
-    let mut instance = module
-        .instantiate("grower", one_page_cap(), FakeServices::new())
-        .await
-        .unwrap();
-    instance
-        .init(&init_input("grower", json!({})))
-        .await
-        .unwrap();
+    let (_runtime, mut instance) = initialised_under_one_page_cap(&wasm).await;
     for attempt in 0..2 {
         let result = instance.reconcile(&reconcile_request("web")).await;
         assert_eq!(
@@ -242,16 +249,7 @@ async fn memory_grow_past_the_cap_returns_minus_one_and_the_guest_carries_on() {
 async fn a_trap_after_a_refused_growth_is_memory_limit_exceeded() {
     // What Rust's and Go's allocators do when memory.grow returns -1: abort.
     let wasm = wat_operator("", "(drop (memory.grow (i32.const 100))) unreachable", "");
-    let test = test_runtime();
-    let module = test.runtime.load(&wasm).await.unwrap();
-    let mut instance = module
-        .instantiate("grower", one_page_cap(), FakeServices::new())
-        .await
-        .unwrap();
-    instance
-        .init(&init_input("grower", json!({})))
-        .await
-        .unwrap();
+    let (_runtime, mut instance) = initialised_under_one_page_cap(&wasm).await;
     let error = instance
         .reconcile(&reconcile_request("web"))
         .await
@@ -273,16 +271,7 @@ async fn a_refusal_the_guest_survived_is_not_blamed_for_a_later_trap() {
          (i32.const 0)",
         &format!("{EMPTY_RESULT_AT_1024} (global $calls (mut i32) (i32.const 0))"),
     );
-    let test = test_runtime();
-    let module = test.runtime.load(&wasm).await.unwrap();
-    let mut instance = module
-        .instantiate("grower", one_page_cap(), FakeServices::new())
-        .await
-        .unwrap();
-    instance
-        .init(&init_input("grower", json!({})))
-        .await
-        .unwrap();
+    let (_runtime, mut instance) = initialised_under_one_page_cap(&wasm).await;
     assert_eq!(
         instance.reconcile(&reconcile_request("web")).await,
         Ok(ReconcileResult::default())
