@@ -69,9 +69,15 @@ async fn test(args: &Args) -> Result<Result<String, String>, String> {
     };
     // The compiled-module cache of `run`, when there is one: a replay right after a build
     // compiles once; without it, a private directory for this process.
-    let scratch =
-        tempfile::tempdir().map_err(|error| format!("no temporary directory: {error}"))?;
-    let cache_dir = default_cache_dir().unwrap_or_else(|_| scratch.path().to_path_buf());
+    let scratch;
+    let cache_dir = match default_cache_dir() {
+        Ok(dir) => dir,
+        Err(_) => {
+            scratch =
+                tempfile::tempdir().map_err(|error| format!("no temporary directory: {error}"))?;
+            scratch.path().to_path_buf()
+        }
+    };
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir,
         epoch_tick: Duration::from_millis(10),
