@@ -53,6 +53,7 @@ async fn the_leader_keeps_its_lease_while_guests_spin_on_every_worker() {
         name: "hostile".into(),
         identity: "test-host".into(),
         lease_duration: LEASE_DURATION,
+        shards: 1,
     };
     let host = InProcessHost::start_with(
         ns,

@@ -87,7 +87,10 @@ async fn swapped_ticker(pre_wake: Option<Duration>) -> (Vec<ReconcileRecord>, u6
         Duration::from_secs(60),
         || async {
             let records = host.reconciles.of_key("ticker", &key);
-            let timed = records.iter().filter(|r| r.timer_deadline.is_some()).count();
+            let timed = records
+                .iter()
+                .filter(|r| r.timer_deadline.is_some())
+                .count();
             (timed >= 3).then_some(records)
         },
     )
@@ -116,23 +119,35 @@ fn lateness_ms(records: &[ReconcileRecord]) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_pre_wake_a_timer_of_a_swapped_out_operator_waits_for_its_swap_in() {
     let (records, pre_wakes) = swapped_ticker(None).await;
-    let timed: Vec<_> = records.iter().filter(|r| r.timer_deadline.is_some()).collect();
+    let timed: Vec<_> = records
+        .iter()
+        .filter(|r| r.timer_deadline.is_some())
+        .collect();
     assert!(
         timed.iter().all(|record| record.swapped_in_first),
         "idle for 2.8 s of every 3 s, the operator is swapped out when each timer fires: {timed:?}"
     );
     assert_eq!(pre_wakes, 0);
-    eprintln!("timer to reconcile without pre-wake (ms): {:?}", lateness_ms(&records));
+    eprintln!(
+        "timer to reconcile without pre-wake (ms): {:?}",
+        lateness_ms(&records)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_wake_swaps_an_operator_in_before_its_timer_fires() {
     let (records, pre_wakes) = swapped_ticker(Some(Duration::from_secs(2))).await;
-    let timed: Vec<_> = records.iter().filter(|r| r.timer_deadline.is_some()).collect();
+    let timed: Vec<_> = records
+        .iter()
+        .filter(|r| r.timer_deadline.is_some())
+        .collect();
     assert!(
         timed.iter().all(|record| !record.swapped_in_first),
         "swapped in 2 s ahead, the operator is resident when each timer fires: {timed:?}"
     );
     assert!(pre_wakes >= 3, "one pre-wake per timer, got {pre_wakes}");
-    eprintln!("timer to reconcile with pre-wake (ms): {:?}", lateness_ms(&records));
+    eprintln!(
+        "timer to reconcile with pre-wake (ms): {:?}",
+        lateness_ms(&records)
+    );
 }

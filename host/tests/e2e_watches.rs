@@ -383,11 +383,28 @@ async fn namespaced_subscriptions_share_one_cluster_wide_watch_and_see_only_thei
         .subscribe(config_map_key(&b.name), b_handler)
         .await
         .unwrap();
-    assert_eq!(manager.open_watches(), 1, "{:?}", manager.watch_subscribers());
+    assert_eq!(
+        manager.open_watches(),
+        1,
+        "{:?}",
+        manager.watch_subscribers()
+    );
     assert!(a_subscription.is_coalesced());
 
-    create(&Api::namespaced(client.clone(), &a.name), "in-a", "1", json!({})).await;
-    create(&Api::namespaced(client.clone(), &b.name), "in-b", "1", json!({})).await;
+    create(
+        &Api::namespaced(client.clone(), &a.name),
+        "in-a",
+        "1",
+        json!({}),
+    )
+    .await;
+    create(
+        &Api::namespaced(client.clone(), &b.name),
+        "in-b",
+        "1",
+        json!({}),
+    )
+    .await;
     // Each ends once its own object arrived; the other namespace's object was created before
     // one of them, so a leak would show in at least one of the two.
     for (seen, name) in [(&a_seen, "in-a"), (&b_seen, "in-b")] {
@@ -401,7 +418,11 @@ async fn namespaced_subscriptions_share_one_cluster_wide_watch_and_see_only_thei
         .into_iter()
         .filter(|name| name != "kube-root-ca.crt")
         .collect();
-    assert_eq!(a_names, vec!["in-a".to_owned()], "events of another namespace reached a's handler");
+    assert_eq!(
+        a_names,
+        vec!["in-a".to_owned()],
+        "events of another namespace reached a's handler"
+    );
     assert!(!names_in(&b_seen).contains(&"in-a".to_owned()));
 
     // The cache, read through a's subscription, holds only a's namespace.
@@ -441,7 +462,12 @@ async fn namespaced_subscriptions_keep_their_own_watches_when_asked_or_not_allow
             let first = manager.subscribe(config_map_key(&a), first).await.unwrap();
             let second = manager.subscribe(config_map_key(&b), second).await.unwrap();
             assert!(!first.is_coalesced() && !second.is_coalesced());
-            assert_eq!(manager.open_watches(), 2, "{:?}", manager.watch_subscribers());
+            assert_eq!(
+                manager.open_watches(),
+                2,
+                "{:?}",
+                manager.watch_subscribers()
+            );
         }
     };
 

@@ -234,6 +234,7 @@ async fn a_pod_runs_and_answers_logs_and_exec_on_a_network_that_stays_local() {
 /// What the tests check of an installation: the host's pods, its leader, the webapp example
 /// reconciling, swapping on the pod's volume and failing over. Leaves the example uninstalled.
 async fn exercise_installation() {
+    let _on_failure = HostStateOnFailure;
     let client = control_plane().client().await;
     wait_for_rollout();
     let (leader, follower) = leader_and_follower(&client).await;
@@ -364,6 +365,46 @@ async fn exercise_installation() {
     );
 
     uninstall_webapp_example(&client).await;
+}
+
+/// Prints what the host's replicas were doing (their logs, the Lease, the WasmOperators'
+/// status) when a check of an installation fails: a failure on a loaded CI machine is then
+/// explained by its own output.
+struct HostStateOnFailure;
+
+impl Drop for HostStateOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let show = |args: &[&str]| {
+            let output = Command::new("kubectl")
+                .current_dir(workspace_root())
+                .env("KUBECONFIG", control_plane().kubeconfig_path())
+                .args(args)
+                .output();
+            match output {
+                Ok(output) => eprintln!(
+                    "== kubectl {}\n{}{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+                Err(error) => eprintln!("== kubectl {}: {error}", args.join(" ")),
+            }
+        };
+        show(&["-n", HOST_NAMESPACE, "get", "pods,leases", "-o", "wide"]);
+        show(&["get", "wasmoperators", "-A", "-o", "yaml"]);
+        show(&[
+            "-n",
+            HOST_NAMESPACE,
+            "logs",
+            "-l",
+            "app.kubernetes.io/name=wasm-operator",
+            "--prefix",
+            "--tail=-1",
+        ]);
+    }
 }
 
 /// The Deployment's pods are all updated and available (`kubectl rollout status`, as the docs say).

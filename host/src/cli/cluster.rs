@@ -1,8 +1,8 @@
 //! `wasm-operator cluster`: the host as it runs in a cluster. Operators are `WasmOperator`
 //! resources (in `--namespace`, or all namespaces), each acting as its own ServiceAccount;
-//! replicas elect a leader on a Lease and only the leader runs operators. Serves /healthz,
-//! /readyz (ready once connected, leader or standby) and /metrics; on SIGTERM/SIGINT stops its
-//! operators, releases the Lease and exits 0.
+//! replicas divide the WasmOperators among themselves by shard Leases (one shard: only the
+//! leader runs operators). Serves /healthz, /readyz (ready once connected, whatever it holds)
+//! and /metrics; on SIGTERM/SIGINT stops its operators, releases its Leases and exits 0.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -102,20 +102,25 @@ pub struct Args {
     /// How often WasmOperators that failed are tried again.
     #[arg(long, value_name = "DURATION", default_value = "1m")]
     pub resync_interval: String,
-    /// Run without leader election: only for a single replica.
+    /// Run without Leases, every WasmOperator here: only for a single replica.
     #[arg(long)]
     pub no_leader_election: bool,
-    /// The Lease replicas elect their leader on.
+    /// The Leases replicas share the operators by: the Lease itself with one shard, the prefix
+    /// of `NAME-<shard>` and `NAME-member-<identity>` with more.
     #[arg(long, value_name = "NAME", default_value = "wasm-operator")]
     pub lease_name: String,
+    /// How many shards WasmOperators are divided into, each run by one replica at a time
+    /// (1: active-passive, the Lease holder runs all). Every replica must use the same number.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub shards: u32,
     /// Namespace of the Lease [default: the pod's namespace, else `default`].
     #[arg(long, value_name = "NAMESPACE")]
     pub lease_namespace: Option<String>,
-    /// How long a leader's Lease is valid without renewal (whole seconds); a new leader takes
-    /// over within this period after the old one stops renewing.
+    /// How long a Lease is valid without renewal (whole seconds): a replica's shards are taken
+    /// over within about this period after it stops renewing.
     #[arg(long, value_name = "DURATION", default_value = "15s")]
     pub lease_duration: String,
-    /// This replica's identity in the Lease [default: $POD_NAME, else hostname-pid].
+    /// This replica's identity in the Leases [default: $POD_NAME, else hostname-pid].
     #[arg(long, env = "POD_NAME", value_name = "NAME")]
     pub identity: Option<String>,
     /// Log format; the level comes from RUST_LOG (default info).
@@ -165,6 +170,9 @@ fn resolve(args: &Args) -> Result<Settings, String> {
     if lease_duration < Duration::from_secs(1) || lease_duration.subsec_nanos() != 0 {
         return Err("--lease-duration must be a whole number of seconds, at least 1s".into());
     }
+    if !(1..=1024).contains(&args.shards) {
+        return Err("--shards must be between 1 and 1024".into());
+    }
     let lease = (!args.no_leader_election).then(|| LeaseSettings {
         namespace: args
             .lease_namespace
@@ -174,6 +182,7 @@ fn resolve(args: &Args) -> Result<Settings, String> {
         name: args.lease_name.clone(),
         identity: identity.clone(),
         lease_duration,
+        shards: args.shards,
     });
     let swap_after = args
         .swap_after

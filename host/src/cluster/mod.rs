@@ -1,7 +1,8 @@
 //! Running the host in a cluster: operators declared as `WasmOperator` resources.
 //!
-//! [`ClusterHost`] ties the pieces together: Lease-based leader election ([`leader`]), so of
-//! several replicas only one runs operators; the WasmOperator controller ([`controller`]),
+//! [`ClusterHost`] ties the pieces together: WasmOperators sharded over replicas with Leases
+//! ([`shards`]; with one shard, leader election), so each operator runs on exactly one
+//! replica; the WasmOperator controller ([`controller`]),
 //! which fetches modules ([`source`]), loads, reloads and unloads them in the operator manager
 //! with a client impersonating each operator's ServiceAccount ([`identity`]), and writes status
 //! and Events ([`status`]); and the SubjectAccessReview check that decides which kinds an
@@ -10,8 +11,8 @@ pub mod access;
 pub mod controller;
 pub mod counts;
 pub mod identity;
-pub mod leader;
 pub mod resource;
+pub mod shards;
 pub mod source;
 pub mod status;
 
@@ -23,14 +24,14 @@ use crate::operator::{ManagerConfig, OperatorManager};
 use crate::runtime::Runtime;
 
 pub use controller::{operator_name, ControllerSettings, TenantMaxima};
-pub use leader::LeaseSettings;
 pub use resource::{WasmOperator, WasmOperatorSpec, WasmOperatorStatus};
+pub use shards::LeaseSettings;
 
 /// Everything a [`ClusterHost`] needs besides the runtime and the manager's settings.
 #[derive(Clone, Debug)]
 pub struct ClusterSettings {
     pub controller: ControllerSettings,
-    /// `None` runs without leader election (a single replica).
+    /// `None` runs every operator without Leases (a single replica).
     pub lease: Option<LeaseSettings>,
     /// Root of `spec.module.path` sources; `None` refuses them.
     pub modules_dir: Option<PathBuf>,
@@ -45,6 +46,8 @@ pub struct ClusterHost {
     host_config: kube::Config,
     client: kube::Client,
     settings: ClusterSettings,
+    /// The shards this replica holds, when sharded.
+    shards: Option<(tokio::sync::watch::Sender<shards::Held>, shards::ShardView)>,
 }
 
 impl ClusterHost {
@@ -62,6 +65,13 @@ impl ClusterHost {
         let counter = counts::ReconcileCounter::default();
         manager_config.reconcile_observer =
             Some(counter.observer(manager_config.reconcile_observer.take()));
+        let shards = settings
+            .lease
+            .as_ref()
+            .map(|lease| shards::ShardView::channel(lease.shards));
+        if let Some((_, view)) = &shards {
+            manager_config.fence = Some(view.fence());
+        }
         let manager = OperatorManager::new(runtime, client.clone(), metrics, manager_config);
         Ok(ClusterHost {
             manager,
@@ -69,6 +79,7 @@ impl ClusterHost {
             host_config,
             client,
             settings,
+            shards,
         })
     }
 
@@ -76,67 +87,48 @@ impl ClusterHost {
         &self.manager
     }
 
-    /// Runs until `shutdown` resolves: waits for leadership (if elected), runs the
-    /// controller while leading, stops every operator when leadership is lost, and on shutdown
-    /// stops them and releases the Lease.
+    /// Runs until `shutdown` resolves: takes part in sharding (if there are Leases), runs
+    /// the controller on the shards held, and on shutdown stops every operator, letting
+    /// in-flight reconciles finish within the stop deadline, then releases the Leases.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-        tokio::pin!(shutdown);
-        let elector = self
-            .settings
-            .lease
-            .clone()
-            .map(|lease| leader::LeaderElector::new(self.client.clone(), lease));
         let fetcher = source::SourceFetcher::new(
             self.client.clone(),
             self.settings.modules_dir.clone(),
             self.settings.sources.clone(),
         )?;
-        loop {
-            let mut acquired_at = std::time::Instant::now();
-            if let Some(elector) = &elector {
-                tokio::select! {
-                    at = elector.acquire() => acquired_at = at,
-                    _ = &mut shutdown => return Ok(()),
-                }
-            }
-            let controller = controller::Controller::new(
+        let mut controller = controller::Controller::new(
+            self.manager.clone(),
+            self.host_config.clone(),
+            fetcher,
+            self.counter.clone(),
+            self.settings.controller.clone(),
+        )?;
+        let mut coordinator = None;
+        if let (Some(lease), Some((held, view))) = (&self.settings.lease, self.shards) {
+            controller = controller.with_shards(view);
+            coordinator = Some(shards::Coordinator::new(
+                self.client.clone(),
+                lease.clone(),
                 self.manager.clone(),
-                self.host_config.clone(),
-                fetcher.clone(),
-                self.counter.clone(),
-                self.settings.controller.clone(),
-            )?;
-            let keep_leading = async {
-                match &elector {
-                    Some(elector) => elector.keep_leading(acquired_at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let shutting_down = tokio::select! {
-                _ = controller.run() => false,
-                _ = keep_leading => false,
-                _ = &mut shutdown => true,
-            };
-            if shutting_down {
-                // Still the leader: in-flight reconciles may finish within the stop deadline.
-                self.manager.shutdown().await;
-            } else {
-                // Another replica may take over once the stop margin has passed: nothing may
-                // finish gracefully (fencing), every reconcile is abandoned now.
-                let started = std::time::Instant::now();
-                self.manager.abort_all().await;
-                tracing::warn!(
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "leadership lost: every operator aborted"
-                );
-            }
-            if shutting_down {
-                if let Some(elector) = &elector {
-                    elector.release().await;
-                }
-                return Ok(());
-            }
-            tracing::warn!("no longer the leader: all operators stopped; standing by");
+                held,
+            ));
         }
+        let coordinating = async {
+            match &mut coordinator {
+                Some(coordinator) => coordinator.run().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = controller.run() => {}
+            _ = coordinating => {}
+            _ = shutdown => {}
+        }
+        // Still holding the shards: in-flight reconciles may finish within the stop deadline.
+        self.manager.shutdown().await;
+        if let Some(coordinator) = &mut coordinator {
+            coordinator.release_all().await;
+        }
+        Ok(())
     }
 }

@@ -172,7 +172,14 @@ pub struct ManagerConfig {
     pub registration_limits: RegistrationLimits,
     /// Whether namespaced watches of one kind share a cluster-wide watch.
     pub watch_scope: WatchScope,
+    /// Asked before each reconcile whether the operator may still run on this host (a
+    /// sharded host may have given its shard up); `None`: always.
+    pub fence: Option<Fence>,
 }
+
+/// Whether operator `name` may start a reconcile on this host now. A worker that finds it
+/// closed ends without reconciling; whoever closed it aborts the operator.
+pub type Fence = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl Default for ManagerConfig {
     fn default() -> Self {
@@ -186,6 +193,7 @@ impl Default for ManagerConfig {
             swap: SwapConfig::default(),
             registration_limits: RegistrationLimits::default(),
             watch_scope: WatchScope::default(),
+            fence: None,
         }
     }
 }
@@ -429,6 +437,7 @@ impl OperatorManager {
             swap: swap_policy,
             residency: self.inner.residency.clone(),
             registration_limits: self.inner.config.registration_limits,
+            fence: self.inner.config.fence.clone(),
             requeue_bucket: crate::scheduler::ratelimit::TokenBucket::new(
                 self.inner.config.registration_limits.requeue_rate,
                 Instant::now(),
@@ -533,10 +542,23 @@ impl OperatorManager {
     /// finish (for a replica that lost leadership: another may take over any moment).
     /// Returns once every operator's task has ended.
     pub async fn abort_all(&self) {
-        for (name, _) in self.inner.board.all() {
-            self.inner.board.remove(&name);
+        let names = self.inner.board.all().into_iter().map(|(name, _)| name);
+        self.abort(names.collect()).await;
+    }
+
+    /// Stops operators `names` at once, abandoning their in-flight reconciles (for a replica
+    /// that gave their shard up). Names not loaded are skipped. Returns once their tasks ended.
+    pub async fn abort(&self, names: Vec<String>) {
+        for name in &names {
+            self.inner.board.remove(name);
         }
-        let handles: Vec<(String, OperatorHandle)> = self.handles().drain().collect();
+        let handles: Vec<(String, OperatorHandle)> = {
+            let mut all = self.handles();
+            names
+                .into_iter()
+                .filter_map(|name| all.remove(&name).map(|handle| (name, handle)))
+                .collect()
+        };
         for (_, handle) in &handles {
             let _ = handle.stop.send(true);
             handle.queue.shut_down();

@@ -50,6 +50,7 @@ pub(crate) struct Worker {
     pub swap: SwapPolicy,
     pub residency: Residency,
     pub registration_limits: RegistrationLimits,
+    pub fence: Option<super::Fence>,
     /// Bounds this operator's guest-requested requeues, all keys together.
     pub requeue_bucket: TokenBucket,
 }
@@ -208,6 +209,16 @@ impl Worker {
             match wake {
                 Wake::Key(None) => break,
                 Wake::Key(Some(key)) => {
+                    if self
+                        .fence
+                        .as_ref()
+                        .is_some_and(|may_run| !may_run(&self.name))
+                    {
+                        // This host gave the operator's shard up: another may run it now.
+                        tracing::info!(operator = %self.name, "fenced off: not reconciling here any more");
+                        self.queue.done(&key);
+                        break;
+                    }
                     // RBAC may have changed since load (answers are cached for a while): an
                     // operator that may no longer read what it watches stops here.
                     if let Some(refused) = self.services.registration_refused(&registration).await {

@@ -3,6 +3,7 @@
 //! scoped to the test's namespace, and what it observed (reconciles, host calls).
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod processes;
 pub mod proxy;
 
 use std::collections::BTreeMap;

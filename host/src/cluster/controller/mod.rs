@@ -13,6 +13,11 @@
 //! by itself (a failing init, an instance that cannot be recreated): reloading it would only
 //! throw its backoff away, and when its retry succeeds its status turns Ready at once.
 //!
+//! On a sharded host the controller runs only the WasmOperators of the shards the replica
+//! holds ([`shards`]): an operator whose shard was given up is forgotten (the coordinator has
+//! aborted it; its new holder writes the status from now on), and the WasmOperators of a
+//! shard taken over are synced like new ones.
+//!
 //! This module owns the controller's state and its run loop; [`watch`] turns watch events into
 //! changes, [`fetch`] runs module fetches concurrently, [`reconcile`] brings one WasmOperator's
 //! operator in line with its spec, [`spec`]
@@ -21,6 +26,7 @@
 mod fetch;
 mod reconcile;
 mod report;
+mod shards;
 mod spec;
 mod watch;
 
@@ -36,6 +42,7 @@ use tokio::sync::mpsc;
 
 use super::counts::ReconcileCounter;
 use super::resource::WasmOperator;
+use super::shards::{Held, ShardView};
 use super::source::SourceFetcher;
 use super::status::{Problem, RunningModule, StatusWriter};
 use crate::operator::{OperatorManager, OperatorState};
@@ -149,6 +156,17 @@ pub struct Controller {
     entries: HashMap<Key, Entry>,
     /// The WasmOperator of each operator name in `entries`.
     operators: HashMap<String, Key>,
+    /// The shards this replica holds (`None`: not sharded, every WasmOperator is ours), and
+    /// what they were when last acted on.
+    shards: Option<(ShardView, Held)>,
+}
+
+/// The shards held once they change; never, when not sharded.
+async fn next_shards(view: &mut Option<ShardView>) -> Held {
+    match view {
+        Some(view) => view.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Aborts the watch tasks when the controller stops (it is dropped when leadership is lost).
@@ -186,7 +204,15 @@ impl Controller {
             config_maps: HashMap::new(),
             entries: HashMap::new(),
             operators: HashMap::new(),
+            shards: None,
         })
+    }
+
+    /// Runs only the WasmOperators of the shards `view` says this replica holds.
+    pub fn with_shards(mut self, view: ShardView) -> Self {
+        let held = view.held();
+        self.shards = Some((view, held));
+        self
     }
 
     /// Runs until dropped. Does not unload operators when dropped: the caller shuts the
@@ -208,6 +234,7 @@ impl Controller {
         ]);
         let mut status_timer = tokio::time::interval(self.settings.status_interval);
         let mut resync_timer = tokio::time::interval(self.settings.resync_interval);
+        let mut shard_changes = self.shards.as_ref().map(|(view, _)| view.clone());
         status_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -218,6 +245,7 @@ impl Controller {
                 },
                 // The controller holds the sender: never closed while it runs.
                 Some(module) = fetched.recv() => self.module_fetched(module).await,
+                held = next_shards(&mut shard_changes) => self.shards_changed(held).await,
                 change = states.recv() => match change {
                     Ok(change) => self.state_changed(change).await,
                     Err(RecvError::Lagged(missed)) => {

@@ -19,6 +19,9 @@ impl Controller {
     }
 
     pub(super) async fn sync(&mut self, key: &Key) {
+        if !self.owns(key) {
+            return self.forget(key).await;
+        }
         let object = self
             .objects
             .get(key)
