@@ -271,7 +271,11 @@ impl Rings {
         };
         let ring = &self.rings[key / self.objects_per_ring];
         let inputs = Api::namespaced_with(self.client.clone(), &ring.input, &test_resource());
-        (inputs, format!("obj-{}", key % self.objects_per_ring), nonce)
+        (
+            inputs,
+            format!("obj-{}", key % self.objects_per_ring),
+            nonce,
+        )
     }
 
     /// Sends changes at `rate` per second while `work` runs; returns both outcomes.
