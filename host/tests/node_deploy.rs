@@ -1,10 +1,11 @@
 //! The deploy path on a real node: the host's image built from this checkout's binary
 //! (scripts/image.sh) and imported into the node, then installed exactly as docs/deploy.md says,
 //! once with the kustomize manifests and once with the Helm chart. Each installation must: bring
-//! both replicas to Ready through their real readiness probes, elect exactly one leader, run the
-//! webapp example from a ConfigMap acting as its own ServiceAccount (impersonation from inside
-//! the pod, in-cluster config and the mounted token), swap it out onto the pod's volume and back
-//! in, serve metrics from the pod, and survive `kubectl delete pod` of the leader.
+//! both replicas to Ready through their real readiness probes, run the webapp example from a
+//! ConfigMap in exactly one replica, the holder of its shard's Lease, acting as its own
+//! ServiceAccount (impersonation from inside the pod, in-cluster config and the mounted token),
+//! swap it out onto that pod's volume and back in, serve metrics from the pod, and survive
+//! `kubectl delete pod` of that replica.
 //!
 //! These tests need a node (`scripts/node.sh`, `make test-node`); `make test` starts one for
 //! them and runs them last: `cargo test --test node_deploy -- --ignored`.
@@ -24,7 +25,8 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::Mutex;
-use wasm_operator::cluster::WasmOperator;
+use wasm_operator::cluster::shards::shard_of;
+use wasm_operator::cluster::{operator_name, WasmOperator};
 use wasm_operator_test_support::{control_plane, guest_module, wait_for, workspace_root};
 
 use cluster_support::{phase, wait_for_event, wait_for_wasm_operator};
@@ -33,6 +35,8 @@ use cluster_support::{phase, wait_for_event, wait_for_wasm_operator};
 const HOST_NAMESPACE: &str = "wasm-operator-system";
 /// deploy/examples/webapp's namespace.
 const DEMO_NAMESPACE: &str = "webapp-demo";
+/// The shards of the manifests (`--shards=8`).
+const SHARDS: u32 = 8;
 /// The Lease duration of the manifests (`--lease-duration=15s`).
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// Pods start in seconds here; the bound covers a loaded machine.
@@ -231,30 +235,35 @@ async fn a_pod_runs_and_answers_logs_and_exec_on_a_network_that_stays_local() {
     ]);
 }
 
-/// What the tests check of an installation: the host's pods, its leader, the webapp example
-/// reconciling, swapping on the pod's volume and failing over. Leaves the example uninstalled.
+/// What the tests check of an installation: the host's pods, the replica that runs the webapp
+/// example (the holder of its shard's Lease), the example reconciling, swapping on that pod's
+/// volume and failing over to another replica. Leaves the example uninstalled.
 async fn exercise_installation() {
     let _on_failure = HostStateOnFailure;
     let client = control_plane().client().await;
     wait_for_rollout();
-    let (leader, follower) = leader_and_follower(&client).await;
-    // In-cluster configuration: the `kubernetes` Service's address, the mounted token.
-    let log = kubectl(&["-n", HOST_NAMESPACE, "logs", &leader.name]);
-    assert!(
-        log.contains("\"url\":\"https://10.96.0.1:443/\""),
-        "leader's log:\n{log}"
-    );
-    assert!(log.contains("became the leader"), "leader's log:\n{log}");
+    let replicas = ready_replicas(&client).await;
 
     install_webapp_example();
-    let operator = wait_for_operator(&client, "the webapp operator to run in the leader", |o| {
-        phase(o) == "Idle" && host_of(o) == Some(leader.name.as_str())
+    let operator = wait_for_operator(&client, "the webapp operator to run in a replica", |o| {
+        phase(o) == "Idle"
+            && replicas
+                .iter()
+                .any(|pod| host_of(o) == Some(pod.name.as_str()))
     })
     .await;
+    let (runner, other) = runner_and_other(&replicas, &operator);
     assert_eq!(
-        operator.status.as_ref().unwrap().phase.as_deref(),
-        Some("Idle")
+        shard_holder(&client).await.as_deref(),
+        Some(runner.name.as_str())
     );
+    // In-cluster configuration: the `kubernetes` Service's address, the mounted token.
+    let log = kubectl(&["-n", HOST_NAMESPACE, "logs", &runner.name]);
+    assert!(
+        log.contains("\"url\":\"https://10.96.0.1:443/\""),
+        "runner's log:\n{log}"
+    );
+    assert!(log.contains("took the shard over"), "runner's log:\n{log}");
     create_webapp(&client, "shop").await;
     wait_for_webapp_reconciled(&client, "shop").await;
     // The host's own account may not create Deployments: the operator wrote as its own.
@@ -273,15 +282,21 @@ async fn exercise_installation() {
         .patch("webapp", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
-    wait_for_operator(&client, "the webapp operator to swap out", |o| {
+    let swapped = wait_for_operator(&client, "the webapp operator to swap out", |o| {
         phase(o) == "Swapped"
     })
     .await;
+    // The snapshot is on the volume of the replica that swapped it out.
+    assert_eq!(
+        host_of(&swapped),
+        Some(runner.name.as_str()),
+        "the operator moved"
+    );
     let snapshots = wait_for(
-        "a snapshot on the leader's state volume",
+        "a snapshot on the running replica's state volume",
         POD_STARTUP,
         || async {
-            let files = snapshot_files(&leader.uid);
+            let files = snapshot_files(&runner.uid);
             (!files.is_empty()).then_some(files)
         },
     )
@@ -293,7 +308,7 @@ async fn exercise_installation() {
     create_webapp(&client, "blog").await;
     wait_for_webapp_reconciled(&client, "blog").await;
     wait_for_event(&client, DEMO_NAMESPACE, "webapp", "SwappedIn").await;
-    let metrics = scrape_metrics(&leader.ip).await;
+    let metrics = scrape_metrics(&runner.ip).await;
     for name in [
         "wasm_operator_swap_outs_total",
         "wasm_operator_swap_ins_total",
@@ -302,62 +317,67 @@ async fn exercise_installation() {
         let value = metric_sum(&metrics, name);
         assert!(value >= 1.0, "{name} = {value}\n{metrics}");
     }
-    // The follower runs nothing.
-    let metrics = scrape_metrics(&follower.ip).await;
+    // The other replica runs nothing: its shards hold no WasmOperator.
+    let metrics = scrape_metrics(&other.ip).await;
     assert_eq!(
         metric_sum(&metrics, "wasm_operator_reconciles_total"),
         0.0,
         "{metrics}"
     );
 
-    // Failover: the leader's pod is deleted; it releases the Lease on SIGTERM and a replica
-    // takes over within the Lease duration (at once, normally). That is the follower, or the
-    // pod the ReplicaSet starts in the leader's place if it asks first: both are correct.
+    // Failover: the running replica's pod is deleted; it releases its Leases on SIGTERM and
+    // the shard's new owner takes over within the Lease duration (at once, normally). That is
+    // the other replica, or the pod the ReplicaSet starts in the deleted one's place if it
+    // joined first: both are correct.
     let deleted_at = Instant::now();
     kubectl(&[
         "-n",
         HOST_NAMESPACE,
         "delete",
         "pod",
-        &leader.name,
+        &runner.name,
         "--wait=false",
     ]);
-    let new_leader = wait_for(
-        "another replica to take the Lease over",
+    let new_runner = wait_for(
+        "another replica to take the shard's Lease over",
         LEASE_DURATION + Duration::from_secs(10),
         || async {
-            let holder = lease_holder(&client).await?;
-            (holder != leader.name).then_some(holder)
+            let holder = shard_holder(&client).await?;
+            (holder != runner.name).then_some(holder)
         },
     )
     .await;
     let takeover = deleted_at.elapsed();
     assert!(takeover <= LEASE_DURATION, "takeover took {takeover:?}");
-    println!("{new_leader} took over {takeover:?} after the leader's pod was deleted (the follower was {})", follower.name);
+    println!(
+        "{new_runner} took the shard over {takeover:?} after {}'s pod was deleted (the other \
+         replica was {})",
+        runner.name, other.name
+    );
     wait_for_operator(
         &client,
-        "the webapp operator to run in the new leader",
-        |o| host_of(o) == Some(new_leader.as_str()) && matches!(phase(o), "Idle" | "Swapped"),
+        "the webapp operator to run in its new replica",
+        |o| host_of(o) == Some(new_runner.as_str()) && matches!(phase(o), "Idle" | "Swapped"),
     )
     .await;
     create_webapp(&client, "cart").await;
     wait_for_webapp_reconciled(&client, "cart").await;
-    // The deleted pod's replacement is Ready, and the replica that did not take over stands by.
+    // The deleted pod's replacement is Ready; the operator still runs in one replica only.
     wait_for_rollout();
-    let (leader, follower) = leader_and_follower(&client).await;
-    assert_eq!(leader.name, new_leader);
-    let log = wait_for("the other replica to stand by", POD_STARTUP, || async {
-        let log = kubectl(&["-n", HOST_NAMESPACE, "logs", &follower.name]);
-        log.contains(&format!("\"holder\":\"{new_leader}\""))
-            .then_some(log)
+    let replicas = ready_replicas(&client).await;
+    let operator = wait_for_operator(&client, "the webapp operator to settle", |o| {
+        matches!(phase(o), "Idle" | "Swapped")
+            && replicas
+                .iter()
+                .any(|pod| host_of(o) == Some(pod.name.as_str()))
     })
     .await;
-    assert!(
-        log.contains("another host is the leader; standing by"),
-        "{log}"
+    let (runner, other) = runner_and_other(&replicas, &operator);
+    assert_eq!(
+        shard_holder(&client).await.as_deref(),
+        Some(runner.name.as_str())
     );
-    assert!(!log.contains("became the leader"), "{log}");
-    let metrics = scrape_metrics(&follower.ip).await;
+    let metrics = scrape_metrics(&other.ip).await;
     assert_eq!(
         metric_sum(&metrics, "wasm_operator_reconciles_total"),
         0.0,
@@ -365,6 +385,18 @@ async fn exercise_installation() {
     );
 
     uninstall_webapp_example(&client).await;
+}
+
+/// The replica `operator`'s status names as running it, and the other one.
+fn runner_and_other(replicas: &[HostPod], operator: &WasmOperator) -> (HostPod, HostPod) {
+    let (running, others): (Vec<HostPod>, Vec<HostPod>) = replicas
+        .iter()
+        .cloned()
+        .partition(|pod| host_of(operator) == Some(pod.name.as_str()));
+    match (running.as_slice(), others.as_slice()) {
+        ([runner], [other]) => (runner.clone(), other.clone()),
+        _ => panic!("{:?} runs on none of {replicas:?}", host_of(operator)),
+    }
 }
 
 /// Prints what the host's replicas were doing (their logs, the Lease, the WasmOperators'
@@ -670,33 +702,26 @@ async fn host_pods(client: &Client) -> Vec<HostPod> {
         .collect()
 }
 
-/// Two Ready replicas, exactly one holding the Lease.
-async fn leader_and_follower(client: &Client) -> (HostPod, HostPod) {
-    wait_for(
-        "two Ready replicas and a leader among them",
-        POD_STARTUP,
-        || async {
-            let pods = host_pods(client).await;
-            let holder = lease_holder(client).await?;
-            if pods.len() != 2 {
-                return None;
-            }
-            let leader = pods.iter().find(|p| p.name == holder)?.clone();
-            let follower = pods.into_iter().find(|p| p.name != holder)?;
-            Some((leader, follower))
-        },
-    )
+/// The two Ready replicas of the manifests.
+async fn ready_replicas(client: &Client) -> Vec<HostPod> {
+    wait_for("two Ready replicas", POD_STARTUP, || async {
+        let pods = host_pods(client).await;
+        (pods.len() == 2).then_some(pods)
+    })
     .await
 }
 
-async fn lease_holder(client: &Client) -> Option<String> {
+/// The holder of the Lease of the webapp example's shard.
+async fn shard_holder(client: &Client) -> Option<String> {
+    let shard = shard_of(&operator_name(DEMO_NAMESPACE, "webapp"), SHARDS);
     let leases: Api<Lease> = Api::namespaced(client.clone(), HOST_NAMESPACE);
     leases
-        .get_opt("wasm-operator")
+        .get_opt(&format!("wasm-operator-{shard}"))
         .await
         .ok()??
         .spec?
         .holder_identity
+        .filter(|holder| !holder.is_empty())
 }
 
 /// The snapshot files on a pod's `state` emptyDir, read from the node's side.
