@@ -21,7 +21,7 @@ use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use wasm_operator::cluster::operator_name;
-use wasm_operator::cluster::shards::assignment::{owner, shard_of};
+use wasm_operator::cluster::shards::assignment::{assign, shard_of};
 use wasm_operator::cluster::WasmOperator;
 use wasm_operator_test_support::{control_plane, guest_module, test_namespace, wait_for};
 
@@ -52,12 +52,12 @@ fn assignment_of(
     members: &[&str],
 ) -> BTreeMap<String, String> {
     let members: Vec<String> = members.iter().map(|member| member.to_string()).collect();
+    let owners = assign(&members, shards);
     operators
         .iter()
         .map(|name| {
             let shard = shard_of(&operator_name(namespace, name), shards);
-            let host = owner(shard, &members).unwrap().to_string();
-            (name.clone(), host)
+            (name.clone(), owners[shard as usize].to_string())
         })
         .collect()
 }

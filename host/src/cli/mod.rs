@@ -37,7 +37,7 @@ pub enum Command {
     // The two host commands have many flags; boxed so the enum is not as large as the largest.
     /// Run the host with a set of operators against a cluster.
     Run(Box<run::Args>),
-    /// Run the host in a cluster: operators declared as WasmOperator resources, leader-elected.
+    /// Run the host in a cluster: operators declared as WasmOperator resources, sharded over replicas.
     Cluster(Box<cluster::Args>),
     /// Write a new operator project (Rust or Go) for one kind: build files, CRD, reconcile
     /// skeleton, unit test and README.

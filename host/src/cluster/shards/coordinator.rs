@@ -15,7 +15,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, Preconditions};
 use tokio::sync::watch;
 
-use super::assignment::{owner, shard_of};
+use super::assignment::{assign, shard_of};
 use super::lease::{
     expired, expired_for, holder, LeaseSettings, LeaseWriter, Written, GROUP_LABEL,
 };
@@ -140,10 +140,14 @@ impl Coordinator {
             }
         };
         let members = self.live_members(&leases, now).await;
+        let owners: Vec<String> = assign(&members, self.settings().shards)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         for shard in 0..self.settings().shards {
             let name = self.settings().shard_lease(shard);
             let lease = leases.get(&name);
-            let should_own = owner(shard, &members) == Some(self.settings().identity.as_str());
+            let should_own = owners[shard as usize] == self.settings().identity;
             if let Err(error) = self
                 .step(shard, &name, lease, should_own, started, now)
                 .await

@@ -7,7 +7,7 @@
 //!
 //! With more shards, each replica also renews a member Lease while it is alive; every replica
 //! lists the group's Leases, takes the live members, and computes the same owner for each
-//! shard by rendezvous hashing ([`assignment`]). A replica takes the free or expired shard
+//! shard by rendezvous hashing with bounded load ([`assignment`]). A replica takes the free or expired shard
 //! Leases it should own, renews those it holds, and hands back the ones that now belong to
 //! another live replica (a replica joined): it stops their operators first, then releases the
 //! Lease so the new owner takes it on its next round. A replica that dies stops renewing; its
