@@ -76,6 +76,7 @@ async fn swapped_ticker(pre_wake: Option<Duration>) -> (Vec<ReconcileRecord>, u6
             swap_after: Some(Duration::from_millis(200)),
             memory_budget: None,
             pre_wake,
+            ..SwapConfig::default()
         },
         ..ManagerConfig::default()
     })

@@ -398,6 +398,7 @@ async fn a_failed_budget_swap_out_is_retried_once_it_can_succeed() {
             swap_after: None,
             memory_budget: Some(1),
             pre_wake: None,
+            ..SwapConfig::default()
         },
         ..ManagerConfig::default()
     })

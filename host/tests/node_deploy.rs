@@ -732,14 +732,24 @@ fn snapshot_files(pod_uid: &str) -> Vec<PathBuf> {
         .join("kubelet/pods")
         .join(pod_uid)
         .join("volumes/kubernetes.io~empty-dir/state/snapshots");
+    // One directory per operator, holding its layers and its resume point.
     std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| Some(e.ok()?.path()))
-                .filter(|p| p.is_file())
-                .collect()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .flat_map(|operator| {
+            std::fs::read_dir(operator.path())
+                .into_iter()
+                .flatten()
+                .flatten()
         })
-        .unwrap_or_default()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "wosnap")
+        })
+        .collect()
 }
 
 async fn scrape_metrics(pod_ip: &str) -> String {

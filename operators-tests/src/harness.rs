@@ -42,6 +42,7 @@ pub struct Harness {
     pub manager: OperatorManager,
     reconciles: Arc<Mutex<Vec<ReconcileRecord>>>,
     state_dir: tempfile::TempDir,
+    swap: SwapSettings,
     _one_test_at_a_time: OwnedMutexGuard<()>,
 }
 
@@ -68,55 +69,47 @@ impl Harness {
         let client = control_plane().client().await;
         apply_example_crds(&client).await;
         wait_until_no_namespace_terminates(&client).await;
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: module_cache_dir(),
-            epoch_tick: Duration::from_millis(10),
-        })
-        .expect("starting the Wasm runtime");
         let reconciles: Arc<Mutex<Vec<ReconcileRecord>>> = Arc::default();
-        let record = reconciles.clone();
-        let observer = Arc::new(move |reconcile: &ReconcileRecord| {
-            // Printed as they happen: a test that times out shows why the operator did not get there.
-            if let ReconcileOutcome::Failed { reason, message } = &reconcile.outcome {
-                eprintln!(
-                    "{} failed to reconcile {} ({reason}): {message}",
-                    reconcile.operator, reconcile.key
-                );
-            }
-            record
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(reconcile.clone());
-        });
         let state_dir = tempfile::tempdir().expect("creating a state directory");
-        let config = ManagerConfig {
-            reconcile_observer: Some(observer),
-            // The tests' metrics servers are on loopback, which the host denies by default.
-            egress: AdminPolicy::allowing_networks(&["127.0.0.0/8"]),
-            swap: SwapConfig {
-                state_dir: Some(state_dir.path().to_owned()),
-                swap_after: swap.swap_after,
-                memory_budget: swap.memory_budget,
-                pre_wake: None,
-            },
-            ..ManagerConfig::default()
-        };
-        let manager = OperatorManager::new(runtime, client.clone(), HostMetrics::new(), config);
+        let manager = new_manager(&client, &reconciles, state_dir.path(), swap);
         Harness {
             client,
             manager,
             reconciles,
             state_dir,
+            swap,
             _one_test_at_a_time: turn,
         }
     }
 
-    /// The snapshot files in the host's state directory.
+    /// Shuts the host down as a host process ends (its operators swapped out and left for the
+    /// next process), then starts a new one, with a runtime and manager of its own, on the same
+    /// state directory, as a restarted process would. Operators must be loaded again.
+    pub async fn restart(mut self) -> Harness {
+        self.manager.shutdown().await;
+        self.manager = new_manager(
+            &self.client,
+            &self.reconciles,
+            self.state_dir.path(),
+            self.swap,
+        );
+        self
+    }
+
+    /// The snapshot layer files in the host's state directory (each operator has a directory
+    /// of its own there).
     pub fn snapshots(&self) -> Vec<std::path::PathBuf> {
         let entries =
             std::fs::read_dir(self.state_dir.path()).expect("reading the state directory");
         entries
             .map(|entry| entry.expect("reading the state directory").path())
+            .filter(|path| path.is_dir())
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "wosnap")
+            })
             .collect()
     }
 
@@ -154,6 +147,49 @@ impl Harness {
     pub async fn stop(self) {
         self.manager.shutdown().await;
     }
+}
+
+/// A runtime and an operator manager on the admin identity, writing snapshots to `state_dir`
+/// and every reconcile to `reconciles`.
+fn new_manager(
+    client: &Client,
+    reconciles: &Arc<Mutex<Vec<ReconcileRecord>>>,
+    state_dir: &std::path::Path,
+    swap: SwapSettings,
+) -> OperatorManager {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: module_cache_dir(),
+        epoch_tick: Duration::from_millis(10),
+    })
+    .expect("starting the Wasm runtime");
+    let record = reconciles.clone();
+    let observer = Arc::new(move |reconcile: &ReconcileRecord| {
+        // Printed as they happen: a test that times out shows why the operator did not get there.
+        if let ReconcileOutcome::Failed { reason, message } = &reconcile.outcome {
+            eprintln!(
+                "{} failed to reconcile {} ({reason}): {message}",
+                reconcile.operator, reconcile.key
+            );
+        }
+        record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(reconcile.clone());
+    });
+    let config = ManagerConfig {
+        reconcile_observer: Some(observer),
+        // The tests' metrics servers are on loopback, which the host denies by default.
+        egress: AdminPolicy::allowing_networks(&["127.0.0.0/8"]),
+        swap: SwapConfig {
+            state_dir: Some(state_dir.to_owned()),
+            swap_after: swap.swap_after,
+            memory_budget: swap.memory_budget,
+            pre_wake: None,
+            identity: "operators-tests".into(),
+        },
+        ..ManagerConfig::default()
+    };
+    OperatorManager::new(runtime, client.clone(), HostMetrics::new(), config)
 }
 
 /// An operator spec for `example` in `lang`, with limits and backoff suited to tests.

@@ -299,3 +299,55 @@ async fn over_the_memory_budget_the_least_recently_used_idle_operator_swaps_out_
         harness.stop().await;
     }
 }
+
+/// A host that shuts down leaves each operator swapped out with a resume point; the next
+/// process on the same state directory continues from it instead of running init, so the
+/// counter still knows the generations it saw. With another config it starts fresh instead,
+/// and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_host_resumes_the_counter_where_it_left_off() {
+    for lang in Lang::available("counter") {
+        let harness = Harness::start().await;
+        let run = CounterRun::start(&harness, lang, "resume").await;
+        let operator = run.operator.clone();
+        run.create_seen(&harness.client, "tally").await;
+        run.set_step("tally", 2).await;
+        run.wait_for_generations("tally", &[1, 2]).await;
+
+        // Resident at shutdown: swapped out on the way down.
+        let harness = harness.restart().await;
+        harness.load(&operator, lang, "counter", json!({})).await;
+        let resumed = format!("operator=\"{operator}\",result=\"resumed\"");
+        assert_eq!(
+            harness.metric("wasm_operator_resumes_total", &resumed),
+            Some(1.0)
+        );
+        run.set_step("tally", 3).await;
+        // A fresh instance would know only generation 3 (see the damaged-snapshot test).
+        run.wait_for_generations("tally", &[1, 2, 3]).await;
+
+        // Swapped out at shutdown, and started with another config: init runs.
+        harness.manager.swap_out(&operator).await.unwrap();
+        let harness = harness.restart().await;
+        harness
+            .load(&operator, lang, "counter", json!({"unused": true}))
+            .await;
+        let refused = format!("operator=\"{operator}\",result=\"init_changed\"");
+        assert_eq!(
+            harness.metric("wasm_operator_resumes_total", &refused),
+            Some(1.0)
+        );
+        run.set_step("tally", 4).await;
+        let counter = wait_for_object(&run.counters, "tally", "generation 4 in the status", |c| {
+            observed(c).contains(&4)
+        })
+        .await;
+        // Fresh: it saw generation 3 when its watch listed, then 4; nothing from before.
+        assert_eq!(observed(&counter), [3, 4], "{:?}", counter.data.get("status"));
+        // What the refused resume point named is gone; only the new instance's files remain.
+        assert!(harness.snapshots().is_empty(), "{:?}", harness.snapshots());
+
+        run.delete(&["tally"]).await;
+        harness.stop().await;
+    }
+}

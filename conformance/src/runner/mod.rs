@@ -219,6 +219,7 @@ async fn run_into(
             swap_after: None,
             memory_budget: None,
             pre_wake: None,
+            ..SwapConfig::default()
         },
         ..ManagerConfig::default()
     };

@@ -233,6 +233,7 @@ fn resolve(args: &Args) -> Result<Settings, String> {
                 swap_after,
                 memory_budget: memory_budget.map(|bytes| bytes as u64),
                 pre_wake: Some(flag("pre-wake", parse_duration(&args.pre_wake))?),
+                identity: identity.clone(),
             },
             watch_scope: parse_watch_scope(&args.watch_scope)
                 .map_err(|error| format!("--watch-scope: {error}"))?,

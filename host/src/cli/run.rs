@@ -192,6 +192,7 @@ pub fn resolve(args: &Args) -> Result<RunSettings, String> {
             &file.pre_wake,
             DEFAULT_PRE_WAKE,
         ))?),
+        identity: "wasm-operator run".into(),
     };
     let mut operators = Vec::new();
     for entry in file.operators {

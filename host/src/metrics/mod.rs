@@ -37,6 +37,13 @@ pub struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResumeLabels {
+    pub operator: String,
+    /// `resumed`, or why not: `init_changed`, `module_changed`, `format_changed`, `unreadable`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SwapFailureLabels {
     pub operator: String,
     /// [`SwapError::kind`](crate::runtime::SwapError::kind): `missing`, `corrupt`, `io`, ...
@@ -69,6 +76,7 @@ pub struct HostMetrics {
     pub pre_wakes: Family<OperatorLabels, Counter>,
     pub swap_in_duration: Family<OperatorLabels, Histogram, fn() -> Histogram>,
     pub swap_failures: Family<SwapFailureLabels, Counter>,
+    pub resumes: Family<ResumeLabels, Counter>,
     pub snapshot_bytes: Family<OperatorLabels, Gauge>,
     pub guest_log_lines_dropped: Family<OperatorLabels, Counter>,
     pub operators: Family<StateLabels, Gauge>,
@@ -102,6 +110,7 @@ impl HostMetrics {
                 swap_in_duration_histogram as fn() -> Histogram,
             );
         let swap_failures = Family::<SwapFailureLabels, Counter>::default();
+        let resumes = Family::<ResumeLabels, Counter>::default();
         let snapshot_bytes = Family::<OperatorLabels, Gauge>::default();
         let guest_log_lines_dropped = Family::<OperatorLabels, Counter>::default();
         let operators = Family::<StateLabels, Gauge>::default();
@@ -163,6 +172,11 @@ impl HostMetrics {
             swap_failures.clone(),
         );
         registry.register(
+            "resumes",
+            "Operators that started with a snapshot an earlier process left: resumed from it, or started fresh and why (init_changed, module_changed, format_changed, unreadable)",
+            resumes.clone(),
+        );
+        registry.register(
             "snapshot_bytes",
             "Disk space held by the operator's snapshot while it is swapped out",
             snapshot_bytes.clone(),
@@ -196,6 +210,7 @@ impl HostMetrics {
             pre_wakes,
             swap_in_duration,
             swap_failures,
+            resumes,
             snapshot_bytes,
             guest_log_lines_dropped,
             operators,

@@ -15,6 +15,7 @@ mod queue;
 mod registration;
 mod reload;
 mod residency;
+mod resume;
 pub(crate) mod services;
 mod state;
 mod swapping;
@@ -152,6 +153,8 @@ pub struct SwapConfig {
     /// Swap a swapped-out operator in this long before its next RequeueAfter or retry timer
     /// is due, so the reconcile starts on time instead of after the swap-in; `None`: off.
     pub pre_wake: Option<Duration>,
+    /// This host's name in the resume points it writes (see `resume`): the replica identity.
+    pub identity: String,
 }
 
 /// Host-wide settings of the manager.
@@ -252,6 +255,9 @@ struct ManagerInner {
     /// Bounds the swap-outs written at once, host-wide (see [`worker::SwapPolicy::writers`]).
     swap_writers: Arc<tokio::sync::Semaphore>,
     handles: Mutex<HashMap<String, OperatorHandle>>,
+    /// Set by `shutdown`: stopping operators then leave their state to the next process
+    /// instead of discarding it.
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Loads, runs and unloads operators. Cheap to clone.
@@ -313,6 +319,7 @@ impl OperatorManager {
                     std::thread::available_parallelism().map_or(2, |cores| cores.get()),
                 )),
                 handles: Mutex::default(),
+                shutting_down: Arc::default(),
             }),
         }
     }
@@ -414,7 +421,13 @@ impl OperatorManager {
         let (control, controls) = mpsc::unbounded_channel();
         let swap = &self.inner.config.swap;
         let swap_policy = worker::SwapPolicy {
-            state_dir: swap.state_dir.clone(),
+            state_dir: swap
+                .state_dir
+                .as_deref()
+                .map(|dir| resume::operator_dir(dir, &name)),
+            identity: swap.identity.clone(),
+            init_digest: resume::init_digest(&spec.init_input(), &spec.limits),
+            keep_on_stop: self.inner.shutting_down.clone(),
             after: spec.swap_after.or(swap.swap_after),
             pre_wake: swap.pre_wake.filter(|lead| !lead.is_zero()),
             writers: self.inner.swap_writers.clone(),
@@ -437,6 +450,7 @@ impl OperatorManager {
             swap: swap_policy,
             residency: self.inner.residency.clone(),
             registration_limits: self.inner.config.registration_limits,
+            registration: None,
             fence: self.inner.config.fence.clone(),
             requeue_bucket: crate::scheduler::ratelimit::TokenBucket::new(
                 self.inner.config.registration_limits.requeue_rate,
@@ -573,7 +587,12 @@ impl OperatorManager {
     }
 
     /// Unloads every operator, letting in-flight reconciles finish within the stop deadline.
+    /// With a state directory, each operator is swapped out and its snapshot left for the next
+    /// process to resume (see `resume`), instead of being discarded as by `unload`.
     pub async fn shutdown(&self) {
+        self.inner
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let names: Vec<String> = self
             .inner
             .board

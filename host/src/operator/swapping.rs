@@ -48,12 +48,20 @@ pub(crate) enum Control {
 /// When this operator is swapped out.
 #[derive(Clone, Debug)]
 pub(crate) struct SwapPolicy {
-    /// `None`: swapping is disabled.
+    /// This operator's directory in the host's state directory (its snapshots and resume
+    /// point); `None`: swapping is disabled.
     pub state_dir: Option<PathBuf>,
     /// Idle period; `None`: only the budget or a forced swap swaps it out.
     pub after: Option<Duration>,
     /// How long before a timer is due a swapped-out operator is swapped in; `None`: off.
     pub pre_wake: Option<Duration>,
+    /// This host's identity, written into resume points.
+    pub identity: String,
+    /// [`super::resume::init_digest`] of this operator's init input and limits.
+    pub init_digest: String,
+    /// Whether an operator stopping now leaves its state for the next process (the host is
+    /// shutting down) rather than discarding it (the operator is unloaded).
+    pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
     /// Swap-outs written at once, host-wide: one per core. Operators started together go idle
     /// together; a hundred simultaneous swap-outs would otherwise occupy a hundred blocking
     /// threads (each exits again after ten idle seconds: CPU spent while nothing happens) and
@@ -160,8 +168,21 @@ impl Worker {
         };
         let resident_bytes = instance.memory_bytes();
         let started = Instant::now();
+        let resume = self.resume_point_writer();
         let written = tokio::task::spawn_blocking(move || {
-            let written = instance.swap_out(&dir);
+            let written = instance.swap_out(&dir).map(|mut swapped| {
+                // Once durable, the snapshot outlives this process (see `resume`).
+                if let Some(point) = resume(&swapped) {
+                    match super::resume::write(&dir, &point) {
+                        Ok(()) => swapped.keep_files(),
+                        Err(error) => tracing::warn!(
+                            operator = swapped.operator(),
+                            "cannot write the resume point; the snapshot will not outlive this process: {error}"
+                        ),
+                    }
+                }
+                swapped
+            });
             release_free_heap();
             written
         })
@@ -222,8 +243,34 @@ impl Worker {
         }
     }
 
+    /// What a swap-out leaves for the next process: a resume point for the snapshot just
+    /// written, if the operator has started (its Registration is known).
+    fn resume_point_writer(
+        &self,
+    ) -> impl FnOnce(&SwappedInstance) -> Option<super::resume::ResumePoint> + Send + 'static {
+        let registration = self.registration.clone();
+        let identity = self.swap.identity.clone();
+        let init_digest = self.swap.init_digest.clone();
+        move |swapped| {
+            let registration = registration?;
+            Some(super::resume::ResumePoint::new(
+                &identity,
+                &init_digest,
+                &registration,
+                swapped.manifest(),
+            ))
+        }
+    }
+
     /// Restores a swapped-out instance: [`Slot::Resident`], or [`Slot::Lost`] if it cannot be.
     async fn restore(&self, swapped: SwappedInstance) -> Slot {
+        // From the moment the guest runs again, memory is newer than the snapshot: a process
+        // that dies from here on must not leave the next one an older state to resume.
+        if let Some(dir) = &self.swap.state_dir {
+            if let Err(error) = super::resume::remove(dir) {
+                tracing::warn!(operator = %self.name, "cannot remove the resume point: {error}");
+            }
+        }
         let started = Instant::now();
         let restored = swapped.swap_in(self.services.clone()).await;
         self.metrics
@@ -283,5 +330,114 @@ fn release_free_heap() {
     // thread-safe (it takes each arena's lock).
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// What became of a resume point found at start.
+enum Found {
+    Usable(SwappedInstance, Registration, String),
+    /// Not usable: the metric label and the reason.
+    Unusable(&'static str, String),
+}
+
+impl Worker {
+    /// The operator as an earlier process left it, if its directory holds a usable resume point
+    /// (same module, snapshot format and init input); the snapshot's files are kept, everything
+    /// else in the directory (an unusable resume point, files of snapshots nobody will resume)
+    /// is removed. `None`: start fresh.
+    pub(super) fn resumed(&self) -> Option<(SwappedInstance, Registration)> {
+        let dir = self.swap.state_dir.as_ref()?;
+        if !self.module.swappable() {
+            return None;
+        }
+        let found = match super::resume::read(dir) {
+            Ok(None) => None,
+            Err(error) => Some(Found::Unusable("unreadable", error.to_string())),
+            Ok(Some(point)) => Some(if point.init_digest != self.swap.init_digest {
+                Found::Unusable(
+                    "init_changed",
+                    "the operator's config or limits changed since".into(),
+                )
+            } else if let Some(mismatch) = point.snapshot.mismatch(&self.name, &self.module) {
+                Found::Unusable(mismatch.label(), mismatch.to_string())
+            } else {
+                match SwappedInstance::from_manifest(
+                    self.module.clone(),
+                    self.limits,
+                    dir,
+                    &point.snapshot,
+                ) {
+                    Ok(swapped) => Found::Usable(swapped, point.registration, point.writer),
+                    Err(reason) => Found::Unusable("unreadable", reason),
+                }
+            }),
+        };
+        let (result, resumed) = match found {
+            None => {
+                self.remove_files_but(dir, &[]);
+                return None;
+            }
+            Some(Found::Unusable(label, reason)) => {
+                tracing::warn!(operator = %self.name, "not resuming from the snapshot left by an earlier process ({reason}); starting fresh");
+                self.remove_files_but(dir, &[]);
+                (label, None)
+            }
+            Some(Found::Usable(mut swapped, registration, writer)) => {
+                tracing::info!(operator = %self.name, %writer, "resuming from the snapshot an earlier process left; init is not run");
+                let mut keep: Vec<PathBuf> = swapped.snapshot_paths().map(PathBuf::from).collect();
+                keep.push(dir.join("resume.json"));
+                self.remove_files_but(dir, &keep);
+                // The resume point stays valid until the guest runs again.
+                swapped.keep_files();
+                ("resumed", Some((swapped, registration)))
+            }
+        };
+        self.metrics
+            .resumes
+            .get_or_create(&crate::metrics::ResumeLabels {
+                operator: self.name.clone(),
+                result: result.into(),
+            })
+            .inc();
+        resumed
+    }
+
+    /// Leaves the operator's state as it stops: for the next process when the host is shutting
+    /// down (swapped out, its resume point written), or discarded when the operator is
+    /// unloaded (its WasmOperator deleted or changed).
+    pub(super) async fn leave(&mut self, mut slot: Slot) {
+        let Some(dir) = self.swap.state_dir.clone() else {
+            return;
+        };
+        if self
+            .swap
+            .keep_on_stop
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            if self.swappable() && slot.resident().is_some() {
+                if let Err(reason) = self.swap_out(&mut slot).await {
+                    tracing::warn!(operator = %self.name, "its state is lost with this process: {reason}");
+                }
+            }
+            // A swapped-out instance keeps its files when dropped once its resume point exists.
+            return;
+        }
+        if let Err(error) = super::resume::remove(&dir) {
+            tracing::warn!(operator = %self.name, "cannot remove the resume point: {error}");
+        }
+        drop(slot);
+        self.remove_files_but(&dir, &[]);
+    }
+
+    fn remove_files_but(&self, dir: &std::path::Path, keep: &[PathBuf]) {
+        match super::resume::remove_all_but(dir, keep) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(operator = %self.name, removed, dir = %dir.display(), "removed snapshot files nobody will resume")
+            }
+            Err(error) => {
+                tracing::warn!(operator = %self.name, dir = %dir.display(), "cannot clear the operator's state directory: {error}")
+            }
+        }
     }
 }

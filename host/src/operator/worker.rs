@@ -51,6 +51,8 @@ pub(crate) struct Worker {
     pub residency: Residency,
     pub registration_limits: RegistrationLimits,
     pub fence: Option<super::Fence>,
+    /// What init returned (or the resume point carried), once the operator has started.
+    pub registration: Option<Registration>,
     /// Bounds this operator's guest-requested requeues, all keys together.
     pub requeue_bucket: TokenBucket,
 }
@@ -75,9 +77,17 @@ impl Worker {
     /// if not); after that the task reconciles until stopped.
     pub async fn run(mut self, ready: oneshot::Sender<Result<(), String>>) {
         let mut ready = Some(ready);
-        let Some((instance, registration)) = self.start_with_retries(&mut ready).await else {
-            return; // stopped while init was failing
+        let (slot, registration) = match self.resumed() {
+            Some((swapped, registration)) => (Slot::Swapped(swapped), registration),
+            None => {
+                let Some((instance, registration)) = self.start_with_retries(&mut ready).await
+                else {
+                    return; // stopped while init was failing
+                };
+                (Slot::Resident(instance), registration)
+            }
         };
+        self.registration = Some(registration.clone());
         // Checked before any watch is opened: nothing beyond the host's limits or what its
         // identity may read reaches it.
         let refused = match registration::check_limits(&registration, &self.registration_limits) {
@@ -112,7 +122,8 @@ impl Worker {
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
         }
-        self.reconcile_loop(instance, registration, watches).await;
+        let slot = self.reconcile_loop(slot, registration, watches).await;
+        self.leave(slot).await;
         tracing::info!(operator = %self.name, "operator stopped");
     }
 
@@ -180,13 +191,13 @@ impl Worker {
         Ok((instance, registration))
     }
 
+    /// Reconciles until the operator is stopped; returns where its instance is then.
     async fn reconcile_loop(
         &mut self,
-        instance: OperatorInstance,
+        mut slot: Slot,
         registration: Registration,
         watches: OperatorWatches,
-    ) {
-        let mut slot = Slot::Resident(instance);
+    ) -> Slot {
         let mut restart_failures: u32 = 0;
         let mut last_active = Instant::now();
         // The timer deadline the last pre-wake was for.
@@ -295,6 +306,7 @@ impl Worker {
             last_active = Instant::now();
             self.settle(&slot);
         }
+        slot
     }
 
     /// Instantiates and initialises a fresh instance, retrying with backoff until it works or

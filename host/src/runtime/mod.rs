@@ -42,7 +42,10 @@ pub use instance::OperatorInstance;
 pub use limits::{InstanceLimits, MAX_CALL_DEADLINE};
 pub use module::{initial_memory_over_limit, LoadedModule};
 pub use services::HostServices;
-pub use swap::{remove_snapshots, RestoreMode, SwapError, SwapOutError, SwappedInstance};
+pub use swap::{
+    remove_snapshots, RestoreMode, SnapshotManifest, SnapshotMismatch, SwapError, SwapOutError,
+    SwappedInstance,
+};
 
 use cache::ModuleCache;
 use engine::EpochTicker;

@@ -15,6 +15,8 @@ use wasmtime_wasi::HostMonotonicClock;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GuestClock {
     origin: Instant,
+    /// What the clock read at `origin` (nonzero for a clock continued from another process).
+    offset_nanos: u64,
 }
 
 impl GuestClock {
@@ -22,12 +24,24 @@ impl GuestClock {
     pub fn starting_now() -> GuestClock {
         GuestClock {
             origin: Instant::now(),
+            offset_nanos: 0,
+        }
+    }
+
+    /// A clock that reads `nanos` now: for an instance restored from a snapshot another
+    /// process wrote, so guest time continues from where it was (not counting the time the
+    /// operator spent without a host).
+    pub fn continuing_from(nanos: u64) -> GuestClock {
+        GuestClock {
+            origin: Instant::now(),
+            offset_nanos: nanos,
         }
     }
 
     /// Nanoseconds since the clock started; saturates after 584 years.
     pub fn now_nanos(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.offset_nanos.saturating_add(elapsed)
     }
 }
 

@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 const MAGIC: [u8; 8] = *b"WOPSNAP\0";
 /// Bump when the layout changes; older files are then refused as unusable.
 /// Version 2 added delta layers (layer kind, page size and count, parent digest).
-const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Memory is tracked, checksummed and stored in Wasm pages.
 pub(crate) const CHUNK_BYTES: u64 = 64 * 1024;
 /// Alignment of the memory image in the file; at least the host page size.

@@ -110,11 +110,16 @@
 //! filesystem do not report are not detected; a read error the kernel does report while the
 //! guest touches a mapped page raises SIGBUS, as for any memory-mapped file.
 //!
-//! Snapshot files belong to the process that wrote them: restoring needs the record held by the
-//! [`SwappedInstance`]. Dropping or discarding a `SwappedInstance` removes its files; a restored
-//! instance owns the files it maps and removes them when dropped, unless a swap-out handed them
-//! to a new snapshot. A state directory left behind by a crashed host holds nothing reusable;
-//! [`remove_snapshots`] clears it, temporary files included.
+//! Restoring needs the record held by the [`SwappedInstance`]. Dropping or discarding a
+//! `SwappedInstance` removes its files; a restored instance owns the files it maps and removes
+//! them when dropped, unless a swap-out handed them to a new snapshot. To outlive the process,
+//! the record is written down as a [`SnapshotManifest`] and the files are kept
+//! ([`SwappedInstance::keep_files`]); another process rebuilds the `SwappedInstance` from the
+//! manifest ([`SwappedInstance::from_manifest`]) after checking that it is for this operator,
+//! this module and this snapshot format. Every layer is checked on swap-in exactly as for a
+//! snapshot of this process: by metadata digest against the manifest, and by identity before
+//! anything is mapped (a file whose identity differs, e.g. copied to another filesystem, is
+//! read and verified instead). [`remove_snapshots`] clears a directory, temporary files included.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -127,6 +132,7 @@ pub(crate) mod clock;
 mod delta;
 mod format;
 pub(crate) mod instrument;
+mod manifest;
 mod pagemap;
 mod policy;
 mod restore;
@@ -141,6 +147,7 @@ mod write_layers;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use manifest::{Mismatch as SnapshotMismatch, SnapshotManifest};
 pub use swapped::SwappedInstance;
 
 use super::error::CallError;
@@ -322,7 +329,7 @@ pub(crate) fn remove_layer_files(layers: &[LayerRecord]) {
 /// The properties of a file that any change to its content through the kernel alters. The
 /// status-change time is included because nobody can set it: a process that rewrites a snapshot
 /// and puts its modification time back with `utimensat` still moves it forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct FileIdentity {
     device: u64,
     inode: u64,

@@ -42,6 +42,31 @@ impl SwappedInstance {
         }
     }
 
+    /// A swapped-out instance rebuilt from a record another process wrote down.
+    pub(super) fn restored_from(
+        module: LoadedModule,
+        operator: Arc<str>,
+        limits: InstanceLimits,
+        clock: GuestClock,
+        record: SnapshotRecord,
+    ) -> SwappedInstance {
+        SwappedInstance {
+            module,
+            operator,
+            limits,
+            clock,
+            record,
+            owns_files: true,
+        }
+    }
+
+    /// Leaves the snapshot's files where they are when this value is dropped: they outlive it
+    /// (their [`SnapshotManifest`](super::SnapshotManifest) was written down). Swapping in or
+    /// [`SwappedInstance::discard`] still deal with them.
+    pub fn keep_files(&mut self) {
+        self.owns_files = false;
+    }
+
     /// The operator this instance runs for.
     pub fn operator(&self) -> &str {
         &self.operator
@@ -112,6 +137,8 @@ impl SwappedInstance {
         services: Arc<dyn HostServices>,
         mode: RestoreMode,
     ) -> Result<OperatorInstance, SwapError> {
+        // Whoever restores the snapshot decides what becomes of its files, kept or not.
+        self.owns_files = true;
         let restored = restore::restore(&self, services, mode).await;
         match &restored {
             // The restored instance maps the files and owns them from now on.
