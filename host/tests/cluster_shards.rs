@@ -62,7 +62,7 @@ fn assignment_of(
         .collect()
 }
 
-/// Where each WasmOperator runs by its status (loaded there: Idle or Running).
+/// Where each WasmOperator runs by its status (loaded there: Idle, Running or Swapped).
 async fn placement(client: &Client, namespace: &str) -> BTreeMap<String, String> {
     let api: Api<WasmOperator> = Api::namespaced(client.clone(), namespace);
     let Ok(list) = api.list(&ListParams::default()).await else {
@@ -70,7 +70,7 @@ async fn placement(client: &Client, namespace: &str) -> BTreeMap<String, String>
     };
     list.items
         .iter()
-        .filter(|object| matches!(phase(object), "Idle" | "Running"))
+        .filter(|object| matches!(phase(object), "Idle" | "Running" | "Swapped"))
         .filter_map(|object| {
             let host = object.status.as_ref()?.host.clone()?;
             Some((object.metadata.name.clone()?, host))
@@ -102,6 +102,8 @@ struct Reconcile {
     operator: String,
     /// `namespace/name` of the object reconciled.
     object: String,
+    /// Reconciles since the operator's init (the behaviours guest counts them in memory).
+    count: u64,
 }
 
 /// Every reconcile logged by `host` so far.
@@ -112,11 +114,13 @@ fn reconciles(host: &mut HostProcess) -> Vec<Reconcile> {
         .filter_map(|line| {
             let object = line.split("reconcile ").nth(1)?;
             let (object, rest) = object.split_once(" count=")?;
+            let count = rest.split_whitespace().next()?.parse().ok()?;
             let operator = rest.split("operator=").nth(1)?.split_whitespace().next()?;
             Some(Reconcile {
                 at: logged_at(line)?,
                 operator: operator.trim_matches('"').to_string(),
                 object: object.to_string(),
+                count,
             })
         })
         .collect()
@@ -354,7 +358,7 @@ async fn shards_held_by_of(
 /// WasmOperators of it, and the files a pod would have mounted.
 struct Setup {
     namespace: wasm_operator_test_support::TestNamespace,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     sa_dir: std::path::PathBuf,
     server: (String, String),
     cache: std::path::PathBuf,
@@ -409,7 +413,7 @@ impl Setup {
         let cache = dir.path().join("cache");
         Setup {
             namespace,
-            _dir: dir,
+            dir,
             sa_dir,
             server,
             cache,
@@ -417,6 +421,13 @@ impl Setup {
     }
 
     fn spawn(&self, identity: &str, shards: u32) -> HostProcess {
+        self.spawn_with(identity, shards, &[])
+    }
+
+    fn spawn_with(&self, identity: &str, shards: u32, extra: &[&str]) -> HostProcess {
+        let shards = shards.to_string();
+        let mut flags = vec!["--shards", shards.as_str()];
+        flags.extend_from_slice(extra);
         HostProcess::spawn(
             identity,
             &self.namespace.name,
@@ -424,7 +435,7 @@ impl Setup {
             &self.server,
             &self.cache,
             LEASE_DURATION,
-            &["--shards", &shards.to_string()],
+            &flags,
         )
     }
 }
@@ -590,4 +601,214 @@ async fn measure_layout(
 fn median<T: Ord + Copy>(values: &mut [T]) -> T {
     values.sort();
     values[values.len() / 2]
+}
+
+/// Operators keep their in-memory state when they change replica: with one state directory
+/// shared by the replicas, a replica stopped with SIGTERM swaps its operators out and leaves
+/// them a resume point, a replica joining takes its shards with their swapped-out state, and
+/// one killed with SIGKILL leaves the snapshots of its swapped-out operators. Each time, the
+/// new replica resumes them without init: the behaviours guest's reconcile count (kept in its
+/// memory since init) goes on from where it was instead of starting at 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_resume_their_state_on_the_replica_that_takes_them_over() {
+    let client = control_plane().client().await;
+    let operators = numbered_operators(6);
+    let setup = Setup::new(&client, "shard-resume", &operators, None).await;
+    let ns = setup.namespace.name.as_str();
+    let state = setup.dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let spawn = |identity: &str| {
+        setup.spawn_with(
+            identity,
+            SHARDS,
+            &["--state-dir", state, "--swap-after", "1s"],
+        )
+    };
+    let expected = |members: &[&str]| assignment_of(&operators, SHARDS, ns, members);
+    let mut hosts = BTreeMap::new();
+    hosts.insert("host-a", spawn("host-a"));
+    hosts.insert("host-b", spawn("host-b"));
+    let two = expected(&["host-a", "host-b"]);
+    wait_for_placement(&client, ns, &two).await;
+
+    // Work for every operator: a ConfigMap changed a few times; then all idle and swapped out.
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    for round in 0..3 {
+        let work = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("work".into()),
+                ..Default::default()
+            },
+            data: Some([("round".to_string(), round.to_string())].into()),
+            ..Default::default()
+        };
+        config_maps
+            .patch(
+                "work",
+                &kube::api::PatchParams::apply("shard-resume").force(),
+                &kube::api::Patch::Apply(&work),
+            )
+            .await
+            .unwrap();
+    }
+    let counts = wait_for_counts(&mut hosts, &two, ns, 3).await;
+    wait_for_phase(&client, ns, "Swapped").await;
+
+    // SIGTERM: host-b swaps out (already is) and hands over; host-a resumes.
+    let mut b = hosts.remove("host-b").unwrap();
+    let since = Timestamp::now();
+    let pid = b.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(b.child.wait().unwrap().success(), "{}", b.drain());
+    let one = expected(&["host-a"]);
+    wait_for_placement(&client, ns, &one).await;
+    let moved: Vec<&String> = two
+        .iter()
+        .filter(|(_, host)| *host == "host-b")
+        .map(|(name, _)| name)
+        .collect();
+    assert_counts_continue(&mut hosts, &one, ns, &counts, &moved, since).await;
+
+    // A replica joins: it takes its shards with their state.
+    wait_for_phase(&client, ns, "Swapped").await;
+    let counts = latest_counts(&mut hosts, &one, ns, Timestamp::UNIX_EPOCH);
+    let since = Timestamp::now();
+    hosts.insert("host-c", spawn("host-c"));
+    let with_c = expected(&["host-a", "host-c"]);
+    wait_for_placement(&client, ns, &with_c).await;
+    let moved: Vec<&String> = with_c
+        .iter()
+        .filter(|(_, host)| *host == "host-c")
+        .map(|(name, _)| name)
+        .collect();
+    assert_counts_continue(&mut hosts, &with_c, ns, &counts, &moved, since).await;
+
+    // SIGKILL of a replica whose operators are swapped out: their snapshots are taken over.
+    wait_for_phase(&client, ns, "Swapped").await;
+    let counts = latest_counts(&mut hosts, &with_c, ns, Timestamp::UNIX_EPOCH);
+    let mut c = hosts.remove("host-c").unwrap();
+    let since = Timestamp::now();
+    c.child.kill().unwrap();
+    let _ = c.child.wait();
+    wait_for_placement(&client, ns, &one).await;
+    assert_counts_continue(&mut hosts, &one, ns, &counts, &moved, since).await;
+    let a = &hosts["host-a"];
+    let metrics = reqwest::get(format!("http://{}/metrics", a.metrics_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resumed: f64 = metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("wasm_operator_resumes_total{") && line.contains("result=\"resumed\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(resumed >= 1.0, "{metrics}");
+    delete_cluster_bindings(&client, ns).await;
+}
+
+/// Waits until every WasmOperator has `phase`.
+async fn wait_for_phase(client: &Client, namespace: &str, wanted: &str) {
+    let api: Api<WasmOperator> = Api::namespaced(client.clone(), namespace);
+    wait_for(
+        &format!("every operator to be {wanted}"),
+        PROMPTLY,
+        || async {
+            let list = api.list(&ListParams::default()).await.ok()?;
+            list.items
+                .iter()
+                .all(|object| phase(object) == wanted)
+                .then_some(())
+        },
+    )
+    .await
+}
+
+/// The highest reconcile count each operator logged on the replica `placement` names for it,
+/// from `since` on.
+fn latest_counts(
+    hosts: &mut BTreeMap<&str, HostProcess>,
+    placement: &BTreeMap<String, String>,
+    namespace: &str,
+    since: Timestamp,
+) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for (name, host) in placement {
+        let operator = operator_name(namespace, name);
+        let Some(process) = hosts.get_mut(host.as_str()) else {
+            continue;
+        };
+        let latest = reconciles(process)
+            .iter()
+            .filter(|r| r.operator == operator && r.at >= since)
+            .map(|r| r.count)
+            .max();
+        if let Some(latest) = latest {
+            counts.insert(name.clone(), latest);
+        }
+    }
+    counts
+}
+
+/// Waits until every operator has reconciled at least `at_least` times where it runs; returns
+/// the counts.
+async fn wait_for_counts(
+    hosts: &mut BTreeMap<&str, HostProcess>,
+    placement: &BTreeMap<String, String>,
+    namespace: &str,
+    at_least: u64,
+) -> BTreeMap<String, u64> {
+    let started = Instant::now();
+    loop {
+        let counts = latest_counts(hosts, placement, namespace, Timestamp::UNIX_EPOCH);
+        if placement
+            .keys()
+            .all(|name| counts.get(name).is_some_and(|n| *n >= at_least))
+        {
+            return counts;
+        }
+        assert!(started.elapsed() < PROMPTLY, "reconcile counts: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every operator in `moved` reconciles on its new replica (its watches list again), and its
+/// count goes on from `before` instead of starting again at 1.
+async fn assert_counts_continue(
+    hosts: &mut BTreeMap<&str, HostProcess>,
+    placement: &BTreeMap<String, String>,
+    namespace: &str,
+    before: &BTreeMap<String, u64>,
+    moved: &[&String],
+    since: Timestamp,
+) {
+    assert!(!moved.is_empty(), "nothing moved: {placement:?}");
+    let started = Instant::now();
+    loop {
+        let now = latest_counts(hosts, placement, namespace, since);
+        let done = moved.iter().all(|name| now.contains_key(*name));
+        if done {
+            for name in moved {
+                assert!(
+                    now[*name] > before[*name],
+                    "{name} started again: count {} after {} before it moved",
+                    now[*name],
+                    before[*name]
+                );
+            }
+            return;
+        }
+        assert!(
+            started.elapsed() < PROMPTLY,
+            "counts after the move: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

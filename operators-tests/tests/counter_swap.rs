@@ -343,7 +343,12 @@ async fn a_restarted_host_resumes_the_counter_where_it_left_off() {
         })
         .await;
         // Fresh: it saw generation 3 when its watch listed, then 4; nothing from before.
-        assert_eq!(observed(&counter), [3, 4], "{:?}", counter.data.get("status"));
+        assert_eq!(
+            observed(&counter),
+            [3, 4],
+            "{:?}",
+            counter.data.get("status")
+        );
         // What the refused resume point named is gone; only the new instance's files remain.
         assert!(harness.snapshots().is_empty(), "{:?}", harness.snapshots());
 

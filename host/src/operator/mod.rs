@@ -242,6 +242,25 @@ struct OperatorHandle {
     stop: watch::Sender<bool>,
     control: mpsc::UnboundedSender<worker::Control>,
     digest: String,
+    /// Held by the worker's swap-out thread while it writes (see [`worker::SwapPolicy::writing`]).
+    writing: Arc<Mutex<()>>,
+}
+
+impl OperatorHandle {
+    /// Waits until no swap-out of this operator is being written. Aborting the worker's task
+    /// does not stop a swap-out thread already writing; an operator given up (its shard taken
+    /// by another replica) must not write into its state directory after it is reported stopped.
+    async fn writes_done(&self) {
+        let writing = self.writing.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            drop(
+                writing
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+        })
+        .await;
+    }
 }
 
 struct ManagerInner {
@@ -420,6 +439,7 @@ impl OperatorManager {
         let (stop, stop_receiver) = watch::channel(false);
         let (control, controls) = mpsc::unbounded_channel();
         let swap = &self.inner.config.swap;
+        let writing = Arc::new(Mutex::new(()));
         let swap_policy = worker::SwapPolicy {
             state_dir: swap
                 .state_dir
@@ -428,6 +448,7 @@ impl OperatorManager {
             identity: swap.identity.clone(),
             init_digest: resume::init_digest(&spec.init_input(), &spec.limits),
             keep_on_stop: self.inner.shutting_down.clone(),
+            writing: writing.clone(),
             after: spec.swap_after.or(swap.swap_after),
             pre_wake: swap.pre_wake.filter(|lead| !lead.is_zero()),
             writers: self.inner.swap_writers.clone(),
@@ -465,6 +486,7 @@ impl OperatorManager {
             stop,
             control,
             digest: module.digest().to_string(),
+            writing,
         };
         self.handles().insert(name.clone(), handle);
         let started = ready
@@ -506,7 +528,8 @@ impl OperatorManager {
                     "the in-flight reconcile did not finish within the stop deadline; abandoning it"
                 );
                 handle.task.abort();
-                let _ = handle.task.await;
+                let _ = (&mut handle.task).await;
+                handle.writes_done().await;
             }
         }
         self.inner.residency.remove(name);
@@ -578,8 +601,9 @@ impl OperatorManager {
             handle.queue.shut_down();
             handle.task.abort();
         }
-        for (name, handle) in handles {
-            let _ = handle.task.await;
+        for (name, mut handle) in handles {
+            let _ = (&mut handle.task).await;
+            handle.writes_done().await;
             self.inner.residency.remove(&name);
             self.inner.metrics.forget_operator(&name);
             tracing::info!(operator = %name, "operator aborted");

@@ -62,6 +62,9 @@ pub(crate) struct SwapPolicy {
     /// Whether an operator stopping now leaves its state for the next process (the host is
     /// shutting down) rather than discarding it (the operator is unloaded).
     pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Held while a swap-out of this operator is written, resume point included, so that
+    /// aborting the operator can wait for the write to end (see `OperatorHandle::writes_done`).
+    pub writing: Arc<std::sync::Mutex<()>>,
     /// Swap-outs written at once, host-wide: one per core. Operators started together go idle
     /// together; a hundred simultaneous swap-outs would otherwise occupy a hundred blocking
     /// threads (each exits again after ten idle seconds: CPU spent while nothing happens) and
@@ -169,7 +172,9 @@ impl Worker {
         let resident_bytes = instance.memory_bytes();
         let started = Instant::now();
         let resume = self.resume_point_writer();
+        let writing = self.swap.writing.clone();
         let written = tokio::task::spawn_blocking(move || {
+            let _writing = writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let written = instance.swap_out(&dir).map(|mut swapped| {
                 // Once durable, the snapshot outlives this process (see `resume`).
                 if let Some(point) = resume(&swapped) {
