@@ -117,6 +117,8 @@ fn the_chart_lints_and_renders_objects_the_api_server_accepts() {
             "swap.memoryBudget=128Mi",
             "--set",
             "metrics.service.enabled=true",
+            "--set",
+            "swap.sharedStateClaim=wasm-operator-state",
         ],
     ] {
         let rendered = run(helm().args(

@@ -45,7 +45,9 @@ pub struct Args {
     /// Directory of precompiled modules [default: ~/.cache/wasm-operator/modules].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Directory for swap snapshots of idle operators; without it operators are never swapped.
+    /// Directory for swap snapshots of idle operators, which the next process to run an
+    /// operator resumes (a restarted host; with a directory shared by the replicas, the one
+    /// taking its shard over); without it operators are never swapped.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Swap an operator out after this long without work (needs --state-dir).

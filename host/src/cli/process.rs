@@ -89,8 +89,9 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-/// Removes snapshots a previous host process left in `state_dir`: snapshots belong to the
-/// process that wrote them, so a crashed host's are of no use.
+/// Prepares `state_dir`: removes snapshot files an earlier release left directly in it (it
+/// kept no resume points; each operator's own directory, with what a later process may resume,
+/// is dealt with when the operator starts).
 /// The directory must be the host's own (snapshots are mapped into guest memory: a file someone
 /// else could truncate would crash the host); it is created with mode 0700 if missing.
 pub(crate) fn clear_state_dir(state_dir: &Path) -> Result<(), String> {

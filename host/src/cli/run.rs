@@ -73,8 +73,9 @@ pub struct Args {
     /// Upper bound of an operator's outbound HTTP request [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub http_timeout: Option<String>,
-    /// Directory for the snapshots of swapped-out operators (created with mode 0700; cleared at
-    /// start) [default: $XDG_STATE_HOME/wasm-operator/snapshots or ~/.local/state/...].
+    /// Directory for the snapshots of swapped-out operators, which the next host process on it
+    /// resumes (created with mode 0700) [default: $XDG_STATE_HOME/wasm-operator/snapshots or
+    /// ~/.local/state/...].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Swap an operator out after it has been idle this long, or `never` [default: 60s].
