@@ -124,8 +124,22 @@ impl ClusterHost {
             _ = coordinating => {}
             _ = shutdown => {}
         }
-        // Still holding the shards: in-flight reconciles may finish within the stop deadline.
-        self.manager.shutdown().await;
+        // In-flight reconciles may finish within the stop deadline, which can be longer than a
+        // Lease stays valid: the shards held are still renewed meanwhile (and given up, their
+        // operators aborted, if they cannot be), and no other shard is taken.
+        let draining = async {
+            match &mut coordinator {
+                Some(coordinator) => {
+                    coordinator.drain();
+                    coordinator.run().await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.manager.shutdown() => {}
+            _ = draining => {}
+        }
         if let Some(coordinator) = &mut coordinator {
             coordinator.release_all().await;
         }

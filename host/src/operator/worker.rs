@@ -217,19 +217,22 @@ impl Worker {
                     Wake::TimerSoon(pre_wake.map_or_else(Instant::now, |(_, timer)| timer))
                 }
             };
+            if self
+                .fence
+                .as_ref()
+                .is_some_and(|may_run| !may_run(&self.name))
+            {
+                // This host gave the operator's shard up: another may run it now, so nothing
+                // runs here any more, not even a swap (its abort follows).
+                tracing::info!(operator = %self.name, "fenced off: not running here any more");
+                if let Wake::Key(Some(key)) = &wake {
+                    self.queue.done(key);
+                }
+                break;
+            }
             match wake {
                 Wake::Key(None) => break,
                 Wake::Key(Some(key)) => {
-                    if self
-                        .fence
-                        .as_ref()
-                        .is_some_and(|may_run| !may_run(&self.name))
-                    {
-                        // This host gave the operator's shard up: another may run it now.
-                        tracing::info!(operator = %self.name, "fenced off: not reconciling here any more");
-                        self.queue.done(&key);
-                        break;
-                    }
                     // RBAC may have changed since load (answers are cached for a while): an
                     // operator that may no longer read what it watches stops here.
                     if let Some(refused) = self.services.registration_refused(&registration).await {

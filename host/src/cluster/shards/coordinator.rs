@@ -39,6 +39,9 @@ pub struct Coordinator {
     last_members: Vec<String>,
     /// With one shard: the other replica last seen leading, to log only changes.
     last_leader: Option<String>,
+    /// Set while the host shuts down: shards held are renewed (their operators are finishing)
+    /// but no new one is taken.
+    draining: bool,
     /// The last failure to read the Leases, to log it once rather than every round.
     last_read_error: Option<String>,
 }
@@ -59,6 +62,7 @@ impl Coordinator {
             to_abort: BTreeSet::new(),
             last_members: Vec::new(),
             last_leader: None,
+            draining: false,
             last_read_error: None,
         }
     }
@@ -87,6 +91,13 @@ impl Coordinator {
                 .map_or(next, |deadline| next.min(deadline));
             tokio::time::sleep_until(next.into()).await;
         }
+    }
+
+    /// From now on [`Coordinator::run`] only keeps the shards held (renewing them, giving them up
+    /// if it cannot) and takes no other: for the graceful stop of the host's operators, which
+    /// may take longer than a Lease stays valid without renewal.
+    pub fn drain(&mut self) {
+        self.draining = true;
     }
 
     /// On shutdown, after the operators were stopped: releases every shard Lease held and the
@@ -181,6 +192,7 @@ impl Coordinator {
                 }
             }
             (true, false) => self.give_up(shard, "it belongs to another replica now"),
+            (false, true) if self.draining => {}
             (false, true) => {
                 let free = lease.is_none_or(|lease| {
                     holder.is_none() || holder == Some(me.as_str()) || expired(lease)
