@@ -812,3 +812,77 @@ async fn assert_counts_continue(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A rolling upgrade between the layouts: replicas of an earlier, active-passive release
+/// (`--shards=1`, the Lease `hosts` itself) and sharded ones never run an operator twice. While
+/// a single leader holds `hosts`, a sharded replica takes no shard; once it is gone the sharded
+/// replicas take the shards and hold `hosts` too, so a single-leader replica started then stands
+/// by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_and_single_leader_replicas_take_turns_in_an_upgrade() {
+    let client = control_plane().client().await;
+    let operators = numbered_operators(4);
+    let setup = Setup::new(&client, "shard-upgrade", &operators, None).await;
+    let ns = setup.namespace.name.as_str();
+    let everything_on = |host: &str| -> BTreeMap<String, String> {
+        operators
+            .iter()
+            .map(|name| (name.clone(), host.to_string()))
+            .collect()
+    };
+    let mut old = setup.spawn("host-old", 1);
+    wait_for_placement(&client, ns, &everything_on("host-old")).await;
+    let mut new = setup.spawn("host-new", SHARDS);
+    wait_for("host-new to join as a member", PROMPTLY, || async {
+        leases(&client, ns)
+            .await
+            .contains_key("hosts-member-host-new")
+            .then_some(())
+    })
+    .await;
+    // A few rounds of host-new (a fifth of the Lease duration each) find the leader there.
+    wait_for("host-new to see the single leader", PROMPTLY, || {
+        new.drain();
+        let logged = new
+            .log
+            .iter()
+            .any(|line| line.contains("taking no shard until it stops"));
+        std::future::ready(logged.then_some(()))
+    })
+    .await;
+    assert!(shards_held_by(&client, ns, "host-new").await.is_empty());
+    assert_eq!(placement(&client, ns).await, everything_on("host-old"));
+
+    // The old leader stops: host-new takes every shard, and `hosts` with them.
+    let pid = old.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(old.child.wait().unwrap().success(), "{}", old.drain());
+    wait_for_placement(&client, ns, &everything_on("host-new")).await;
+    wait_for(
+        "host-new to hold the single leader's Lease",
+        PROMPTLY,
+        || async { (lease_holder(&client, ns).await.as_deref() == Some("host-new")).then_some(()) },
+    )
+    .await;
+    let mut late = setup.spawn("host-old-2", 1);
+    wait_for(
+        "the late single-leader replica to stand by",
+        PROMPTLY,
+        || {
+            late.drain();
+            let logged = late
+                .log
+                .iter()
+                .any(|line| line.contains("another host is the leader; standing by"));
+            std::future::ready(logged.then_some(()))
+        },
+    )
+    .await;
+    assert_eq!(late.operators().await, Some(0));
+    assert_eq!(placement(&client, ns).await, everything_on("host-new"));
+    delete_cluster_bindings(&client, ns).await;
+}

@@ -37,7 +37,8 @@ pub struct Coordinator {
     to_abort: BTreeSet<u32>,
     /// The members last logged, to log only changes of membership.
     last_members: Vec<String>,
-    /// With one shard: the other replica last seen leading, to log only changes.
+    /// The other replica last seen leading the group alone (one shard, or an earlier release),
+    /// to log only changes.
     last_leader: Option<String>,
     /// Set while the host shuts down: shards held are renewed (their operators are finishing)
     /// but no new one is taken.
@@ -116,6 +117,9 @@ impl Coordinator {
         }
         self.to_abort.clear();
         if settings.shards > 1 {
+            if let Ok(Some(legacy)) = self.writer.api().get_opt(&settings.name).await {
+                self.release(&settings.name, &legacy).await;
+            }
             let name = settings.member_lease(&settings.identity);
             if let Err(error) = self
                 .writer
@@ -155,17 +159,65 @@ impl Coordinator {
             .into_iter()
             .map(str::to_string)
             .collect();
+        let may_take = self
+            .keep_earlier_releases_out(&leases, &members, &owners, now)
+            .await
+            && !self.draining;
         for shard in 0..self.settings().shards {
             let name = self.settings().shard_lease(shard);
             let lease = leases.get(&name);
             let should_own = owners[shard as usize] == self.settings().identity;
             if let Err(error) = self
-                .step(shard, &name, lease, should_own, started, now)
+                .step(shard, &name, lease, should_own, may_take, started, now)
                 .await
             {
                 tracing::warn!(lease = %name, "cannot update the lease: {error}");
             }
         }
+    }
+
+    /// With several shards, the group's own name is the Lease replicas of earlier, active-passive
+    /// releases (and `--shards=1`) elect their leader on, running every operator. While such a
+    /// replica holds it, no shard may be taken (`false`); otherwise the owner of shard 0 holds
+    /// it, so that none of them becomes leader while shards run: a rolling upgrade from one
+    /// layout to the other never runs an operator twice.
+    async fn keep_earlier_releases_out(
+        &mut self,
+        leases: &HashMap<String, Lease>,
+        members: &[String],
+        owners: &[String],
+        now: Timestamp,
+    ) -> bool {
+        let settings = self.settings().clone();
+        if settings.shards == 1 {
+            return true;
+        }
+        let me = settings.identity.as_str();
+        let name = settings.name.as_str();
+        let legacy = leases.get(name);
+        let leader = legacy
+            .filter(|lease| !expired(lease))
+            .and_then(holder)
+            .filter(|holder| !members.iter().any(|member| member == holder));
+        if let Some(leader) = leader {
+            if self.last_leader.as_deref() != Some(leader) {
+                tracing::info!(lease = %name, %leader, "a replica electing a single leader runs every operator; taking no shard until it stops");
+                self.last_leader = Some(leader.to_string());
+            }
+            return false;
+        }
+        self.last_leader = None;
+        let result = if owners.first().map(String::as_str) == Some(me) {
+            self.writer.hold(name, legacy, now).await.map(|_| ())
+        } else if let Some(legacy) = legacy.filter(|lease| holder(lease) == Some(me)) {
+            self.writer.release(name, legacy).await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        if let Err(error) = result {
+            tracing::warn!(lease = %name, "cannot update the lease: {error}");
+        }
+        true
     }
 
     /// What to do with one shard's Lease this round.
@@ -175,6 +227,7 @@ impl Coordinator {
         name: &str,
         lease: Option<&Lease>,
         should_own: bool,
+        may_take: bool,
         started: Instant,
         now: Timestamp,
     ) -> Result<(), kube::Error> {
@@ -192,7 +245,7 @@ impl Coordinator {
                 }
             }
             (true, false) => self.give_up(shard, "it belongs to another replica now"),
-            (false, true) if self.draining => {}
+            (false, true) if !may_take => {}
             (false, true) => {
                 let free = lease.is_none_or(|lease| {
                     holder.is_none() || holder == Some(me.as_str()) || expired(lease)
@@ -309,21 +362,26 @@ impl Coordinator {
     /// releases created it without labels), else every Lease with the group's label.
     async fn read_leases(&self) -> Result<HashMap<String, Lease>, kube::Error> {
         let settings = self.settings();
-        let leases = if settings.shards == 1 {
-            self.writer
-                .api()
-                .get_opt(&settings.name)
-                .await?
-                .into_iter()
-                .collect()
-        } else {
+        // The group's name: the one Lease with one shard, and the Lease of earlier releases'
+        // leader with more (read by name: they created it without labels).
+        let mut leases: Vec<Lease> = self
+            .writer
+            .api()
+            .get_opt(&settings.name)
+            .await?
+            .into_iter()
+            .collect();
+        if settings.shards > 1 {
             let selector = format!("{GROUP_LABEL}={}", settings.name);
-            self.writer
+            let listed = self
+                .writer
                 .api()
                 .list(&ListParams::default().labels(&selector))
-                .await?
-                .items
-        };
+                .await?;
+            let named =
+                |lease: &Lease| lease.metadata.name.as_deref() == Some(settings.name.as_str());
+            leases.extend(listed.items.into_iter().filter(|lease| !named(lease)));
+        }
         Ok(leases
             .into_iter()
             .filter_map(|lease| Some((lease.metadata.name.clone()?, lease)))
