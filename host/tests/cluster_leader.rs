@@ -4,7 +4,6 @@
 //! it hands over within the lease period; a clean stop releases the Lease.
 mod cluster_support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -143,18 +142,7 @@ async fn only_the_leader_runs_operators_and_a_stopped_leader_hands_over() {
     eprintln!("lease handover after the leader was killed: {handover:?}");
 
     // A clean stop releases the Lease at once.
-    let pid = b.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = b.child.wait().unwrap();
-    assert!(
-        status.success(),
-        "host-b exited with {status}:\n{}",
-        b.drain()
-    );
+    b.terminate();
     assert_eq!(lease_holder(&client, ns).await, None);
     delete_cluster_bindings(&client, ns).await;
 }

@@ -11,7 +11,6 @@
 mod cluster_support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -257,18 +256,7 @@ async fn replicas_share_the_operators_and_take_over_from_one_that_dies() {
     })
     .await;
     let stopping_at = Instant::now();
-    let pid = c.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = c.child.wait().unwrap();
-    assert!(
-        status.success(),
-        "host-c exited with {status}:\n{}",
-        c.drain()
-    );
+    c.terminate();
     let c_stopped = Timestamp::now();
     wait_for_assignment(&client, ns, &["host-a"]).await;
     let handover = stopping_at.elapsed();
@@ -657,13 +645,7 @@ async fn operators_resume_their_state_on_the_replica_that_takes_them_over() {
     // SIGTERM: host-b swaps out (already is) and hands over; host-a resumes.
     let mut b = hosts.remove("host-b").unwrap();
     let since = Timestamp::now();
-    let pid = b.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(b.child.wait().unwrap().success(), "{}", b.drain());
+    b.terminate();
     let one = expected(&["host-a"]);
     wait_for_placement(&client, ns, &one).await;
     let moved: Vec<&String> = two
@@ -854,13 +836,7 @@ async fn sharded_and_single_leader_replicas_take_turns_in_an_upgrade() {
     assert_eq!(placement(&client, ns).await, everything_on("host-old"));
 
     // The old leader stops: host-new takes every shard, and `hosts` with them.
-    let pid = old.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(old.child.wait().unwrap().success(), "{}", old.drain());
+    old.terminate();
     wait_for_placement(&client, ns, &everything_on("host-new")).await;
     wait_for(
         "host-new to hold the single leader's Lease",

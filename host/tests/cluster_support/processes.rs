@@ -227,6 +227,20 @@ impl HostProcess {
         host
     }
 
+    /// Stops the process with SIGTERM, as the kubelet does, and asserts it exits 0.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let status = self.child.wait().unwrap();
+        let log = self.drain();
+        assert!(
+            status.success(),
+            "{} exited with {status}:\n{log}",
+            self.identity
+        );
+    }
+
     pub fn next_line(&mut self) -> Option<String> {
         let line = self.lines.recv_timeout(PROMPTLY).ok()?;
         self.log.push(line.clone());
