@@ -25,6 +25,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::Mutex;
+use wasm_operator::cluster::shards::assignment::assign;
 use wasm_operator::cluster::shards::shard_of;
 use wasm_operator::cluster::{operator_name, WasmOperator};
 use wasm_operator_test_support::{control_plane, guest_module, wait_for, workspace_root};
@@ -247,12 +248,14 @@ async fn exercise_installation() {
     let replicas = ready_replicas(&client).await;
 
     install_webapp_example();
-    let operator = wait_for_operator(&client, "the webapp operator to run in a replica", |o| {
-        phase(o) == "Idle"
-            && replicas
-                .iter()
-                .any(|pod| host_of(o) == Some(pod.name.as_str()))
-    })
+    // Where the shard assignment puts it once both replicas are members (a replica that
+    // started first may hold every shard for a moment).
+    let assigned = assigned_replica(&replicas);
+    let operator = wait_for_operator(
+        &client,
+        "the webapp operator to run where it is assigned",
+        |o| phase(o) == "Idle" && host_of(o) == Some(assigned.as_str()),
+    )
     .await;
     let (runner, other) = runner_and_other(&replicas, &operator);
     assert_eq!(
@@ -319,10 +322,11 @@ async fn exercise_installation() {
         let value = metric_sum(&metrics, name);
         assert!(value >= 1.0, "{name} = {value}\n{metrics}");
     }
-    // The other replica runs nothing: its shards hold no WasmOperator.
+    // The other replica runs nothing: its shards hold no WasmOperator. (It may have run the
+    // operator before: a shard moves when a replica joins.)
     let metrics = scrape_metrics(&other.ip).await;
     assert_eq!(
-        metric_sum(&metrics, "wasm_operator_reconciles_total"),
+        metric_sum(&metrics, "wasm_operator_operators"),
         0.0,
         "{metrics}"
     );
@@ -356,10 +360,15 @@ async fn exercise_installation() {
          replica was {})",
         runner.name, other.name
     );
+    // The replacement pod may join meanwhile and take the shard on: anywhere but the deleted
+    // pod is right.
     wait_for_operator(
         &client,
-        "the webapp operator to run in its new replica",
-        |o| host_of(o) == Some(new_runner.as_str()) && matches!(phase(o), "Idle" | "Swapped"),
+        "the webapp operator to run in another replica",
+        |o| {
+            host_of(o).is_some_and(|host| host != runner.name)
+                && matches!(phase(o), "Idle" | "Swapped")
+        },
     )
     .await;
     create_webapp(&client, "cart").await;
@@ -367,12 +376,12 @@ async fn exercise_installation() {
     // The deleted pod's replacement is Ready; the operator still runs in one replica only.
     wait_for_rollout();
     let replicas = ready_replicas(&client).await;
-    let operator = wait_for_operator(&client, "the webapp operator to settle", |o| {
-        matches!(phase(o), "Idle" | "Swapped")
-            && replicas
-                .iter()
-                .any(|pod| host_of(o) == Some(pod.name.as_str()))
-    })
+    let assigned = assigned_replica(&replicas);
+    let operator = wait_for_operator(
+        &client,
+        "the webapp operator to settle where it is assigned",
+        |o| matches!(phase(o), "Idle" | "Swapped") && host_of(o) == Some(assigned.as_str()),
+    )
     .await;
     let (runner, other) = runner_and_other(&replicas, &operator);
     assert_eq!(
@@ -381,12 +390,20 @@ async fn exercise_installation() {
     );
     let metrics = scrape_metrics(&other.ip).await;
     assert_eq!(
-        metric_sum(&metrics, "wasm_operator_reconciles_total"),
+        metric_sum(&metrics, "wasm_operator_operators"),
         0.0,
         "{metrics}"
     );
 
     uninstall_webapp_example(&client).await;
+}
+
+/// The replica the shard assignment gives the webapp example's shard when `replicas` are the
+/// members.
+fn assigned_replica(replicas: &[HostPod]) -> String {
+    let members: Vec<String> = replicas.iter().map(|pod| pod.name.clone()).collect();
+    let shard = shard_of(&operator_name(DEMO_NAMESPACE, "webapp"), SHARDS);
+    assign(&members, SHARDS)[shard as usize].to_string()
 }
 
 /// The replica `operator`'s status names as running it, and the other one.
@@ -428,7 +445,50 @@ impl Drop for HostStateOnFailure {
             }
         };
         show(&["-n", HOST_NAMESPACE, "get", "pods,leases", "-o", "wide"]);
+        // Every pod's address, and the node's side of the pod network: a replica that cannot
+        // reach the API server or be reached shows up here (two pods with one address, a
+        // neighbour entry with another pod's MAC).
+        show(&["get", "pods", "-A", "-o", "wide"]);
+        let node = |program: &str, args: &[&str]| match Command::new(program).args(args).output() {
+            Ok(output) => eprintln!(
+                "== {program} {}\n{}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(error) => eprintln!("== {program} {}: {error}", args.join(" ")),
+        };
+        node("ip", &["-4", "neigh", "show", "dev", "wop0"]);
+        node("bridge", &["fdb", "show", "br", "wop0"]);
+        // The replicas' processes as the node sees them: each thread's state and where it
+        // waits in the kernel, and their TCP connections (queues, retransmits).
+        node(
+            "sh",
+            &[
+                "-c",
+                "for pid in $(pgrep -f 'wasm-operator cluster'); do \
+                 echo \"pid $pid: $(tr '\\0' ' ' < /proc/$pid/cmdline | cut -c1-80)\"; \
+                 for task in /proc/$pid/task/*; do \
+                 echo \"  $(cat $task/comm) $(cut -d' ' -f3 $task/stat) $(cat $task/wchan)\"; done; \
+                 nsenter -t $pid -n ss -tnpi; done",
+            ],
+        );
+        if let Ok(dir) = std::env::var("WASM_OPERATOR_NODE_DIR") {
+            node("grep", &["-r", ".", &format!("{dir}/cni/ipam")]);
+        }
         show(&["get", "wasmoperators", "-A", "-o", "yaml"]);
+        // Why a replica restarted (last state, probe failures), and what it logged before.
+        show(&["-n", HOST_NAMESPACE, "describe", "pods"]);
+        show(&[
+            "-n",
+            HOST_NAMESPACE,
+            "logs",
+            "-l",
+            "app.kubernetes.io/name=wasm-operator",
+            "--prefix",
+            "--previous",
+            "--tail=-1",
+        ]);
         show(&[
             "-n",
             HOST_NAMESPACE,

@@ -5,7 +5,8 @@
 //! One round every retry period (a fifth of the lease duration): read the group's Leases,
 //! renew this replica's member Lease, work out who should own each shard, then for each shard
 //! renew, take, hand back or release its Lease. A round is cut short at the earliest renew
-//! deadline of the shards held, and every shard whose deadline passed is given up after it,
+//! deadline of the shards held (and never lasts longer than a renew deadline, so a request
+//! that hangs cannot stop the loop), and every shard whose deadline passed is given up after it,
 //! however the round went: a replica cut off from the API server stops its operators in time.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -77,13 +78,11 @@ impl Coordinator {
     pub async fn run(&mut self) {
         loop {
             let started = Instant::now();
-            let deadline = self.earliest_deadline();
-            match deadline {
-                Some(deadline) => {
-                    let _ = tokio::time::timeout_at(deadline.into(), self.round()).await;
-                }
-                None => self.round().await,
-            }
+            // A request that hangs (a partition) must not hold the loop: no round outlives the
+            // renew deadline, nor the renew deadline of a shard held.
+            let limit = started + self.settings().renew_deadline();
+            let deadline = self.earliest_deadline().map_or(limit, |held| held.min(limit));
+            let _ = tokio::time::timeout_at(deadline.into(), self.round()).await;
             self.give_up_overdue();
             self.abort_given_up().await;
             let next = started + self.settings().retry_period();
