@@ -19,12 +19,19 @@ import (
 
 const bridgeName = "wop0"
 
+// bridgeMAC is the bridge's own hardware address (locally administered). A Linux bridge
+// without one set takes the lowest address of its ports, so it changes whenever a pod's veth
+// with a lower one comes or the lowest one goes; every pod that cached the gateway's old
+// address in its ARP table is then cut off (its frames go to an address nobody owns) until
+// that entry expires, half a minute later. With an address of its own it never changes.
+const bridgeMAC = "02:77:6f:70:00:01"
+
 // createBridge creates wop0 with the node's address (the pods' gateway) and the `kubernetes`
 // Service's address. A bridge left by a node that was killed is removed first.
 func createBridge() error {
 	deleteBridge()
 	commands := [][]string{
-		{"link", "add", bridgeName, "type", "bridge"},
+		{"link", "add", bridgeName, "address", bridgeMAC, "type", "bridge"},
 		{"addr", "add", fmt.Sprintf("%s/%d", clusternet.NodeIP, clusternet.PodPrefixLength), "dev", bridgeName},
 		{"addr", "add", clusternet.KubernetesServiceIP.String() + "/32", "dev", bridgeName},
 		{"link", "set", bridgeName, "up"},
