@@ -64,6 +64,11 @@ impl ResumePoint {
     }
 }
 
+/// The resume point's file in an operator's directory.
+pub(crate) fn point_path(dir: &Path) -> PathBuf {
+    dir.join(FILE_NAME)
+}
+
 /// Operator `operator`'s directory under the state directory `state_dir`.
 pub(crate) fn operator_dir(state_dir: &Path, operator: &str) -> PathBuf {
     state_dir.join(operator)
@@ -91,14 +96,14 @@ pub(crate) fn write(dir: &Path, point: &ResumePoint) -> io::Result<()> {
         .open(&temp)?;
     file.write_all(&bytes)?;
     file.sync_all()?;
-    fs::rename(&temp, dir.join(FILE_NAME))?;
+    fs::rename(&temp, point_path(dir))?;
     sync_dir(dir)
 }
 
 /// The resume point in `dir`: `Ok(None)` if there is none, an error if it cannot be read or
 /// is not one this host understands.
 pub(crate) fn read(dir: &Path) -> io::Result<Option<ResumePoint>> {
-    let bytes = match fs::read(dir.join(FILE_NAME)) {
+    let bytes = match fs::read(point_path(dir)) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
@@ -119,7 +124,7 @@ pub(crate) fn read(dir: &Path) -> io::Result<Option<ResumePoint>> {
 
 /// Removes the resume point in `dir`, durably, if there is one.
 pub(crate) fn remove(dir: &Path) -> io::Result<()> {
-    match fs::remove_file(dir.join(FILE_NAME)) {
+    match fs::remove_file(point_path(dir)) {
         Ok(()) => sync_dir(dir),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(error),

@@ -390,7 +390,7 @@ impl Worker {
             Some(Found::Usable(mut swapped, registration, writer)) => {
                 tracing::info!(operator = %self.name, %writer, "resuming from the snapshot an earlier process left; init is not run");
                 let mut keep: Vec<PathBuf> = swapped.snapshot_paths().map(PathBuf::from).collect();
-                keep.push(dir.join("resume.json"));
+                keep.push(super::resume::point_path(dir));
                 self.remove_files_but(dir, &keep);
                 // The resume point stays valid until the guest runs again.
                 swapped.keep_files();

@@ -112,7 +112,11 @@ impl Worker {
                 }
             };
         self.services.set_watches(watches.all.clone());
-        self.board.set(&self.name, OperatorState::Idle);
+        let state = match slot {
+            Slot::Swapped(_) => OperatorState::Swapped,
+            _ => OperatorState::Idle,
+        };
+        self.board.set(&self.name, state);
         tracing::info!(operator = %self.name, digest = self.module.digest(), "operator running");
         if let (Some(_), Some(reason)) =
             (&self.swap.state_dir, self.module.swap_unsupported_reason())

@@ -81,7 +81,9 @@ impl Coordinator {
             // A request that hangs (a partition) must not hold the loop: no round outlives the
             // renew deadline, nor the renew deadline of a shard held.
             let limit = started + self.settings().renew_deadline();
-            let deadline = self.earliest_deadline().map_or(limit, |held| held.min(limit));
+            let deadline = self
+                .earliest_deadline()
+                .map_or(limit, |held| held.min(limit));
             let _ = tokio::time::timeout_at(deadline.into(), self.round()).await;
             self.give_up_overdue();
             self.abort_given_up().await;
