@@ -429,35 +429,19 @@ impl Drop for HostStateOnFailure {
             return;
         }
         let show = |args: &[&str]| {
-            let output = Command::new("kubectl")
-                .current_dir(workspace_root())
-                .env("KUBECONFIG", control_plane().kubeconfig_path())
-                .args(args)
-                .output();
-            match output {
-                Ok(output) => eprintln!(
-                    "== kubectl {}\n{}{}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-                Err(error) => eprintln!("== kubectl {}: {error}", args.join(" ")),
-            }
+            print_output(
+                Command::new("kubectl")
+                    .current_dir(workspace_root())
+                    .env("KUBECONFIG", control_plane().kubeconfig_path())
+                    .args(args),
+            )
         };
         show(&["-n", HOST_NAMESPACE, "get", "pods,leases", "-o", "wide"]);
         // Every pod's address, and the node's side of the pod network: a replica that cannot
         // reach the API server or be reached shows up here (two pods with one address, a
         // neighbour entry with another pod's MAC).
         show(&["get", "pods", "-A", "-o", "wide"]);
-        let node = |program: &str, args: &[&str]| match Command::new(program).args(args).output() {
-            Ok(output) => eprintln!(
-                "== {program} {}\n{}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-            Err(error) => eprintln!("== {program} {}: {error}", args.join(" ")),
-        };
+        let node = |program: &str, args: &[&str]| print_output(Command::new(program).args(args));
         node("ip", &["-4", "neigh", "show", "dev", "wop0"]);
         node("bridge", &["fdb", "show", "br", "wop0"]);
         // The replicas' processes as the node sees them: each thread's state and where it
@@ -498,6 +482,24 @@ impl Drop for HostStateOnFailure {
             "--prefix",
             "--tail=-1",
         ]);
+    }
+}
+
+/// Runs `command` and prints what it wrote under its command line; never panics (it runs while
+/// a test is already failing).
+fn print_output(command: &mut Command) {
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match command.output() {
+        Ok(output) => eprintln!(
+            "== {line}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => eprintln!("== {line}: {error}"),
     }
 }
 
