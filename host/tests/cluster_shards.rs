@@ -5,9 +5,11 @@
 //! a replica stopped with SIGTERM hands its shards over at once; and at the end one replica
 //! runs everything and every operator still reconciles a change made after all the moves.
 //!
-//! "Exactly one replica" is checked from the replicas' own logs (one clock, this machine):
-//! every operator reconciles every 400 ms, each reconcile is logged with the operator's name,
-//! and between two moves an operator's reconciles must all come from its owner.
+//! "Exactly one replica" is checked twice between moves: from the replicas' own logs (one clock,
+//! this machine: every operator reconciles every 400 ms, each reconcile logged with the
+//! operator's name, and all must come from its owner), and from the API server's view (every
+//! status write of a WasmOperator, seen through a watch, names the replica that runs it and
+//! carries its reconcile count: all must name the owner).
 mod cluster_support;
 
 use std::collections::BTreeMap;
@@ -165,6 +167,7 @@ async fn replicas_share_the_operators_and_take_over_from_one_that_dies() {
     let setup = Setup::new(&client, "cluster-shards", &operator_names(), Some(400)).await;
     let ns = setup.namespace.name.as_str();
     let spawn = |identity: &str| setup.spawn(identity, SHARDS);
+    let statuses = StatusWrites::watch(&client, ns);
 
     // One replica takes every shard; two more join and get their share.
     let mut a = spawn("host-a");
@@ -247,6 +250,7 @@ async fn replicas_share_the_operators_and_take_over_from_one_that_dies() {
         &three,
         (steady_from, killed_at),
     );
+    statuses.assert_only_owners_reported(&three, (steady_from, killed_at));
 
     // host-c stops cleanly: it releases its Leases and host-a takes them at once.
     wait_for("the operators to tick after the takeover", PROMPTLY, || {
@@ -340,6 +344,79 @@ async fn shards_held_by_of(
         }
     }
     held
+}
+
+/// One status write as the watch saw it: when it arrived, the WasmOperator, the replica named in
+/// `status.host` and the reconcile count it reported.
+type StatusWrite = (Timestamp, String, String, u64);
+
+/// Every status write of the namespace's WasmOperators as a watch sees it.
+struct StatusWrites {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<StatusWrite>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StatusWrites {
+    fn watch(client: &Client, namespace: &str) -> StatusWrites {
+        use futures::StreamExt;
+        use kube::runtime::watcher;
+        let api: Api<WasmOperator> = Api::namespaced(client.clone(), namespace);
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<StatusWrite>>> = std::sync::Arc::default();
+        let record = std::sync::Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                let Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) = event
+                else {
+                    continue;
+                };
+                let Some(status) = object.status.as_ref() else {
+                    continue;
+                };
+                let (Some(host), Some(name)) = (status.host.clone(), object.metadata.name.clone())
+                else {
+                    continue;
+                };
+                let count = status.reconciles.as_ref().map_or(0, |r| r.succeeded);
+                record
+                    .lock()
+                    .unwrap()
+                    .push((Timestamp::now(), name, host, count));
+            }
+        });
+        StatusWrites { seen, task }
+    }
+
+    /// Asserts that every status write seen between `from` and `to` names the replica `owners`
+    /// assigns, and that the writes reported reconciles.
+    fn assert_only_owners_reported(
+        &self,
+        owners: &BTreeMap<String, String>,
+        (from, to): (Timestamp, Timestamp),
+    ) {
+        let seen = self.seen.lock().unwrap();
+        let window: Vec<_> = seen
+            .iter()
+            .filter(|(at, ..)| *at >= from && *at <= to)
+            .collect();
+        for (at, name, host, _) in &window {
+            assert_eq!(
+                owners.get(name.as_str()),
+                Some(host),
+                "the API server saw {name}'s status written by {host} at {at}"
+            );
+        }
+        assert!(
+            window.iter().any(|(.., count)| *count > 0),
+            "no status write with reconciles between {from} and {to}"
+        );
+    }
+}
+
+impl Drop for StatusWrites {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A namespace with the host's ServiceAccount and RBAC, the behaviours guest in a ConfigMap,
