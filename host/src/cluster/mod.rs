@@ -113,36 +113,32 @@ impl ClusterHost {
                 held,
             ));
         }
-        let coordinating = async {
-            match &mut coordinator {
-                Some(coordinator) => coordinator.run().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = controller.run() => {}
-            _ = coordinating => {}
+            _ = coordinate(&mut coordinator) => {}
             _ = shutdown => {}
         }
         // In-flight reconciles may finish within the stop deadline, which can be longer than a
         // Lease stays valid: the shards held are still renewed meanwhile (and given up, their
         // operators aborted, if they cannot be), and no other shard is taken.
-        let draining = async {
-            match &mut coordinator {
-                Some(coordinator) => {
-                    coordinator.drain();
-                    coordinator.run().await
-                }
-                None => std::future::pending().await,
-            }
-        };
+        if let Some(coordinator) = &mut coordinator {
+            coordinator.drain();
+        }
         tokio::select! {
             _ = self.manager.shutdown() => {}
-            _ = draining => {}
+            _ = coordinate(&mut coordinator) => {}
         }
         if let Some(coordinator) = &mut coordinator {
             coordinator.release_all().await;
         }
         Ok(())
+    }
+}
+
+/// Runs the coordinator's rounds; never resolves without one (a host without Leases).
+async fn coordinate(coordinator: &mut Option<shards::Coordinator>) {
+    match coordinator {
+        Some(coordinator) => coordinator.run().await,
+        None => std::future::pending().await,
     }
 }

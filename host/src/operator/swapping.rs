@@ -414,11 +414,7 @@ impl Worker {
         let Some(dir) = self.swap.state_dir.clone() else {
             return;
         };
-        if self
-            .fence
-            .as_ref()
-            .is_some_and(|may_run| !may_run(&self.name))
-        {
+        if self.fenced() {
             // The shard is another replica's now: its directory too. A snapshot left there
             // is for the new holder to resume.
             return;

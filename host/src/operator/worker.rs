@@ -221,11 +221,7 @@ impl Worker {
                     Wake::TimerSoon(pre_wake.map_or_else(Instant::now, |(_, timer)| timer))
                 }
             };
-            if self
-                .fence
-                .as_ref()
-                .is_some_and(|may_run| !may_run(&self.name))
-            {
+            if self.fenced() {
                 // This host gave the operator's shard up: another may run it now, so nothing
                 // runs here any more, not even a swap (its abort follows).
                 tracing::info!(operator = %self.name, "fenced off: not running here any more");
@@ -479,6 +475,13 @@ impl Worker {
         Duration::from_millis(requested_ms)
             .min(crate::scheduler::workqueue::MAX_DELAY)
             .max(self.registration_limits.min_requeue_after)
+    }
+
+    /// Whether this host gave the operator's shard up (see [`super::Fence`]).
+    pub(super) fn fenced(&self) -> bool {
+        self.fence
+            .as_ref()
+            .is_some_and(|may_run| !may_run(&self.name))
     }
 
     pub(super) fn labels(&self) -> OperatorLabels {

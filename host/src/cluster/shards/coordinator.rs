@@ -27,6 +27,17 @@ use crate::operator::OperatorManager;
 /// notices (pod names change with every restart; their Leases would pile up).
 const STALE_MEMBER_DURATIONS: u32 = 10;
 
+/// What holds for every shard in one round.
+#[derive(Clone, Copy)]
+struct Round {
+    /// When the round began: a renewal made in it counts from here (see the module above).
+    started: Instant,
+    /// The `renewTime` and `acquireTime` this round writes.
+    now: Timestamp,
+    /// Whether shards may be taken (not while draining, nor while an earlier release leads).
+    may_take: bool,
+}
+
 pub struct Coordinator {
     writer: LeaseWriter,
     manager: OperatorManager,
@@ -109,18 +120,11 @@ impl Coordinator {
         let shards: Vec<u32> = self.renewed_at.keys().copied().collect();
         for shard in shards {
             self.give_up(shard, "shutting down");
-            let name = settings.shard_lease(shard);
-            match self.writer.api().get_opt(&name).await {
-                Ok(Some(lease)) => self.release(&name, &lease).await,
-                Ok(None) => {}
-                Err(error) => tracing::warn!(lease = %name, "cannot release the lease: {error}"),
-            }
+            self.release_current(&settings.shard_lease(shard)).await;
         }
         self.to_abort.clear();
         if settings.shards > 1 {
-            if let Ok(Some(legacy)) = self.writer.api().get_opt(&settings.name).await {
-                self.release(&settings.name, &legacy).await;
-            }
+            self.release_current(&settings.name).await;
             let name = settings.member_lease(&settings.identity);
             if let Err(error) = self
                 .writer
@@ -164,14 +168,16 @@ impl Coordinator {
             .keep_earlier_releases_out(&leases, &members, &owners, now)
             .await
             && !self.draining;
+        let round = Round {
+            started,
+            now,
+            may_take,
+        };
         for shard in 0..self.settings().shards {
             let name = self.settings().shard_lease(shard);
             let lease = leases.get(&name);
             let should_own = owners[shard as usize] == self.settings().identity;
-            if let Err(error) = self
-                .step(shard, &name, lease, should_own, may_take, started, now)
-                .await
-            {
+            if let Err(error) = self.step(shard, &name, lease, should_own, &round).await {
                 tracing::warn!(lease = %name, "cannot update the lease: {error}");
             }
         }
@@ -228,10 +234,13 @@ impl Coordinator {
         name: &str,
         lease: Option<&Lease>,
         should_own: bool,
-        may_take: bool,
-        started: Instant,
-        now: Timestamp,
+        round: &Round,
     ) -> Result<(), kube::Error> {
+        let Round {
+            started,
+            now,
+            may_take,
+        } = *round;
         let me = self.settings().identity.clone();
         let holder = lease.and_then(holder);
         let held = self.renewed_at.contains_key(&shard);
@@ -348,6 +357,15 @@ impl Coordinator {
         );
         if self.settings().shards == 1 {
             tracing::warn!("no longer the leader: all operators stopped; standing by");
+        }
+    }
+
+    /// Reads Lease `name` and releases it if this host holds it.
+    async fn release_current(&self, name: &str) {
+        match self.writer.api().get_opt(name).await {
+            Ok(Some(lease)) => self.release(name, &lease).await,
+            Ok(None) => {}
+            Err(error) => tracing::warn!(lease = %name, "cannot release the lease: {error}"),
         }
     }
 
