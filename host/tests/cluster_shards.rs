@@ -755,21 +755,10 @@ async fn operators_resume_their_state_on_the_replica_that_takes_them_over() {
     let _ = c.child.wait();
     wait_for_placement(&client, ns, &one).await;
     assert_counts_continue(&mut hosts, &one, ns, &counts, &moved, since).await;
-    let a = &hosts["host-a"];
-    let metrics = reqwest::get(format!("http://{}/metrics", a.metrics_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resumed: f64 = metrics
-        .lines()
-        .filter(|line| {
-            line.starts_with("wasm_operator_resumes_total{") && line.contains("result=\"resumed\"")
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert!(resumed >= 1.0, "{metrics}");
+    let resumed = hosts["host-a"]
+        .metric_sum("wasm_operator_resumes_total", "result=\"resumed\"")
+        .await;
+    assert!(resumed.is_some_and(|resumed| resumed >= 1.0), "{resumed:?}");
     delete_cluster_bindings(&client, ns).await;
 }
 

@@ -463,17 +463,7 @@ impl Drop for HostStateOnFailure {
         show(&["get", "wasmoperators", "-A", "-o", "yaml"]);
         // Why a replica restarted (last state, probe failures), and what it logged before.
         show(&["-n", HOST_NAMESPACE, "describe", "pods"]);
-        show(&[
-            "-n",
-            HOST_NAMESPACE,
-            "logs",
-            "-l",
-            "app.kubernetes.io/name=wasm-operator",
-            "--prefix",
-            "--previous",
-            "--tail=-1",
-        ]);
-        show(&[
+        let logs = [
             "-n",
             HOST_NAMESPACE,
             "logs",
@@ -481,7 +471,9 @@ impl Drop for HostStateOnFailure {
             "app.kubernetes.io/name=wasm-operator",
             "--prefix",
             "--tail=-1",
-        ]);
+        ];
+        show(&[&logs[..], &["--previous"]].concat());
+        show(&logs);
     }
 }
 

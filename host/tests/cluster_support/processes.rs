@@ -256,6 +256,12 @@ impl HostProcess {
 
     /// Operators loaded in this host, from its `/metrics`.
     pub async fn operators(&self) -> Option<i64> {
+        Some(self.metric_sum("wasm_operator_operators", "").await? as i64)
+    }
+
+    /// The sum of metric `name` over its label sets whose labels contain `labels` (e.g.
+    /// `result="resumed"`, or empty for all), from this host's `/metrics`.
+    pub async fn metric_sum(&self, name: &str, labels: &str) -> Option<f64> {
         let text = reqwest::get(format!("http://{}/metrics", self.metrics_addr))
             .await
             .ok()?
@@ -264,8 +270,8 @@ impl HostProcess {
             .ok()?;
         Some(
             text.lines()
-                .filter(|line| line.starts_with("wasm_operator_operators{"))
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<i64>().ok())
+                .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(labels))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum(),
         )
     }
