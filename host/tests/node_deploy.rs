@@ -30,6 +30,7 @@ use wasm_operator::cluster::shards::shard_of;
 use wasm_operator::cluster::{operator_name, WasmOperator};
 use wasm_operator_test_support::{control_plane, guest_module, wait_for, workspace_root};
 
+use cluster_support::processes::sum_of_metric;
 use cluster_support::{phase, wait_for_event, wait_for_wasm_operator};
 
 /// Where the host runs, as deploy/default and the chart name it.
@@ -319,14 +320,14 @@ async fn exercise_installation() {
         "wasm_operator_swap_ins_total",
         "wasm_operator_reconciles_total",
     ] {
-        let value = metric_sum(&metrics, name);
+        let value = sum_of_metric(&metrics, name, "");
         assert!(value >= 1.0, "{name} = {value}\n{metrics}");
     }
     // The other replica runs nothing: its shards hold no WasmOperator. (It may have run the
     // operator before: a shard moves when a replica joins.)
     let metrics = scrape_metrics(&other.ip).await;
     assert_eq!(
-        metric_sum(&metrics, "wasm_operator_operators"),
+        sum_of_metric(&metrics, "wasm_operator_operators", ""),
         0.0,
         "{metrics}"
     );
@@ -390,7 +391,7 @@ async fn exercise_installation() {
     );
     let metrics = scrape_metrics(&other.ip).await;
     assert_eq!(
-        metric_sum(&metrics, "wasm_operator_operators"),
+        sum_of_metric(&metrics, "wasm_operator_operators", ""),
         0.0,
         "{metrics}"
     );
@@ -819,15 +820,6 @@ async fn scrape_metrics(pod_ip: &str) -> String {
         response.status()
     );
     response.text().await.unwrap()
-}
-
-/// The sum of counter `name` over all its label sets in a Prometheus text exposition.
-fn metric_sum(exposition: &str, name: &str) -> f64 {
-    exposition
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Runs kubectl against the test control plane from the repository root; panics with its

@@ -268,12 +268,7 @@ impl HostProcess {
             .text()
             .await
             .ok()?;
-        Some(
-            text.lines()
-                .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(labels))
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum(),
-        )
+        Some(sum_of_metric(&text, name, labels))
     }
 
     pub async fn ready(&self) -> bool {
@@ -328,4 +323,15 @@ pub fn logged_at(line: &str) -> Option<k8s_openapi::jiff::Timestamp> {
         }
     }
     plain.split_whitespace().next()?.parse().ok()
+}
+
+/// The sum of metric `name` over its label sets whose labels contain `labels` (empty: all of
+/// them) in a Prometheus text exposition.
+pub fn sum_of_metric(exposition: &str, name: &str, labels: &str) -> f64 {
+    let series = format!("{name}{{");
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(&series) && line.contains(labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
